@@ -1,0 +1,19 @@
+//! dashfeed — a real-time dashboard feed engine.
+//!
+//! This crate is the one core that the Python (`bindings-python`) and Node (`bindings-node`) modules wrap.
+//! Every piece of logic lives here; the bindings only convert values and map [`Error`] once.
+//!
+//! Modules (see `DESIGN.md` in the steering repository for the architecture):
+//! - [`error`]: the [`Error`] enum with a stable snake_case [`Error::code`] per variant.
+//! - [`event`]: the metric [`Event`] and its grouping [`Key`].
+//! - [`codec`]: MessagePack / JSON with gzip above a threshold, and decode limits.
+//! - [`runtime`]: the one lazily started tokio runtime that the bindings share.
+
+pub mod codec;
+pub mod error;
+pub mod event;
+pub mod runtime;
+
+pub use codec::{Codec, Format, Limits, Value};
+pub use error::{Error, Result};
+pub use event::{Event, Key};

@@ -1,0 +1,72 @@
+//! The one tokio runtime that the bindings share.
+//!
+//! It starts lazily on first use (importing the Python module or requiring the Node module starts no
+//! threads), runs on named worker threads (`dashfeed-worker`), and lives for the rest of the process.
+//! Servers, connectors and timers spawn onto it; bindings block on it only with their interpreter lock
+//! released.
+
+use crate::error::{Error, Result};
+use std::sync::OnceLock;
+use tokio::runtime::{Builder, Handle, Runtime};
+
+/// Name of the runtime's worker threads.
+pub const THREAD_NAME: &str = "dashfeed-worker";
+
+static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
+
+/// Worker count: the available cores, at most 4, at least 2 (so one busy task never starves I/O).
+fn worker_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 4)
+}
+
+/// The shared runtime, started on first call.
+pub fn get() -> Result<&'static Runtime> {
+    RUNTIME
+        .get_or_init(|| {
+            Builder::new_multi_thread()
+                .worker_threads(worker_threads())
+                .thread_name(THREAD_NAME)
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| Error::Internal(format!("cannot start the tokio runtime: {e}")))
+}
+
+/// A handle to the shared runtime, for spawning.
+pub fn handle() -> Result<Handle> {
+    get().map(|rt| rt.handle().clone())
+}
+
+/// Whether the runtime has been started in this process.
+pub fn is_started() -> bool {
+    RUNTIME.get().is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_once_on_named_threads() {
+        let a = get().unwrap() as *const Runtime;
+        let b = get().unwrap() as *const Runtime;
+        assert_eq!(a, b);
+        assert!(is_started());
+        let name = handle()
+            .unwrap()
+            .block_on(async {
+                tokio::spawn(async { std::thread::current().name().map(str::to_owned) }).await
+            })
+            .unwrap();
+        assert_eq!(name.as_deref(), Some(THREAD_NAME));
+        let t = get().unwrap().block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(5), async { 7 }).await
+        });
+        assert_eq!(t.unwrap(), 7);
+    }
+}
