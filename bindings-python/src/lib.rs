@@ -1,1 +1,17 @@
+//! The `dashfeed._native` extension module: thin pyo3 wrappers over the `dashfeed` core.
+//!
+//! One file per core module; each wrapper converts arguments, calls the core and maps errors through
+//! [`error::to_py`]. The pure-Python package `dashfeed` (bindings-python/python/dashfeed) re-exports these.
 
+mod codec;
+mod error;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    error::register(m)?;
+    codec::register(m)?;
+    Ok(())
+}

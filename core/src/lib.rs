@@ -7,12 +7,22 @@
 //! - [`error`]: the [`Error`] enum with a stable snake_case [`Error::code`] per variant.
 //! - [`event`]: the metric [`Event`] and its grouping [`Key`].
 //! - [`codec`]: MessagePack / JSON with gzip above a threshold, and decode limits.
+//! - [`window`]: window specs, accumulators, quantile sketch, watermark and the `Aggregator`.
+//! - [`hub`]: topics, sequence numbers and epochs, history, snapshots, subscriptions, dedupe.
+//! - [`breaker`]: the circuit breaker on an injectable clock.
+//! - [`clock`]: the monotonic clock trait, real and manual (for tests).
+//! - [`limit`]: rate limiters keyed by client or dashboard.
 //! - [`runtime`]: the one lazily started tokio runtime that the bindings share.
 
+pub mod breaker;
+pub mod clock;
 pub mod codec;
 pub mod error;
 pub mod event;
+pub mod hub;
+pub mod limit;
 pub mod runtime;
+pub mod window;
 
 pub use codec::{Codec, Format, Limits, Value};
 pub use error::{Error, Result};

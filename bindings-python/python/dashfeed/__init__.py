@@ -1,0 +1,50 @@
+"""dashfeed — a real-time dashboard feed engine with a Rust core.
+
+Everything here is implemented in the native module ``dashfeed._native``; this package re-exports it with
+its types (see ``_native.pyi``). Errors derive from :class:`DashfeedError` and carry ``.code``, the stable
+error code shared with the Rust core and the Node module.
+"""
+
+from ._native import (
+    ERROR_CODES,
+    CircuitOpenError,
+    ClosedError,
+    Codec,
+    DashfeedError,
+    DecodeError,
+    EncodeError,
+    InternalError,
+    InvalidInputError,
+    IoError,
+    RateLimitedError,
+    SlowConsumerError,
+    TimeoutError,
+    TooDeepError,
+    TooLargeError,
+    UnsupportedTypeError,
+    __version__,
+    decode,
+    encode,
+)
+
+__all__ = [
+    "ERROR_CODES",
+    "CircuitOpenError",
+    "ClosedError",
+    "Codec",
+    "DashfeedError",
+    "DecodeError",
+    "EncodeError",
+    "InternalError",
+    "InvalidInputError",
+    "IoError",
+    "RateLimitedError",
+    "SlowConsumerError",
+    "TimeoutError",
+    "TooDeepError",
+    "TooLargeError",
+    "UnsupportedTypeError",
+    "__version__",
+    "decode",
+    "encode",
+]
