@@ -7,9 +7,14 @@
 //! with the GIL released.
 
 use crate::error::{to_py, IntoPyResult};
-use dashfeed::codec::{Codec, Format, Limits, Value, DEFAULT_COMPRESS_OVER, DEFAULT_LEVEL};
+use dashfeed::codec::{
+    Build, Codec, Emit, Format, Limits, MsgPackWriter, Value, ValueEmitter, DEFAULT_COMPRESS_OVER,
+    DEFAULT_LEVEL,
+};
 use dashfeed::Error;
+use pyo3::ffi;
 use pyo3::prelude::*;
+use std::os::raw::c_char;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple,
 };
@@ -17,75 +22,110 @@ use pyo3::types::{
 /// Payloads with more nodes (or bytes) than this are encoded / decoded with the GIL released.
 const DETACH_OVER: usize = 512;
 
+// `PyUnicode_AsUTF8AndSize` is in the limited API only from 3.10, so pyo3's abi3-py39 build hides it, and the
+// fallback (`to_cow`) makes a bytes object per string. CPython has exported this function with this exact
+// signature since 3.3, so an abi3 module may call it on every CPython it loads into (3.9+): it returns the
+// string's cached UTF-8 form without copying.
+extern "C" {
+    fn PyUnicode_AsUTF8AndSize(unicode: *mut ffi::PyObject, size: *mut ffi::Py_ssize_t) -> *const c_char;
+}
+
+/// The UTF-8 view of a Python str, borrowed from the string object itself.
+fn utf8<'a>(s: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
+    let mut size: ffi::Py_ssize_t = 0;
+    // SAFETY: `s` is a live str (the borrow keeps it alive for 'a); CPython caches the UTF-8 buffer in the
+    // object and frees it with the object, so the slice is valid for 'a. A null return sets a Python error.
+    unsafe {
+        let data = PyUnicode_AsUTF8AndSize(s.as_ptr(), &mut size);
+        if data.is_null() {
+            return Err(PyErr::fetch(s.py()));
+        }
+        let bytes = std::slice::from_raw_parts(data as *const u8, size as usize);
+        Ok(std::str::from_utf8_unchecked(bytes))
+    }
+}
+
 /// Converts a Python object to a core value, refusing unsupported types and excessive depth.
 pub fn to_value(obj: &Bound<'_, PyAny>, max_depth: usize) -> PyResult<Value> {
-    let mut nodes = 0;
-    Conv { max_depth, nodes: &mut nodes }.value(obj, 0)
+    let mut e = ValueEmitter::new();
+    Walk { max_depth, nodes: 0, out: &mut e }.value(obj, 0)?;
+    e.finish().py()
 }
 
-struct Conv<'a> {
+/// Walks a Python object top-down and emits it into a core [`Emit`] (a MessagePack writer or a value).
+struct Walk<'a, E: Emit> {
     max_depth: usize,
-    nodes: &'a mut usize,
+    nodes: usize,
+    out: &'a mut E,
 }
 
-impl Conv<'_> {
-    fn value(&mut self, obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
-        *self.nodes += 1;
+impl<E: Emit> Walk<'_, E> {
+    fn value(&mut self, obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<()> {
+        self.nodes += 1;
         // Exact checks first: they are the common case and the cheapest.
         if let Ok(s) = obj.cast_exact::<PyString>() {
-            return Ok(Value::Str(s.to_cow()?.into_owned()));
+            return self.out.emit_str(utf8(s)?).py();
         }
         if let Ok(f) = obj.cast_exact::<PyFloat>() {
-            return Ok(Value::Float(f.value()));
-        }
-        if obj.is_instance_of::<PyBool>() {
-            return Ok(Value::Bool(obj.is_truthy()?));
-        }
-        if obj.is_instance_of::<PyInt>() {
-            return int(obj);
-        }
-        if obj.is_none() {
-            return Ok(Value::Nil);
+            return self.out.emit_float(f.value()).py();
         }
         if let Ok(d) = obj.cast::<PyDict>() {
             self.enter(depth)?;
-            let mut out = Vec::with_capacity(d.len());
+            self.out.emit_map(d.len()).py()?;
             for (k, v) in d.iter() {
-                out.push((self.value(&k, depth + 1)?, self.value(&v, depth + 1)?));
+                self.value(&k, depth + 1)?;
+                self.value(&v, depth + 1)?;
             }
-            return Ok(Value::Map(out));
+            return Ok(());
+        }
+        if obj.is_instance_of::<PyBool>() {
+            return self.out.emit_bool(obj.is_truthy()?).py();
+        }
+        if obj.is_instance_of::<PyInt>() {
+            if let Ok(i) = obj.extract::<i64>() {
+                return self.out.emit_int(i).py();
+            }
+            if let Ok(u) = obj.extract::<u64>() {
+                return self.out.emit_uint(u).py();
+            }
+            let shown = obj.str().map(|s| s.to_string()).unwrap_or_default();
+            let msg = format!("integer {shown} is out of the MessagePack range -2**63 .. 2**64-1");
+            return Err(to_py(Error::Encode(msg)));
+        }
+        if obj.is_none() {
+            return self.out.emit_nil().py();
         }
         if let Ok(l) = obj.cast::<PyList>() {
             self.enter(depth)?;
-            let mut out = Vec::with_capacity(l.len());
+            self.out.emit_array(l.len()).py()?;
             for item in l.iter() {
-                out.push(self.value(&item, depth + 1)?);
+                self.value(&item, depth + 1)?;
             }
-            return Ok(Value::Array(out));
+            return Ok(());
         }
         if let Ok(t) = obj.cast::<PyTuple>() {
             self.enter(depth)?;
-            let mut out = Vec::with_capacity(t.len());
+            self.out.emit_array(t.len()).py()?;
             for item in t.iter() {
-                out.push(self.value(&item, depth + 1)?);
+                self.value(&item, depth + 1)?;
             }
-            return Ok(Value::Array(out));
+            return Ok(());
         }
         if let Ok(s) = obj.cast::<PyString>() {
-            return Ok(Value::Str(s.to_cow()?.into_owned()));
+            return self.out.emit_str(utf8(s)?).py();
         }
         if let Ok(f) = obj.cast::<PyFloat>() {
-            return Ok(Value::Float(f.value()));
+            return self.out.emit_float(f.value()).py();
         }
         if let Ok(b) = obj.cast::<PyBytes>() {
-            return Ok(Value::Bin(b.as_bytes().to_vec()));
+            return self.out.emit_bin(b.as_bytes()).py();
         }
         if let Ok(b) = obj.cast::<PyByteArray>() {
-            return Ok(Value::Bin(b.to_vec()));
+            return self.out.emit_bin(&b.to_vec()).py();
         }
         if obj.is_instance_of::<PyMemoryView>() {
             let bytes = obj.call_method0("tobytes")?;
-            return Ok(Value::Bin(bytes.cast::<PyBytes>()?.as_bytes().to_vec()));
+            return self.out.emit_bin(bytes.cast::<PyBytes>()?.as_bytes()).py();
         }
         let name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
         Err(to_py(Error::UnsupportedType(format!(
@@ -101,52 +141,103 @@ impl Conv<'_> {
     }
 }
 
-fn int(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
-    if let Ok(i) = obj.extract::<i64>() {
-        return Ok(Value::Int(i));
-    }
-    if let Ok(u) = obj.extract::<u64>() {
-        return Ok(Value::UInt(u));
-    }
-    Err(to_py(Error::Encode(format!(
-        "integer {} is out of the MessagePack range -2**63 .. 2**64-1",
-        obj.str().map(|s| s.to_string()).unwrap_or_default()
-    ))))
+/// Errors while building Python objects: a core error (limits, malformed input) or a Python one.
+enum BuildError {
+    Core(Error),
+    Py(PyErr),
 }
 
-/// Converts a core value to a Python object (maps to dict, arrays to list, bin to bytes; array map keys
-/// become tuples so that they are hashable).
+impl From<Error> for BuildError {
+    fn from(e: Error) -> Self {
+        BuildError::Core(e)
+    }
+}
+
+impl From<BuildError> for PyErr {
+    fn from(e: BuildError) -> Self {
+        match e {
+            BuildError::Core(e) => to_py(e),
+            BuildError::Py(e) => e,
+        }
+    }
+}
+
+/// Builds Python objects straight from the decoder: dict, list, str, bytes, int, float, bool, None; array
+/// map keys become tuples so that they are hashable.
+struct PyBuilder<'py> {
+    py: Python<'py>,
+}
+
+impl<'py> PyBuilder<'py> {
+    fn new(py: Python<'py>) -> Self {
+        PyBuilder { py }
+    }
+}
+
+impl<'py> Build for PyBuilder<'py> {
+    type Out = Bound<'py, PyAny>;
+    type Error = BuildError;
+    fn nil(&mut self) -> Result<Self::Out, BuildError> {
+        Ok(self.py.None().into_bound(self.py))
+    }
+    fn bool(&mut self, v: bool) -> Result<Self::Out, BuildError> {
+        Ok(PyBool::new(self.py, v).to_owned().into_any())
+    }
+    fn int(&mut self, v: i64) -> Result<Self::Out, BuildError> {
+        Ok(PyInt::new(self.py, v).into_any())
+    }
+    fn uint(&mut self, v: u64) -> Result<Self::Out, BuildError> {
+        Ok(PyInt::new(self.py, v).into_any())
+    }
+    fn float(&mut self, v: f64) -> Result<Self::Out, BuildError> {
+        Ok(PyFloat::new(self.py, v).into_any())
+    }
+    fn str(&mut self, v: &str) -> Result<Self::Out, BuildError> {
+        Ok(PyString::new(self.py, v).into_any())
+    }
+    fn bin(&mut self, v: &[u8]) -> Result<Self::Out, BuildError> {
+        Ok(PyBytes::new(self.py, v).into_any())
+    }
+    fn array(&mut self, items: Vec<Self::Out>) -> Result<Self::Out, BuildError> {
+        PyList::new(self.py, items).map(|l| l.into_any()).map_err(BuildError::Py)
+    }
+    fn map(&mut self, entries: Vec<(Self::Out, Self::Out)>) -> Result<Self::Out, BuildError> {
+        let dict = PyDict::new(self.py);
+        for (k, v) in entries {
+            let key = match k.cast::<PyList>() {
+                Ok(list) => list.to_tuple().into_any(),
+                Err(_) => k,
+            };
+            dict.set_item(key, v).map_err(BuildError::Py)?;
+        }
+        Ok(dict.into_any())
+    }
+}
+
+/// Converts a core value to a Python object (the same objects that `decode` makes).
 pub fn to_object<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match v {
-        Value::Nil => py.None().into_bound(py),
-        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
-        Value::Int(i) => i.into_pyobject(py)?.into_any(),
-        Value::UInt(u) => u.into_pyobject(py)?.into_any(),
-        Value::Float(f) => PyFloat::new(py, *f).into_any(),
-        Value::Str(s) => PyString::new(py, s).into_any(),
-        Value::Bin(b) => PyBytes::new(py, b).into_any(),
+    let mut b = PyBuilder::new(py);
+    let out = match v {
+        Value::Nil => b.nil(),
+        Value::Bool(x) => b.bool(*x),
+        Value::Int(x) => b.int(*x),
+        Value::UInt(x) => b.uint(*x),
+        Value::Float(x) => b.float(*x),
+        Value::Str(x) => b.str(x),
+        Value::Bin(x) => b.bin(x),
         Value::Array(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(to_object(py, item)?)?;
-            }
-            list.into_any()
+            let objs: PyResult<Vec<_>> = items.iter().map(|i| to_object(py, i)).collect();
+            b.array(objs?)
         }
         Value::Map(entries) => {
-            let dict = PyDict::new(py);
+            let mut objs = Vec::with_capacity(entries.len());
             for (k, val) in entries {
-                let key = match k {
-                    Value::Array(items) => {
-                        let parts: PyResult<Vec<_>> = items.iter().map(|i| to_object(py, i)).collect();
-                        PyTuple::new(py, parts?)?.into_any()
-                    }
-                    other => to_object(py, other)?,
-                };
-                dict.set_item(key, to_object(py, val)?)?;
+                objs.push((to_object(py, k)?, to_object(py, val)?));
             }
-            dict.into_any()
+            b.map(objs)
         }
-    })
+    };
+    Ok(out?)
 }
 
 fn parse_format(format: &str) -> PyResult<Format> {
@@ -162,39 +253,60 @@ pub struct PyCodec {
 impl PyCodec {
     fn encode_with<'py>(inner: &Codec, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
         let py = value.py();
-        let mut nodes = 0;
-        let v = Conv { max_depth: inner.limits.max_depth, nodes: &mut nodes }.value(value, 0)?;
+        let max_depth = inner.limits.max_depth;
+        let (plain, nodes) = match inner.format {
+            Format::MsgPack => {
+                let mut w = MsgPackWriter::with_capacity(256);
+                let mut walk = Walk { max_depth, nodes: 0, out: &mut w };
+                walk.value(value, 0)?;
+                let nodes = walk.nodes;
+                (w.into_bytes(), nodes)
+            }
+            Format::Json => {
+                let mut e = ValueEmitter::new();
+                let mut walk = Walk { max_depth, nodes: 0, out: &mut e };
+                walk.value(value, 0)?;
+                let nodes = walk.nodes;
+                let v = e.finish().py()?;
+                let text = if nodes > DETACH_OVER {
+                    py.detach(|| inner.encode_plain(&v)).py()?
+                } else {
+                    inner.encode_plain(&v).py()?
+                };
+                (text, nodes)
+            }
+        };
         let bytes = if nodes > DETACH_OVER {
-            py.detach(|| inner.encode(&v)).py()?
+            py.detach(|| inner.maybe_compress(plain)).py()?
         } else {
-            inner.encode(&v).py()?
+            inner.maybe_compress(plain).py()?
         };
         Ok(PyBytes::new(py, &bytes))
     }
 
     fn decode_with<'py>(inner: &Codec, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = data.py();
-        let value = if let Ok(b) = data.cast::<PyBytes>() {
-            let raw = b.as_bytes();
-            if raw.len() > DETACH_OVER {
-                py.detach(|| inner.decode(raw)).py()?
-            } else {
-                inner.decode(raw).py()?
-            }
+        let owned;
+        let raw: &[u8] = if let Ok(b) = data.cast::<PyBytes>() {
+            b.as_bytes()
         } else if let Ok(b) = data.cast::<PyByteArray>() {
-            let owned = b.to_vec();
-            py.detach(|| inner.decode(&owned)).py()?
+            owned = b.to_vec();
+            &owned
         } else if data.is_instance_of::<PyMemoryView>() {
-            let bytes = data.call_method0("tobytes")?;
-            let raw = bytes.cast::<PyBytes>()?.as_bytes();
-            py.detach(|| inner.decode(raw)).py()?
+            owned = data.call_method0("tobytes")?.cast::<PyBytes>()?.as_bytes().to_vec();
+            &owned
         } else {
             let name = data.get_type().name().map(|n| n.to_string()).unwrap_or_default();
             return Err(to_py(Error::UnsupportedType(format!(
                 "decode needs bytes, bytearray or memoryview, not {name}"
             ))));
         };
-        to_object(py, &value)
+        // Decompression needs no Python objects: do it with the GIL released; then build the objects.
+        let unzipped =
+            if raw.len() > DETACH_OVER { py.detach(|| inner.unwrap_gzip(raw)) } else { inner.unwrap_gzip(raw) }
+                .py()?;
+        let plain = unzipped.as_deref().unwrap_or(raw);
+        Ok(inner.decode_plain_with(plain, &mut PyBuilder::new(py))?)
     }
 }
 

@@ -150,7 +150,7 @@ def test_decode_argument_type() -> None:
 
 def test_codec_class() -> None:
     c = dashfeed.Codec("json", compress_over=None)
-    assert c.format == "json" and c.compress_over is None and c.level == 6
+    assert c.format == "json" and c.compress_over is None and c.level == 1
     assert c.encode({"a": [1, 2.5]}) == b'{"a":[1,2.5]}'
     assert c.decode(b'{"a":[1,2.5]}') == {"a": [1, 2.5]}
     assert "json" in repr(c)

@@ -1,42 +1,33 @@
-//! MessagePack: encoding through rmp-serde (output identical to msgpack-python's `packb`), decoding with
-//! `rmp` markers into [`Value`], checked for depth, declared lengths, UTF-8 and trailing bytes.
+//! MessagePack on the `rmp` crate: encoding through [`MsgPackWriter`] (output identical to msgpack-python's
+//! `packb`), decoding through a [`Build`] implementation, checked for depth, declared lengths, UTF-8 and
+//! trailing bytes.
 
-use super::value::Ser;
+use super::build::{Build, MsgPackWriter};
 use super::Value;
 use crate::error::{Error, Result};
 use rmp::Marker;
-use serde::Serialize;
 
 /// Encodes `v` as MessagePack (smallest int forms, float64, str, bin, maps in order).
 pub(super) fn encode(v: &Value) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(128);
-    Ser { v, json: false }
-        .serialize(&mut rmp_serde::Serializer::new(&mut out))
-        .map_err(|e| Error::Encode(e.to_string()))?;
-    Ok(out)
+    let mut w = MsgPackWriter::with_capacity(128);
+    w.value(v)?;
+    Ok(w.into_bytes())
 }
 
-/// Decodes exactly one MessagePack value that spans all of `bytes`.
+/// Decodes exactly one MessagePack value that spans all of `bytes`, making each node with `b`.
 ///
 /// Markers come from `rmp`; the reader checks every declared length against the bytes that remain before
 /// allocating, refuses strings that are not UTF-8 (as msgpack-python does), extension types, and nesting
 /// deeper than `max_depth`.
-pub(super) fn decode(bytes: &[u8], max_depth: usize) -> Result<Value> {
+pub(super) fn decode<B: Build>(bytes: &[u8], max_depth: usize, b: &mut B) -> Result<B::Out, B::Error> {
     if bytes.is_empty() {
-        return Err(Error::Decode("empty input".into()));
+        return Err(Error::Decode("empty input".into()).into());
     }
-    let mut rd = Reader {
-        buf: bytes,
-        pos: 0,
-        max_depth,
-    };
-    let v = rd.value(max_depth)?;
+    let mut rd = Reader { buf: bytes, pos: 0, max_depth };
+    let v = rd.value(max_depth, b)?;
     if rd.pos != bytes.len() {
-        return Err(Error::Decode(format!(
-            "{} trailing bytes after the value at offset {}",
-            bytes.len() - rd.pos,
-            rd.pos
-        )));
+        let msg = format!("{} trailing bytes after the value at offset {}", bytes.len() - rd.pos, rd.pos);
+        return Err(Error::Decode(msg).into());
     }
     Ok(v)
 }
@@ -67,16 +58,6 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    fn len8(&mut self) -> Result<usize> {
-        Ok(self.array::<1>()?[0] as usize)
-    }
-    fn len16(&mut self) -> Result<usize> {
-        Ok(u16::from_be_bytes(self.array()?) as usize)
-    }
-    fn len32(&mut self) -> Result<usize> {
-        Ok(u32::from_be_bytes(self.array()?) as usize)
-    }
-
     /// Refuses a container that declares more elements than bytes remain (each element takes ≥ 1 byte).
     fn check_count(&self, n: usize, per_item: usize) -> Result<()> {
         let left = self.buf.len() - self.pos;
@@ -89,101 +70,84 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    fn str(&mut self, n: usize) -> Result<Value> {
+    fn str<B: Build>(&mut self, n: usize, b: &mut B) -> Result<B::Out, B::Error> {
         let at = self.pos;
         let raw = self.take(n)?;
-        std::str::from_utf8(raw)
-            .map(|s| Value::Str(s.to_owned()))
-            .map_err(|e| Error::Decode(format!("str at offset {at} is not valid UTF-8: {e}")))
+        let s = std::str::from_utf8(raw)
+            .map_err(|e| Error::Decode(format!("str at offset {at} is not valid UTF-8: {e}")))?;
+        b.str(s)
     }
 
-    fn seq(&mut self, n: usize, depth_left: usize) -> Result<Value> {
+    fn seq<B: Build>(&mut self, n: usize, depth_left: usize, b: &mut B) -> Result<B::Out, B::Error> {
         if depth_left == 0 {
-            return Err(Error::TooDeep {
-                limit: self.max_depth,
-            });
+            return Err(Error::TooDeep { limit: self.max_depth }.into());
         }
         self.check_count(n, 1)?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
-            out.push(self.value(depth_left - 1)?);
+            out.push(self.value(depth_left - 1, b)?);
         }
-        Ok(Value::Array(out))
+        b.array(out)
     }
 
-    fn map(&mut self, n: usize, depth_left: usize) -> Result<Value> {
+    fn map<B: Build>(&mut self, n: usize, depth_left: usize, b: &mut B) -> Result<B::Out, B::Error> {
         if depth_left == 0 {
-            return Err(Error::TooDeep {
-                limit: self.max_depth,
-            });
+            return Err(Error::TooDeep { limit: self.max_depth }.into());
         }
         self.check_count(n, 2)?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
-            let k = self.value(depth_left - 1)?;
-            let v = self.value(depth_left - 1)?;
+            let k = self.value(depth_left - 1, b)?;
+            let v = self.value(depth_left - 1, b)?;
             out.push((k, v));
         }
-        Ok(Value::Map(out))
+        b.map(out)
     }
 
-    fn value(&mut self, depth_left: usize) -> Result<Value> {
+    fn value<B: Build>(&mut self, depth_left: usize, b: &mut B) -> Result<B::Out, B::Error> {
         let at = self.pos;
         let marker = Marker::from_u8(self.array::<1>()?[0]);
-        Ok(match marker {
-            Marker::Null => Value::Nil,
-            Marker::True => Value::Bool(true),
-            Marker::False => Value::Bool(false),
-            Marker::FixPos(v) => Value::Int(v as i64),
-            Marker::FixNeg(v) => Value::Int(v as i64),
-            Marker::U8 => Value::Int(self.array::<1>()?[0] as i64),
-            Marker::U16 => Value::Int(u16::from_be_bytes(self.array()?) as i64),
-            Marker::U32 => Value::Int(u32::from_be_bytes(self.array()?) as i64),
-            Marker::U64 => Value::from(u64::from_be_bytes(self.array()?)),
-            Marker::I8 => Value::Int(i8::from_be_bytes(self.array()?) as i64),
-            Marker::I16 => Value::Int(i16::from_be_bytes(self.array()?) as i64),
-            Marker::I32 => Value::Int(i32::from_be_bytes(self.array()?) as i64),
-            Marker::I64 => Value::Int(i64::from_be_bytes(self.array()?)),
-            Marker::F32 => Value::Float(f32::from_be_bytes(self.array()?) as f64),
-            Marker::F64 => Value::Float(f64::from_be_bytes(self.array()?)),
-            Marker::FixStr(n) => self.str(n as usize)?,
-            Marker::Str8 => {
-                let n = self.len8()?;
-                self.str(n)?
+        match marker {
+            Marker::Null => b.nil(),
+            Marker::True => b.bool(true),
+            Marker::False => b.bool(false),
+            Marker::FixPos(v) => b.int(v as i64),
+            Marker::FixNeg(v) => b.int(v as i64),
+            Marker::U8 => b.int(self.array::<1>()?[0] as i64),
+            Marker::U16 => b.int(u16::from_be_bytes(self.array()?) as i64),
+            Marker::U32 => b.int(u32::from_be_bytes(self.array()?) as i64),
+            Marker::U64 => {
+                let u = u64::from_be_bytes(self.array()?);
+                match i64::try_from(u) {
+                    Ok(i) => b.int(i),
+                    Err(_) => b.uint(u),
+                }
             }
-            Marker::Str16 => {
-                let n = self.len16()?;
-                self.str(n)?
-            }
-            Marker::Str32 => {
-                let n = self.len32()?;
-                self.str(n)?
+            Marker::I8 => b.int(i8::from_be_bytes(self.array()?) as i64),
+            Marker::I16 => b.int(i16::from_be_bytes(self.array()?) as i64),
+            Marker::I32 => b.int(i32::from_be_bytes(self.array()?) as i64),
+            Marker::I64 => b.int(i64::from_be_bytes(self.array()?)),
+            Marker::F32 => b.float(f32::from_be_bytes(self.array()?) as f64),
+            Marker::F64 => b.float(f64::from_be_bytes(self.array()?)),
+            Marker::FixStr(n) => self.str(n as usize, b),
+            Marker::Str8 | Marker::Str16 | Marker::Str32 => {
+                let n = self.var_len(marker)?;
+                self.str(n, b)
             }
             Marker::Bin8 | Marker::Bin16 | Marker::Bin32 => {
-                let n = match marker {
-                    Marker::Bin8 => self.len8()?,
-                    Marker::Bin16 => self.len16()?,
-                    _ => self.len32()?,
-                };
-                Value::Bin(self.take(n)?.to_vec())
+                let n = self.var_len(marker)?;
+                let raw = self.take(n)?;
+                b.bin(raw)
             }
-            Marker::FixArray(n) => self.seq(n as usize, depth_left)?,
-            Marker::Array16 => {
-                let n = self.len16()?;
-                self.seq(n, depth_left)?
+            Marker::FixArray(n) => self.seq(n as usize, depth_left, b),
+            Marker::Array16 | Marker::Array32 => {
+                let n = self.var_len(marker)?;
+                self.seq(n, depth_left, b)
             }
-            Marker::Array32 => {
-                let n = self.len32()?;
-                self.seq(n, depth_left)?
-            }
-            Marker::FixMap(n) => self.map(n as usize, depth_left)?,
-            Marker::Map16 => {
-                let n = self.len16()?;
-                self.map(n, depth_left)?
-            }
-            Marker::Map32 => {
-                let n = self.len32()?;
-                self.map(n, depth_left)?
+            Marker::FixMap(n) => self.map(n as usize, depth_left, b),
+            Marker::Map16 | Marker::Map32 => {
+                let n = self.var_len(marker)?;
+                self.map(n, depth_left, b)
             }
             Marker::FixExt1
             | Marker::FixExt2
@@ -193,15 +157,21 @@ impl<'a> Reader<'a> {
             | Marker::Ext8
             | Marker::Ext16
             | Marker::Ext32 => {
-                return Err(Error::Decode(format!(
-                    "MessagePack extension type at offset {at} is not supported"
-                )))
+                let msg = format!("MessagePack extension type at offset {at} is not supported");
+                Err(Error::Decode(msg).into())
             }
-            Marker::Reserved => {
-                return Err(Error::Decode(format!(
-                    "reserved marker 0xc1 at offset {at}"
-                )))
+            Marker::Reserved => Err(Error::Decode(format!("reserved marker 0xc1 at offset {at}")).into()),
+        }
+    }
+
+    /// The length that follows a str8/16/32, bin8/16/32, array16/32 or map16/32 marker.
+    fn var_len(&mut self, marker: Marker) -> Result<usize> {
+        Ok(match marker {
+            Marker::Str8 | Marker::Bin8 => self.array::<1>()?[0] as usize,
+            Marker::Str16 | Marker::Bin16 | Marker::Array16 | Marker::Map16 => {
+                u16::from_be_bytes(self.array()?) as usize
             }
+            _ => u32::from_be_bytes(self.array()?) as usize,
         })
     }
 }
