@@ -89,6 +89,7 @@ def main() -> None:
     args = ap.parse_args()
 
     codec = dashfeed.Codec("msgpack", compress_over=1024)
+    codec9 = dashfeed.Codec("msgpack", compress_over=1024, level=9)
     jcodec = dashfeed.Codec("json", compress_over=None)
     rows = []
     for case, msg in (("update (reference msg)", UPDATE), ("batch 50 metrics", BATCH)):
@@ -101,6 +102,7 @@ def main() -> None:
             "encode": {
                 "dashfeed (msgpack+gzip)": lambda m=msg: codec.encode(m),
                 "msgpack-python + gzip.compress": lambda m=msg: ref_serialize(m),
+                "dashfeed, gzip level 9 (as gzip.compress)": lambda m=msg: codec9.encode(m),
                 "dashfeed json": lambda m=msg: jcodec.encode(m),
                 "orjson": lambda m=msg: orjson.dumps(m),
                 "json": lambda m=msg: json.dumps(m),

@@ -7,6 +7,7 @@
 //! with the GIL released.
 
 use crate::error::{to_py, IntoPyResult};
+use dashfeed::codec::build::pairs;
 use dashfeed::codec::{
     Build, Codec, Emit, Format, Limits, MsgPackWriter, Value, ValueEmitter, DEFAULT_COMPRESS_OVER,
     DEFAULT_LEVEL,
@@ -15,6 +16,7 @@ use dashfeed::Error;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use std::os::raw::c_char;
+use std::vec::Drain;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple,
 };
@@ -166,11 +168,30 @@ impl From<BuildError> for PyErr {
 /// map keys become tuples so that they are hashable.
 struct PyBuilder<'py> {
     py: Python<'py>,
+    /// Map keys seen in this decode, in a small direct-mapped cache: a batch of 50 `{"metric_name": ...}`
+    /// maps makes one key object, whose hash CPython computes once.
+    /// Empty (no caching) for small inputs, where setting the cache up costs more than it saves.
+    keys: Vec<Option<Bound<'py, PyString>>>,
+}
+
+const KEY_SLOTS: usize = 64;
+
+fn key_slot(key: &str) -> usize {
+    let mut h: u32 = key.len() as u32;
+    for &b in key.as_bytes() {
+        h = (h.rotate_left(5) ^ b as u32).wrapping_mul(0x9E37_79B9);
+    }
+    (h >> 26) as usize % KEY_SLOTS
 }
 
 impl<'py> PyBuilder<'py> {
     fn new(py: Python<'py>) -> Self {
-        PyBuilder { py }
+        PyBuilder { py, keys: Vec::new() }
+    }
+
+    /// A builder that caches map keys: for inputs of a few KiB and more.
+    fn caching(py: Python<'py>) -> Self {
+        PyBuilder { py, keys: (0..KEY_SLOTS).map(|_| None).collect() }
     }
 }
 
@@ -198,12 +219,26 @@ impl<'py> Build for PyBuilder<'py> {
     fn bin(&mut self, v: &[u8]) -> Result<Self::Out, BuildError> {
         Ok(PyBytes::new(self.py, v).into_any())
     }
-    fn array(&mut self, items: Vec<Self::Out>) -> Result<Self::Out, BuildError> {
+    fn key_str(&mut self, v: &str) -> Result<Self::Out, BuildError> {
+        if self.keys.is_empty() {
+            return self.str(v);
+        }
+        let slot = key_slot(v);
+        if let Some(cached) = &self.keys[slot] {
+            if utf8(cached).map_err(BuildError::Py)? == v {
+                return Ok(cached.clone().into_any());
+            }
+        }
+        let s = PyString::new(self.py, v);
+        self.keys[slot] = Some(s.clone());
+        Ok(s.into_any())
+    }
+    fn array(&mut self, items: Drain<'_, Self::Out>) -> Result<Self::Out, BuildError> {
         PyList::new(self.py, items).map(|l| l.into_any()).map_err(BuildError::Py)
     }
-    fn map(&mut self, entries: Vec<(Self::Out, Self::Out)>) -> Result<Self::Out, BuildError> {
+    fn map(&mut self, kv: Drain<'_, Self::Out>) -> Result<Self::Out, BuildError> {
         let dict = PyDict::new(self.py);
-        for (k, v) in entries {
+        for (k, v) in pairs(kv) {
             let key = match k.cast::<PyList>() {
                 Ok(list) => list.to_tuple().into_any(),
                 Err(_) => k,
@@ -227,14 +262,15 @@ pub fn to_object<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>>
         Value::Bin(x) => b.bin(x),
         Value::Array(items) => {
             let objs: PyResult<Vec<_>> = items.iter().map(|i| to_object(py, i)).collect();
-            b.array(objs?)
+            b.array(objs?.drain(..))
         }
         Value::Map(entries) => {
-            let mut objs = Vec::with_capacity(entries.len());
+            let mut objs = Vec::with_capacity(entries.len() * 2);
             for (k, val) in entries {
-                objs.push((to_object(py, k)?, to_object(py, val)?));
+                objs.push(to_object(py, k)?);
+                objs.push(to_object(py, val)?);
             }
-            b.map(objs)
+            b.map(objs.drain(..))
         }
     };
     Ok(out?)
@@ -306,7 +342,8 @@ impl PyCodec {
             if raw.len() > DETACH_OVER { py.detach(|| inner.unwrap_gzip(raw)) } else { inner.unwrap_gzip(raw) }
                 .py()?;
         let plain = unzipped.as_deref().unwrap_or(raw);
-        Ok(inner.decode_plain_with(plain, &mut PyBuilder::new(py))?)
+        let mut builder = if plain.len() > DETACH_OVER { PyBuilder::caching(py) } else { PyBuilder::new(py) };
+        Ok(inner.decode_plain_with(plain, &mut builder)?)
     }
 }
 

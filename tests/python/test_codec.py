@@ -169,3 +169,15 @@ def test_error_hierarchy_and_codes() -> None:
         dashfeed.decode(b"\x92\x01")
     assert info.value.code == "decode_error"
     assert "truncated" in str(info.value) or "remain" in str(info.value)
+
+
+def test_large_decodes_with_many_repeated_and_colliding_keys() -> None:
+    # Large inputs reuse map-key objects through a small cache: hundreds of distinct keys (forcing slot
+    # collisions) and repeated ones must still come back exactly.
+    rows = [{f"k{i}": i, "metric_name": f"m{j}", "é✓": j} for j in range(20) for i in range(0, 300, 37)]
+    big = {f"key_{i}": {"value": i, "v": [i, {"value": -i}]} for i in range(700)}
+    for value in (rows, big):
+        data = msgpack.packb(value)
+        assert len(data) > 1024
+        assert dashfeed.decode(data) == value
+        assert dashfeed.decode(gzip.compress(data)) == value

@@ -8,6 +8,7 @@
 
 use super::Value;
 use crate::error::{Error, Result};
+use std::vec::Drain;
 
 /// Makes one decoded node at a time. `Error` must absorb core errors (limits, malformed input).
 pub trait Build {
@@ -29,10 +30,23 @@ pub trait Build {
     fn str(&mut self, v: &str) -> Result<Self::Out, Self::Error>;
     /// Raw bytes.
     fn bin(&mut self, v: &[u8]) -> Result<Self::Out, Self::Error>;
-    /// An array of already built items.
-    fn array(&mut self, items: Vec<Self::Out>) -> Result<Self::Out, Self::Error>;
-    /// A map of already built entries, in input order.
-    fn map(&mut self, entries: Vec<(Self::Out, Self::Out)>) -> Result<Self::Out, Self::Error>;
+    /// A string that is a map key. Defaults to [`Build::str`]; builders may cache keys, which repeat.
+    fn key_str(&mut self, v: &str) -> Result<Self::Out, Self::Error> {
+        self.str(v)
+    }
+    /// An array of already built items (drained from the decoder's stack: no allocation per container).
+    fn array(&mut self, items: Drain<'_, Self::Out>) -> Result<Self::Out, Self::Error>;
+    /// A map: already built keys and values, alternating, in input order (an even count).
+    fn map(&mut self, kv: Drain<'_, Self::Out>) -> Result<Self::Out, Self::Error>;
+}
+
+/// Pairs up alternating keys and values.
+pub fn pairs<T>(mut kv: Drain<'_, T>) -> Vec<(T, T)> {
+    let mut out = Vec::with_capacity(kv.len() / 2);
+    while let (Some(k), Some(v)) = (kv.next(), kv.next()) {
+        out.push((k, v));
+    }
+    out
 }
 
 /// Builds core [`Value`]s.
@@ -63,11 +77,11 @@ impl Build for ValueBuilder {
     fn bin(&mut self, v: &[u8]) -> Result<Value> {
         Ok(Value::Bin(v.to_vec()))
     }
-    fn array(&mut self, items: Vec<Value>) -> Result<Value> {
-        Ok(Value::Array(items))
+    fn array(&mut self, items: Drain<'_, Value>) -> Result<Value> {
+        Ok(Value::Array(items.collect()))
     }
-    fn map(&mut self, entries: Vec<(Value, Value)>) -> Result<Value> {
-        Ok(Value::Map(entries))
+    fn map(&mut self, kv: Drain<'_, Value>) -> Result<Value> {
+        Ok(Value::Map(pairs(kv)))
     }
 }
 
@@ -84,7 +98,9 @@ fn werr<E: std::fmt::Display>(e: E) -> Error {
 impl MsgPackWriter {
     /// An empty writer with room for `capacity` bytes.
     pub fn with_capacity(capacity: usize) -> Self {
-        MsgPackWriter { buf: Vec::with_capacity(capacity) }
+        MsgPackWriter {
+            buf: Vec::with_capacity(capacity),
+        }
     }
     /// nil.
     pub fn nil(&mut self) {
@@ -96,11 +112,15 @@ impl MsgPackWriter {
     }
     /// A signed integer in its smallest form (non-negative values use the uint forms, like msgpack-python).
     pub fn int(&mut self, v: i64) -> Result<()> {
-        rmp::encode::write_sint(&mut self.buf, v).map(drop).map_err(werr)
+        rmp::encode::write_sint(&mut self.buf, v)
+            .map(drop)
+            .map_err(werr)
     }
     /// An unsigned integer in its smallest form.
     pub fn uint(&mut self, v: u64) -> Result<()> {
-        rmp::encode::write_uint(&mut self.buf, v).map(drop).map_err(werr)
+        rmp::encode::write_uint(&mut self.buf, v)
+            .map(drop)
+            .map_err(werr)
     }
     /// A float64 (msgpack-python always packs Python floats as float64).
     pub fn float(&mut self, v: f64) -> Result<()> {
@@ -116,13 +136,19 @@ impl MsgPackWriter {
     }
     /// The header of an array of `len` items; the items follow.
     pub fn array_len(&mut self, len: usize) -> Result<()> {
-        let len = u32::try_from(len).map_err(|_| Error::Encode(format!("array of {len} items is too long")))?;
-        rmp::encode::write_array_len(&mut self.buf, len).map(drop).map_err(werr)
+        let len = u32::try_from(len)
+            .map_err(|_| Error::Encode(format!("array of {len} items is too long")))?;
+        rmp::encode::write_array_len(&mut self.buf, len)
+            .map(drop)
+            .map_err(werr)
     }
     /// The header of a map of `len` entries; key, value, key, value... follow.
     pub fn map_len(&mut self, len: usize) -> Result<()> {
-        let len = u32::try_from(len).map_err(|_| Error::Encode(format!("map of {len} entries is too long")))?;
-        rmp::encode::write_map_len(&mut self.buf, len).map(drop).map_err(werr)
+        let len = u32::try_from(len)
+            .map_err(|_| Error::Encode(format!("map of {len} entries is too long")))?;
+        rmp::encode::write_map_len(&mut self.buf, len)
+            .map(drop)
+            .map_err(werr)
     }
     /// Writes a whole core value.
     pub fn value(&mut self, v: &Value) -> Result<()> {
@@ -221,8 +247,15 @@ impl Emit for MsgPackWriter {
 }
 
 enum Frame {
-    Array { items: Vec<Value>, left: usize },
-    Map { entries: Vec<(Value, Value)>, key: Option<Value>, left: usize },
+    Array {
+        items: Vec<Value>,
+        left: usize,
+    },
+    Map {
+        entries: Vec<(Value, Value)>,
+        key: Option<Value>,
+        left: usize,
+    },
 }
 
 /// Assembles emitted nodes into a [`Value`].
@@ -242,7 +275,9 @@ impl ValueEmitter {
     pub fn finish(self) -> Result<Value> {
         match (self.root, self.stack.is_empty()) {
             (Some(v), true) => Ok(v),
-            _ => Err(Error::Encode("incomplete value: a container was not filled".into())),
+            _ => Err(Error::Encode(
+                "incomplete value: a container was not filled".into(),
+            )),
         }
     }
 
@@ -312,14 +347,21 @@ impl Emit for ValueEmitter {
         if len == 0 {
             return self.push(Value::Array(Vec::new()));
         }
-        self.stack.push(Frame::Array { items: Vec::with_capacity(len.min(1024)), left: len });
+        self.stack.push(Frame::Array {
+            items: Vec::with_capacity(len.min(1024)),
+            left: len,
+        });
         Ok(())
     }
     fn emit_map(&mut self, len: usize) -> Result<()> {
         if len == 0 {
             return self.push(Value::Map(Vec::new()));
         }
-        self.stack.push(Frame::Map { entries: Vec::with_capacity(len.min(1024)), key: None, left: len });
+        self.stack.push(Frame::Map {
+            entries: Vec::with_capacity(len.min(1024)),
+            key: None,
+            left: len,
+        });
         Ok(())
     }
 }
@@ -346,7 +388,10 @@ mod tests {
         emit_sample(&mut ve).unwrap();
         let v = ve.finish().unwrap();
         let expected = Value::Map(vec![
-            ("a".into(), Value::Array(vec![Value::Int(1), Value::Array(vec![])])),
+            (
+                "a".into(),
+                Value::Array(vec![Value::Int(1), Value::Array(vec![])]),
+            ),
             ("b".into(), Value::Map(vec![])),
             ("c".into(), Value::Float(2.5)),
         ]);

@@ -7,7 +7,7 @@
 //! input size (`too_large`), decompressed size (`too_large`, read through a capped reader so that a gzip
 //! bomb never allocates past the cap) and nesting depth (`too_deep`).
 
-mod build;
+pub mod build;
 mod gzip;
 mod json;
 mod msgpack;
@@ -181,7 +181,10 @@ impl Codec {
     /// `Ok(None)` means the input is not compressed. Needs no interpreter lock: bindings call it detached.
     pub fn unwrap_gzip(&self, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
         if bytes.len() > self.limits.max_input {
-            return Err(Error::TooLarge { what: "input", limit: self.limits.max_input });
+            return Err(Error::TooLarge {
+                what: "input",
+                limit: self.limits.max_input,
+            });
         }
         if is_gzip(bytes) {
             return decompress(bytes, self.limits.max_decompressed).map(Some);
@@ -190,7 +193,11 @@ impl Codec {
     }
 
     /// Decodes uncompressed bytes through `builder`.
-    pub fn decode_plain_with<B: Build>(&self, bytes: &[u8], builder: &mut B) -> Result<B::Out, B::Error> {
+    pub fn decode_plain_with<B: Build>(
+        &self,
+        bytes: &[u8],
+        builder: &mut B,
+    ) -> Result<B::Out, B::Error> {
         match self.format {
             Format::MsgPack => msgpack::decode(bytes, self.limits.max_depth, builder),
             Format::Json => {
@@ -203,6 +210,11 @@ impl Codec {
 
 /// Hands an already decoded value to a builder, node by node.
 fn rebuild<B: Build>(v: Value, b: &mut B) -> Result<B::Out, B::Error> {
+    let mut stack = Vec::new();
+    rebuild_into(v, b, &mut stack)
+}
+
+fn rebuild_into<B: Build>(v: Value, b: &mut B, st: &mut Vec<B::Out>) -> Result<B::Out, B::Error> {
     match v {
         Value::Nil => b.nil(),
         Value::Bool(x) => b.bool(x),
@@ -212,15 +224,25 @@ fn rebuild<B: Build>(v: Value, b: &mut B) -> Result<B::Out, B::Error> {
         Value::Str(x) => b.str(&x),
         Value::Bin(x) => b.bin(&x),
         Value::Array(items) => {
-            let out: Result<Vec<_>, _> = items.into_iter().map(|i| rebuild(i, b)).collect();
-            b.array(out?)
+            let start = st.len();
+            for item in items {
+                let out = rebuild_into(item, b, st)?;
+                st.push(out);
+            }
+            b.array(st.drain(start..))
         }
         Value::Map(entries) => {
-            let mut out = Vec::with_capacity(entries.len());
+            let start = st.len();
             for (k, v) in entries {
-                out.push((rebuild(k, b)?, rebuild(v, b)?));
+                let k = match k {
+                    Value::Str(s) => b.key_str(&s)?,
+                    other => rebuild_into(other, b, st)?,
+                };
+                st.push(k);
+                let v = rebuild_into(v, b, st)?;
+                st.push(v);
             }
-            b.map(out)
+            b.map(st.drain(start..))
         }
     }
 }

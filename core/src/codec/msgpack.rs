@@ -19,18 +19,34 @@ pub(super) fn encode(v: &Value) -> Result<Vec<u8>> {
 /// Markers come from `rmp`; the reader checks every declared length against the bytes that remain before
 /// allocating, refuses strings that are not UTF-8 (as msgpack-python does), extension types, and nesting
 /// deeper than `max_depth`.
-pub(super) fn decode<B: Build>(bytes: &[u8], max_depth: usize, b: &mut B) -> Result<B::Out, B::Error> {
+pub(super) fn decode<B: Build>(
+    bytes: &[u8],
+    max_depth: usize,
+    b: &mut B,
+) -> Result<B::Out, B::Error> {
     if bytes.is_empty() {
         return Err(Error::Decode("empty input".into()).into());
     }
-    let mut rd = Reader { buf: bytes, pos: 0, max_depth };
-    let v = rd.value(max_depth, b)?;
+    let mut rd = Reader {
+        buf: bytes,
+        pos: 0,
+        max_depth,
+    };
+    let mut stack = Vec::new();
+    let v = rd.value(max_depth, b, &mut stack)?;
     if rd.pos != bytes.len() {
-        let msg = format!("{} trailing bytes after the value at offset {}", bytes.len() - rd.pos, rd.pos);
+        let msg = format!(
+            "{} trailing bytes after the value at offset {}",
+            bytes.len() - rd.pos,
+            rd.pos
+        );
         return Err(Error::Decode(msg).into());
     }
     Ok(v)
 }
+
+/// What a decode step returns.
+type Res<B> = Result<<B as Build>::Out, <B as Build>::Error>;
 
 struct Reader<'a> {
     buf: &'a [u8],
@@ -78,33 +94,53 @@ impl<'a> Reader<'a> {
         b.str(s)
     }
 
-    fn seq<B: Build>(&mut self, n: usize, depth_left: usize, b: &mut B) -> Result<B::Out, B::Error> {
-        if depth_left == 0 {
-            return Err(Error::TooDeep { limit: self.max_depth }.into());
+    fn seq<B: Build>(&mut self, n: usize, depth: usize, b: &mut B, st: &mut Vec<B::Out>) -> Res<B> {
+        if depth == 0 {
+            return Err(Error::TooDeep {
+                limit: self.max_depth,
+            }
+            .into());
         }
         self.check_count(n, 1)?;
-        let mut out = Vec::with_capacity(n);
+        let start = st.len();
         for _ in 0..n {
-            out.push(self.value(depth_left - 1, b)?);
+            let v = self.value(depth - 1, b, st)?;
+            st.push(v);
         }
-        b.array(out)
+        b.array(st.drain(start..))
     }
 
-    fn map<B: Build>(&mut self, n: usize, depth_left: usize, b: &mut B) -> Result<B::Out, B::Error> {
-        if depth_left == 0 {
-            return Err(Error::TooDeep { limit: self.max_depth }.into());
+    fn map<B: Build>(&mut self, n: usize, depth: usize, b: &mut B, st: &mut Vec<B::Out>) -> Res<B> {
+        if depth == 0 {
+            return Err(Error::TooDeep {
+                limit: self.max_depth,
+            }
+            .into());
         }
         self.check_count(n, 2)?;
-        let mut out = Vec::with_capacity(n);
+        let start = st.len();
         for _ in 0..n {
-            let k = self.value(depth_left - 1, b)?;
-            let v = self.value(depth_left - 1, b)?;
-            out.push((k, v));
+            let k = match self.buf.get(self.pos) {
+                // A fixstr key (the common case): let the builder reuse key objects.
+                Some(&m @ 0xa0..=0xbf) => {
+                    self.pos += 1;
+                    let at = self.pos;
+                    let raw = self.take((m & 0x1f) as usize)?;
+                    let s = std::str::from_utf8(raw).map_err(|e| {
+                        Error::Decode(format!("str at offset {at} is not valid UTF-8: {e}"))
+                    })?;
+                    b.key_str(s)?
+                }
+                _ => self.value(depth - 1, b, st)?,
+            };
+            st.push(k);
+            let v = self.value(depth - 1, b, st)?;
+            st.push(v);
         }
-        b.map(out)
+        b.map(st.drain(start..))
     }
 
-    fn value<B: Build>(&mut self, depth_left: usize, b: &mut B) -> Result<B::Out, B::Error> {
+    fn value<B: Build>(&mut self, depth_left: usize, b: &mut B, st: &mut Vec<B::Out>) -> Res<B> {
         let at = self.pos;
         let marker = Marker::from_u8(self.array::<1>()?[0]);
         match marker {
@@ -139,15 +175,15 @@ impl<'a> Reader<'a> {
                 let raw = self.take(n)?;
                 b.bin(raw)
             }
-            Marker::FixArray(n) => self.seq(n as usize, depth_left, b),
+            Marker::FixArray(n) => self.seq(n as usize, depth_left, b, st),
             Marker::Array16 | Marker::Array32 => {
                 let n = self.var_len(marker)?;
-                self.seq(n, depth_left, b)
+                self.seq(n, depth_left, b, st)
             }
-            Marker::FixMap(n) => self.map(n as usize, depth_left, b),
+            Marker::FixMap(n) => self.map(n as usize, depth_left, b, st),
             Marker::Map16 | Marker::Map32 => {
                 let n = self.var_len(marker)?;
-                self.map(n, depth_left, b)
+                self.map(n, depth_left, b, st)
             }
             Marker::FixExt1
             | Marker::FixExt2
@@ -160,7 +196,9 @@ impl<'a> Reader<'a> {
                 let msg = format!("MessagePack extension type at offset {at} is not supported");
                 Err(Error::Decode(msg).into())
             }
-            Marker::Reserved => Err(Error::Decode(format!("reserved marker 0xc1 at offset {at}")).into()),
+            Marker::Reserved => {
+                Err(Error::Decode(format!("reserved marker 0xc1 at offset {at}")).into())
+            }
         }
     }
 
