@@ -119,7 +119,9 @@ impl RateConfig {
             )));
         }
         if self.minimum_calls == 0 {
-            return Err(Error::invalid("failure_rate.minimum_calls must be at least 1"));
+            return Err(Error::invalid(
+                "failure_rate.minimum_calls must be at least 1",
+            ));
         }
         match self.window {
             RateWindow::Count(n) => {
