@@ -56,6 +56,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         let ns = PyDict::new(py);
         ns.set_item("__module__", "dashfeed")?;
         ns.set_item("__doc__", format!("dashfeed error with code {code:?}."))?;
+        ns.set_item("code", code)?;
         let cls = type_fn.call1((name, bases, ns))?.cast_into::<PyType>()?;
         m.add(name, &cls)?;
         map.insert(code, cls.unbind());
@@ -79,7 +80,10 @@ pub fn to_py(err: Error) -> PyErr {
                 None => py.get_type::<DashfeedError>(),
             };
             let exc = cls.call1((err.to_string(),))?;
-            exc.setattr("code", code)?;
+            // Subclasses carry `code` as a class attribute; only the base class needs it on the instance.
+            if cls.is(&py.get_type::<DashfeedError>()) {
+                exc.setattr("code", code)?;
+            }
             match &err {
                 Error::CircuitOpen { retry_after } | Error::RateLimited { retry_after } => {
                     exc.setattr("retry_after", retry_after.as_secs_f64())?

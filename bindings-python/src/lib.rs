@@ -3,8 +3,11 @@
 //! One file per core module; each wrapper converts arguments, calls the core and maps errors through
 //! [`error::to_py`]. The pure-Python package `dashfeed` (bindings-python/python/dashfeed) re-exports these.
 
+mod breaker;
+mod clock;
 mod codec;
 mod error;
+mod limit;
 
 use pyo3::prelude::*;
 
@@ -13,5 +16,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     error::register(m)?;
     codec::register(m)?;
+    clock::register(m)?;
+    breaker::register(m)?;
+    limit::register(m)?;
     Ok(())
 }

@@ -8,6 +8,9 @@ error code shared with the Rust core and the Node module.
 from ._native import (
     ERROR_CODES,
     CircuitOpenError,
+    ManualClock,
+    Permit,
+    RateDecision,
     ClosedError,
     Codec,
     DashfeedError,
@@ -26,8 +29,14 @@ from ._native import (
     decode,
     encode,
 )
+from .breaker import CircuitBreaker, RateLimiter
 
 __all__ = [
+    "CircuitBreaker",
+    "ManualClock",
+    "Permit",
+    "RateDecision",
+    "RateLimiter",
     "ERROR_CODES",
     "CircuitOpenError",
     "ClosedError",

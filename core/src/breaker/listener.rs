@@ -85,6 +85,20 @@ impl BreakerEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ListenerId(u64);
 
+impl From<ListenerId> for u64 {
+    /// The id as a number, for bindings that hand it to their users.
+    fn from(id: ListenerId) -> u64 {
+        id.0
+    }
+}
+
+impl From<u64> for ListenerId {
+    /// Rebuilds an id that a binding handed out (an unknown id simply matches no listener).
+    fn from(id: u64) -> ListenerId {
+        ListenerId(id)
+    }
+}
+
 /// A listener callback.
 pub type Listener = Arc<dyn Fn(&BreakerEvent) + Send + Sync>;
 
