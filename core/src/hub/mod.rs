@@ -1,1 +1,243 @@
-//! (in progress)
+//! The fan-out hub: a topic per dashboard, sequence numbers and epochs, a history ring for resumes, the
+//! latest-value snapshot, subscriptions with bounded queues and slow-consumer policies, and dedupe.
+//!
+//! ```
+//! use dashfeed::hub::{Hub, HubConfig, Kind, SubscribeOptions};
+//! use dashfeed::{Format, Value};
+//!
+//! let hub = Hub::new(HubConfig::default()).unwrap();
+//! let sub = hub.subscribe("ops", SubscribeOptions::default()).unwrap();
+//! hub.publish("ops", Value::Map(vec![("cpu".into(), 0.4.into())])).unwrap();
+//!
+//! let first = sub.try_recv().unwrap().unwrap();
+//! assert_eq!((first.kind(), first.seq()), (Kind::Snapshot, 0));
+//! let update = sub.try_recv().unwrap().unwrap();
+//! assert_eq!((update.kind(), update.seq()), (Kind::Update, 1));
+//! let wire = update.raw(Format::Json).unwrap();
+//! assert!(wire.starts_with(br#"{"type":"update","dashboard":"ops","epoch":""#));
+//! ```
+//!
+//! Wire messages (JSON shown; MessagePack has the same maps in the same field order):
+//! - `{"type":"snapshot","dashboard":"ops","epoch":"…","seq":12,"data":{"cpu":0.4}}` — first message
+//!   without `since`; with `"recovered":false` (before `data`) when a resume was impossible;
+//! - `{"type":"update","dashboard":"ops","epoch":"…","seq":13,"data":{"cpu":0.5}}`;
+//! - `{"type":"recovered","dashboard":"ops","epoch":"…","seq":15,"recovered":true,"missed":2}`, followed
+//!   by the missed updates (seq 14 and 15) in order.
+//!
+//! Locking: the topic map is behind a read-mostly lock held only for the lookup; each topic has its own
+//! lock, and each subscription its own queue lock. Publish encodes each wire format in use once and pushes
+//! one `Arc` per subscriber.
+
+mod config;
+mod dedupe;
+mod history;
+mod latest;
+mod message;
+mod publication;
+mod queue;
+mod stats;
+mod subscription;
+mod topic;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_recv;
+
+pub use config::{
+    HubConfig, Policy, Since, SubscribeOptions, DEFAULT_DEDUPE_CAPACITY, DEFAULT_DEDUPE_HORIZON,
+    DEFAULT_HISTORY, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_MESSAGES,
+};
+pub use dedupe::Dedupe;
+pub use message::Message;
+pub use publication::Kind;
+pub use stats::{HubStats, SubscriptionStats, TopicStats};
+pub use subscription::{ReadyCallback, Subscription};
+pub use validate::MAX_DATA_DEPTH;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::codec::Value;
+use crate::error::{Error, Result};
+use config::QueueLimits;
+use parking_lot::RwLock;
+use publication::Encoder;
+use stats::Counters;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use topic::Topic;
+
+/// What every topic of a hub shares.
+pub(crate) struct Shared {
+    pub(crate) config: HubConfig,
+    pub(crate) clock: SharedClock,
+    pub(crate) encoder: Arc<Encoder>,
+    pub(crate) counters: Counters,
+    pub(crate) next_sub: AtomicU64,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    topics: RwLock<HashMap<Arc<str>, Arc<Topic>>>,
+}
+
+/// The fan-out hub. Cloning gives another handle on the same hub; it is `Send + Sync`.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Hub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hub")
+            .field("config", &self.inner.shared.config)
+            .field("topics", &self.inner.topics.read().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    /// A hub on the system clock. Fails with `invalid_input` when `config` does not validate.
+    pub fn new(config: HubConfig) -> Result<Hub> {
+        Hub::with_clock(config, SystemClock::shared())
+    }
+
+    /// A hub whose history ages and dedupe horizons are read from `clock` (a `ManualClock` in tests).
+    pub fn with_clock(config: HubConfig, clock: SharedClock) -> Result<Hub> {
+        config.validate()?;
+        let encoder = Arc::new(Encoder::new(config.compress_over, config.compress_level));
+        Ok(Hub {
+            inner: Arc::new(Inner {
+                shared: Arc::new(Shared {
+                    config,
+                    clock,
+                    encoder,
+                    counters: Counters::default(),
+                    next_sub: AtomicU64::new(1),
+                }),
+                topics: RwLock::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The settings this hub runs with.
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.shared.config
+    }
+
+    fn topic(&self, dashboard: &str) -> Option<Arc<Topic>> {
+        self.inner.topics.read().get(dashboard).cloned()
+    }
+
+    fn topic_or_create(&self, dashboard: &str) -> Result<Arc<Topic>> {
+        validate::check_dashboard(dashboard)?;
+        if let Some(t) = self.topic(dashboard) {
+            return Ok(t);
+        }
+        let fresh = Topic::new(dashboard, topic::new_epoch()?, self.inner.shared.clone())?;
+        let mut topics = self.inner.topics.write();
+        let t = topics
+            .entry(Arc::from(dashboard))
+            .or_insert_with(|| Arc::new(fresh));
+        Ok(t.clone())
+    }
+
+    /// Publishes `data` (a map of metric name → value) to `dashboard`, creating its topic if needed, and
+    /// returns the publication's seq. The snapshot takes the new values; every subscriber gets the
+    /// update. `invalid_input` when the dashboard id or the data is not valid (see
+    /// [`MAX_DATA_DEPTH`]; bytes are refused since JSON cannot carry them).
+    pub fn publish(&self, dashboard: &str, data: Value) -> Result<u64> {
+        validate::check_data(&data)?;
+        let topic = self.topic_or_create(dashboard)?;
+        let seq = topic.publish(None, data)?;
+        seq.ok_or_else(|| Error::Internal("a publication without id was deduplicated".into()))
+    }
+
+    /// Like [`publish`](Hub::publish), with an idempotency `id`: `Ok(None)` (and counted in
+    /// `dedupe_dropped`) when the same id was published to this dashboard within the dedupe horizon.
+    /// The id must be 1 to 256 bytes.
+    pub fn publish_with_id(&self, dashboard: &str, id: &str, data: Value) -> Result<Option<u64>> {
+        validate::check_id(id)?;
+        validate::check_data(&data)?;
+        self.topic_or_create(dashboard)?.publish(Some(id), data)
+    }
+
+    /// Subscribes to `dashboard` (creating its topic if needed). Without `since` the first message is the
+    /// snapshot (seq 0 and empty data before any publication). With `since = (epoch, seq)`: when the
+    /// epoch is current and history holds every publication after `seq` (and they fit in the queue), a
+    /// `recovered` header and all of them in order; otherwise a snapshot with `"recovered": false`.
+    pub fn subscribe(&self, dashboard: &str, options: SubscribeOptions) -> Result<Subscription> {
+        let limits = QueueLimits::resolve(self.config(), &options)?;
+        let topic = self.topic_or_create(dashboard)?;
+        topic.subscribe(limits, options.since.as_ref())
+    }
+
+    /// The latest value per metric of `dashboard` with its epoch and seq, as a `snapshot` message (its
+    /// wire bytes are cached until the next publish). `None` when the dashboard has no topic.
+    pub fn snapshot(&self, dashboard: &str) -> Result<Option<Message>> {
+        validate::check_dashboard(dashboard)?;
+        Ok(self.topic(dashboard).map(|t| t.snapshot()))
+    }
+
+    /// Starts a new epoch for `dashboard` (creating its topic if needed) and returns it: history is
+    /// forgotten, so clients resuming from the old epoch get a fresh snapshot. Seq and values carry on.
+    pub fn reset_epoch(&self, dashboard: &str) -> Result<String> {
+        let topic = self.topic_or_create(dashboard)?;
+        let epoch = topic::new_epoch()?;
+        topic.reset_epoch(epoch.clone());
+        Ok(epoch.to_string())
+    }
+
+    /// Removes `dashboard`'s topic: its subscriptions end (`closed` after their queued messages) and its
+    /// history and snapshot are dropped; a later publish or subscribe starts a new epoch. Returns whether
+    /// the topic existed.
+    pub fn remove(&self, dashboard: &str) -> bool {
+        let removed = self.inner.topics.write().remove(dashboard);
+        match removed {
+            Some(topic) => {
+                topic.remove();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The dashboards that have a topic, sorted.
+    pub fn dashboards(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .inner
+            .topics
+            .read()
+            .keys()
+            .map(|k| k.to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Figures of one topic, `None` when the dashboard has none.
+    pub fn topic_stats(&self, dashboard: &str) -> Option<TopicStats> {
+        self.topic(dashboard).map(|t| t.stats())
+    }
+
+    /// Figures of the whole hub.
+    pub fn stats(&self) -> HubStats {
+        let topics: Vec<Arc<Topic>> = self.inner.topics.read().values().cloned().collect();
+        let mut per_topic: Vec<TopicStats> = topics.iter().map(|t| t.stats()).collect();
+        per_topic.sort_by(|a, b| a.dashboard.cmp(&b.dashboard));
+        let c = &self.inner.shared.counters;
+        HubStats {
+            subscribers: per_topic.iter().map(|t| t.subscribers).sum(),
+            topics: per_topic,
+            publications: Counters::get(&c.publications),
+            deliveries: Counters::get(&c.deliveries),
+            dropped_oldest: Counters::get(&c.dropped_oldest),
+            conflated: Counters::get(&c.conflated),
+            disconnected: Counters::get(&c.disconnected),
+            dedupe_dropped: Counters::get(&c.dedupe_dropped),
+            encodes: self.inner.shared.encoder.encodes(),
+        }
+    }
+}

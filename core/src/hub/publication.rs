@@ -4,13 +4,13 @@
 //! The [`Encoder`] is hub-wide: compression settings, the encode counter (`encodes` in the hub stats, which
 //! proves that fan-out does not encode per subscriber) and the shared empty map.
 
-use crate::codec::{Codec, Format, Value};
+use crate::codec::{Codec, Format, MsgPackWriter, Value};
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// The kind of a wire message (its `"type"` field).
@@ -51,7 +51,12 @@ pub(crate) struct Encoder {
     encodes: AtomicU64,
     /// The empty map carried as `data` by recovered headers.
     empty: Arc<Value>,
+    /// Size of the last plain encode per format: the next buffer starts that large.
+    last_len: [AtomicUsize; 2],
 }
+
+/// Largest buffer pre-allocated from the size of the previous message.
+const MAX_PREALLOC: usize = 1 << 20;
 
 impl Encoder {
     pub(crate) fn new(compress_over: Option<usize>, level: u32) -> Self {
@@ -63,6 +68,7 @@ impl Encoder {
             },
             encodes: AtomicU64::new(0),
             empty: Arc::new(Value::Map(Vec::new())),
+            last_len: [AtomicUsize::new(0), AtomicUsize::new(0)],
         }
     }
 
@@ -74,17 +80,29 @@ impl Encoder {
     /// Serializes `p` in `format`, gzipped above the threshold.
     fn encode(&self, p: &Publication, format: Format) -> Result<Bytes> {
         self.encodes.fetch_add(1, Ordering::Relaxed);
-        let mut out = Vec::with_capacity(64 + p.data_hint());
-        let wire = Wire(p);
-        match format {
-            Format::Json => wire
-                .serialize(&mut serde_json::Serializer::new(&mut out))
-                .map_err(|e| Error::Encode(e.to_string()))?,
-            Format::MsgPack => wire
-                .serialize(&mut rmp_serde::Serializer::new(&mut out))
-                .map_err(|e| Error::Encode(e.to_string()))?,
+        let last_len = &self.last_len[format_index(format)];
+        let capacity = 64 + last_len.load(Ordering::Relaxed).min(MAX_PREALLOC);
+        let plain = match format {
+            Format::Json => {
+                let mut out = Vec::with_capacity(capacity);
+                Wire(p)
+                    .serialize(&mut serde_json::Serializer::new(&mut out))
+                    .map_err(|e| Error::Encode(e.to_string()))?;
+                out
+            }
+            Format::MsgPack => {
+                let mut w = MsgPackWriter::with_capacity(capacity);
+                write_msgpack(p, &mut w)?;
+                w.into_bytes()
+            }
+        };
+        last_len.store(plain.len(), Ordering::Relaxed);
+        let mut out = self.codec.maybe_compress(plain)?;
+        // Queues count `len`; keep the allocation close to it.
+        if out.capacity() - out.len() > out.len() / 4 + 64 {
+            out.shrink_to_fit();
         }
-        Ok(Bytes::from(self.codec.maybe_compress(out)?))
+        Ok(Bytes::from(out))
     }
 }
 
@@ -203,17 +221,14 @@ impl Publication {
             .as_ref()
             .map_err(Clone::clone)
     }
-
-    /// Rough size of `data` for buffer pre-allocation: the size of an already encoded form if any.
-    fn data_hint(&self) -> usize {
-        self.encoded
-            .iter()
-            .find_map(|e| e.get().and_then(|r| r.as_ref().ok()).map(Bytes::len))
-            .unwrap_or(0)
-    }
 }
 
-/// Serialization of a publication as its wire map, in the fixed field order:
+/// Number of fields of the wire map of `p`.
+fn field_count(p: &Publication) -> usize {
+    5 + usize::from(p.recovered.is_some())
+}
+
+/// JSON serialization of a publication as its wire map, in the fixed field order:
 /// `type, dashboard, epoch, seq, [recovered], data` (snapshot, update) or
 /// `type, dashboard, epoch, seq, recovered, missed` (recovered).
 struct Wire<'a>(&'a Publication);
@@ -221,8 +236,7 @@ struct Wire<'a>(&'a Publication);
 impl Serialize for Wire<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let p = self.0;
-        let len = 5 + usize::from(p.recovered.is_some());
-        let mut m = s.serialize_map(Some(len))?;
+        let mut m = s.serialize_map(Some(field_count(p)))?;
         m.serialize_entry("type", p.kind.name())?;
         m.serialize_entry("dashboard", &*p.dashboard)?;
         m.serialize_entry("epoch", &*p.epoch)?;
@@ -235,6 +249,33 @@ impl Serialize for Wire<'_> {
             Kind::Snapshot | Kind::Update => m.serialize_entry("data", &*p.data)?,
         }
         m.end()
+    }
+}
+
+/// MessagePack of the same wire map, as msgpack-python's `packb` writes the equivalent dict.
+fn write_msgpack(p: &Publication, w: &mut MsgPackWriter) -> Result<()> {
+    w.map_len(field_count(p))?;
+    w.str("type")?;
+    w.str(p.kind.name())?;
+    w.str("dashboard")?;
+    w.str(&p.dashboard)?;
+    w.str("epoch")?;
+    w.str(&p.epoch)?;
+    w.str("seq")?;
+    w.uint(p.seq)?;
+    if let Some(recovered) = p.recovered {
+        w.str("recovered")?;
+        w.bool(recovered);
+    }
+    match p.kind {
+        Kind::Recovered => {
+            w.str("missed")?;
+            w.uint(p.missed.unwrap_or(0))
+        }
+        Kind::Snapshot | Kind::Update => {
+            w.str("data")?;
+            w.value(&p.data)
+        }
     }
 }
 
