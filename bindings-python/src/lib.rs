@@ -7,6 +7,7 @@ mod breaker;
 mod clock;
 mod codec;
 mod error;
+mod hub;
 mod limit;
 
 use pyo3::prelude::*;
@@ -19,5 +20,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     clock::register(m)?;
     breaker::register(m)?;
     limit::register(m)?;
+    hub::register(m)?;
     Ok(())
 }

@@ -16,6 +16,9 @@ from ._native import (
     DashfeedError,
     DecodeError,
     EncodeError,
+    Hub,
+    Message,
+    Subscription,
     InternalError,
     InvalidInputError,
     IoError,
@@ -33,7 +36,10 @@ from .breaker import CircuitBreaker, RateLimiter
 
 __all__ = [
     "CircuitBreaker",
+    "Hub",
     "ManualClock",
+    "Message",
+    "Subscription",
     "Permit",
     "RateDecision",
     "RateLimiter",
