@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+import threading
 from typing import TYPE_CHECKING, Deque
 
 from ._native import ClosedError
@@ -25,7 +26,11 @@ def _wake(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
-def _wake_threadsafe(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[None]) -> None:
+def _wake_threadsafe(loop: asyncio.AbstractEventLoop, thread: int, fut: asyncio.Future[None]) -> None:
+    if threading.get_ident() == thread:
+        # Published from the loop's own thread: no need for the self-pipe write of call_soon_threadsafe.
+        loop.call_soon(_wake, fut)
+        return
     try:
         loop.call_soon_threadsafe(_wake, fut)
     except RuntimeError:  # the loop was closed meanwhile: nobody is waiting any more
@@ -58,7 +63,7 @@ class AsyncMessages:
                 return self._buf.popleft()
             loop = asyncio.get_running_loop()
             fut: asyncio.Future[None] = loop.create_future()
-            sub.set_waker(functools.partial(_wake_threadsafe, loop, fut))
+            sub.set_waker(functools.partial(_wake_threadsafe, loop, threading.get_ident(), fut))
             await fut
 
 
