@@ -14,8 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn secs(name: &str, v: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(v)
-        .map_err(|_| to_py(Error::invalid(format!("{name} must be a finite, non-negative number of seconds"))))
+    Duration::try_from_secs_f64(v).map_err(|_| {
+        to_py(Error::invalid(format!(
+            "{name} must be a finite, non-negative number of seconds"
+        )))
+    })
 }
 
 fn event_dict<'py>(py: Python<'py>, ev: &BreakerEvent) -> PyResult<Bound<'py, PyDict>> {
@@ -98,20 +101,29 @@ impl PyCircuitBreaker {
             None => None,
             Some(threshold) => {
                 let window = match rate_window_seconds {
-                    Some(s) => RateWindow::Time { duration: secs("rate_window_seconds", s)?, buckets: rate_buckets },
+                    Some(s) => RateWindow::Time {
+                        duration: secs("rate_window_seconds", s)?,
+                        buckets: rate_buckets,
+                    },
                     None => RateWindow::Count(rate_window.unwrap_or(100)),
                 };
                 let default_min = match window {
                     RateWindow::Count(n) => n,
                     RateWindow::Time { .. } => RateConfig::default().minimum_calls,
                 };
-                Some(RateConfig { threshold, window, minimum_calls: minimum_calls.unwrap_or(default_min) })
+                Some(RateConfig {
+                    threshold,
+                    window,
+                    minimum_calls: minimum_calls.unwrap_or(default_min),
+                })
             }
         };
         let config = BreakerConfig {
             failure_threshold,
             failure_rate,
-            slow_call_duration: slow_call_duration.map(|s| secs("slow_call_duration", s)).transpose()?,
+            slow_call_duration: slow_call_duration
+                .map(|s| secs("slow_call_duration", s))
+                .transpose()?,
             reset_timeout: secs("reset_timeout", reset_timeout)?,
             half_open_max_calls,
             success_threshold,
@@ -134,7 +146,11 @@ impl PyCircuitBreaker {
                 }
             });
         }
-        Ok(PyCircuitBreaker { inner: Arc::new(inner), excluded, fallback })
+        Ok(PyCircuitBreaker {
+            inner: Arc::new(inner),
+            excluded,
+            fallback,
+        })
     }
 
     /// Calls `fn(*args, **kwargs)` through the breaker; raises `CircuitOpenError` without calling it when
@@ -171,7 +187,9 @@ impl PyCircuitBreaker {
     /// Asks for a permit to make one call; raises `CircuitOpenError` when the breaker rejects it.
     fn acquire(&self) -> PyResult<PyPermit> {
         let permit = self.inner.acquire_owned().py()?;
-        Ok(PyPermit { inner: Mutex::new(Some(permit)) })
+        Ok(PyPermit {
+            inner: Mutex::new(Some(permit)),
+        })
     }
 
     /// Whether `exc` is one of the excluded exception classes.
@@ -314,7 +332,11 @@ impl PyPermit {
     /// Seconds since the permit was granted, on the breaker's clock.
     #[getter]
     fn elapsed(&self) -> f64 {
-        self.inner.lock().ok().and_then(|g| g.as_ref().map(|p| p.elapsed().as_secs_f64())).unwrap_or(0.0)
+        self.inner
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().map(|p| p.elapsed().as_secs_f64()))
+            .unwrap_or(0.0)
     }
 }
 

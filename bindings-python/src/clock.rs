@@ -15,13 +15,18 @@ pub struct PyManualClock {
 impl PyManualClock {
     #[new]
     fn new() -> Self {
-        PyManualClock { inner: ManualClock::new() }
+        PyManualClock {
+            inner: ManualClock::new(),
+        }
     }
 
     /// Moves the clock forward by `seconds`.
     fn advance(&self, seconds: f64) -> PyResult<()> {
-        let d = Duration::try_from_secs_f64(seconds)
-            .map_err(|_| crate::error::to_py(dashfeed::Error::invalid("advance needs a finite, non-negative number of seconds")))?;
+        let d = Duration::try_from_secs_f64(seconds).map_err(|_| {
+            crate::error::to_py(dashfeed::Error::invalid(
+                "advance needs a finite, non-negative number of seconds",
+            ))
+        })?;
         self.inner.advance(d);
         Ok(())
     }

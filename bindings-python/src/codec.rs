@@ -15,11 +15,11 @@ use dashfeed::codec::{
 use dashfeed::Error;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use std::os::raw::c_char;
-use std::vec::Drain;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple,
 };
+use std::os::raw::c_char;
+use std::vec::Drain;
 
 /// Payloads with more nodes (or bytes) than this are encoded / decoded with the GIL released.
 const DETACH_OVER: usize = 512;
@@ -29,7 +29,10 @@ const DETACH_OVER: usize = 512;
 // signature since 3.3, so an abi3 module may call it on every CPython it loads into (3.9+): it returns the
 // string's cached UTF-8 form without copying.
 extern "C" {
-    fn PyUnicode_AsUTF8AndSize(unicode: *mut ffi::PyObject, size: *mut ffi::Py_ssize_t) -> *const c_char;
+    fn PyUnicode_AsUTF8AndSize(
+        unicode: *mut ffi::PyObject,
+        size: *mut ffi::Py_ssize_t,
+    ) -> *const c_char;
 }
 
 /// The UTF-8 view of a Python str, borrowed from the string object itself.
@@ -50,7 +53,12 @@ fn utf8<'a>(s: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
 /// Converts a Python object to a core value, refusing unsupported types and excessive depth.
 pub fn to_value(obj: &Bound<'_, PyAny>, max_depth: usize) -> PyResult<Value> {
     let mut e = ValueEmitter::new();
-    Walk { max_depth, nodes: 0, out: &mut e }.value(obj, 0)?;
+    Walk {
+        max_depth,
+        nodes: 0,
+        out: &mut e,
+    }
+    .value(obj, 0)?;
     e.finish().py()
 }
 
@@ -129,7 +137,11 @@ impl<E: Emit> Walk<'_, E> {
             let bytes = obj.call_method0("tobytes")?;
             return self.out.emit_bin(bytes.cast::<PyBytes>()?.as_bytes()).py();
         }
-        let name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
+        let name = obj
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| "?".into());
         Err(to_py(Error::UnsupportedType(format!(
             "cannot encode an object of type {name} (dict, list, tuple, str, bytes, int, float, bool and None are supported)"
         ))))
@@ -137,7 +149,9 @@ impl<E: Emit> Walk<'_, E> {
 
     fn enter(&self, depth: usize) -> PyResult<()> {
         if depth >= self.max_depth {
-            return Err(to_py(Error::TooDeep { limit: self.max_depth }));
+            return Err(to_py(Error::TooDeep {
+                limit: self.max_depth,
+            }));
         }
         Ok(())
     }
@@ -186,12 +200,18 @@ fn key_slot(key: &str) -> usize {
 
 impl<'py> PyBuilder<'py> {
     fn new(py: Python<'py>) -> Self {
-        PyBuilder { py, keys: Vec::new() }
+        PyBuilder {
+            py,
+            keys: Vec::new(),
+        }
     }
 
     /// A builder that caches map keys: for inputs of a few KiB and more.
     fn caching(py: Python<'py>) -> Self {
-        PyBuilder { py, keys: (0..KEY_SLOTS).map(|_| None).collect() }
+        PyBuilder {
+            py,
+            keys: (0..KEY_SLOTS).map(|_| None).collect(),
+        }
     }
 }
 
@@ -234,7 +254,9 @@ impl<'py> Build for PyBuilder<'py> {
         Ok(s.into_any())
     }
     fn array(&mut self, items: Drain<'_, Self::Out>) -> Result<Self::Out, BuildError> {
-        PyList::new(self.py, items).map(|l| l.into_any()).map_err(BuildError::Py)
+        PyList::new(self.py, items)
+            .map(|l| l.into_any())
+            .map_err(BuildError::Py)
     }
     fn map(&mut self, kv: Drain<'_, Self::Out>) -> Result<Self::Out, BuildError> {
         let dict = PyDict::new(self.py);
@@ -293,14 +315,22 @@ impl PyCodec {
         let (plain, nodes) = match inner.format {
             Format::MsgPack => {
                 let mut w = MsgPackWriter::with_capacity(256);
-                let mut walk = Walk { max_depth, nodes: 0, out: &mut w };
+                let mut walk = Walk {
+                    max_depth,
+                    nodes: 0,
+                    out: &mut w,
+                };
                 walk.value(value, 0)?;
                 let nodes = walk.nodes;
                 (w.into_bytes(), nodes)
             }
             Format::Json => {
                 let mut e = ValueEmitter::new();
-                let mut walk = Walk { max_depth, nodes: 0, out: &mut e };
+                let mut walk = Walk {
+                    max_depth,
+                    nodes: 0,
+                    out: &mut e,
+                };
                 walk.value(value, 0)?;
                 let nodes = walk.nodes;
                 let v = e.finish().py()?;
@@ -329,20 +359,35 @@ impl PyCodec {
             owned = b.to_vec();
             &owned
         } else if data.is_instance_of::<PyMemoryView>() {
-            owned = data.call_method0("tobytes")?.cast::<PyBytes>()?.as_bytes().to_vec();
+            owned = data
+                .call_method0("tobytes")?
+                .cast::<PyBytes>()?
+                .as_bytes()
+                .to_vec();
             &owned
         } else {
-            let name = data.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+            let name = data
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default();
             return Err(to_py(Error::UnsupportedType(format!(
                 "decode needs bytes, bytearray or memoryview, not {name}"
             ))));
         };
         // Decompression needs no Python objects: do it with the GIL released; then build the objects.
-        let unzipped =
-            if raw.len() > DETACH_OVER { py.detach(|| inner.unwrap_gzip(raw)) } else { inner.unwrap_gzip(raw) }
-                .py()?;
+        let unzipped = if raw.len() > DETACH_OVER {
+            py.detach(|| inner.unwrap_gzip(raw))
+        } else {
+            inner.unwrap_gzip(raw)
+        }
+        .py()?;
         let plain = unzipped.as_deref().unwrap_or(raw);
-        let mut builder = if plain.len() > DETACH_OVER { PyBuilder::caching(py) } else { PyBuilder::new(py) };
+        let mut builder = if plain.len() > DETACH_OVER {
+            PyBuilder::caching(py)
+        } else {
+            PyBuilder::new(py)
+        };
         Ok(inner.decode_plain_with(plain, &mut builder)?)
     }
 }
@@ -422,7 +467,12 @@ fn encode<'py>(
     level: u32,
     max_depth: Option<usize>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let mut codec = Codec { format: parse_format(format)?, compress_over, level, ..Codec::default() };
+    let mut codec = Codec {
+        format: parse_format(format)?,
+        compress_over,
+        level,
+        ..Codec::default()
+    };
     if let Some(d) = max_depth {
         codec.limits.max_depth = d;
     }

@@ -6,7 +6,9 @@
 //! import with `type(name, bases, ns)` because a Rust-declared exception can have only one base.
 
 use dashfeed::Error;
-use pyo3::exceptions::{PyException, PyOSError, PyRuntimeError, PyTimeoutError, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyException, PyOSError, PyRuntimeError, PyTimeoutError, PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
@@ -20,21 +22,57 @@ pyo3::create_exception!(
 );
 
 /// (code, Python class name, built-in base or None).
-fn classes() -> [(&'static str, &'static str, Option<fn(Python<'_>) -> Bound<'_, PyType>>); 13] {
+fn classes() -> [(
+    &'static str,
+    &'static str,
+    Option<fn(Python<'_>) -> Bound<'_, PyType>>,
+); 13] {
     [
-        ("decode_error", "DecodeError", Some(|py| py.get_type::<PyValueError>())),
-        ("encode_error", "EncodeError", Some(|py| py.get_type::<PyValueError>())),
-        ("unsupported_type", "UnsupportedTypeError", Some(|py| py.get_type::<PyTypeError>())),
-        ("too_large", "TooLargeError", Some(|py| py.get_type::<PyValueError>())),
-        ("too_deep", "TooDeepError", Some(|py| py.get_type::<PyValueError>())),
-        ("invalid_input", "InvalidInputError", Some(|py| py.get_type::<PyValueError>())),
+        (
+            "decode_error",
+            "DecodeError",
+            Some(|py| py.get_type::<PyValueError>()),
+        ),
+        (
+            "encode_error",
+            "EncodeError",
+            Some(|py| py.get_type::<PyValueError>()),
+        ),
+        (
+            "unsupported_type",
+            "UnsupportedTypeError",
+            Some(|py| py.get_type::<PyTypeError>()),
+        ),
+        (
+            "too_large",
+            "TooLargeError",
+            Some(|py| py.get_type::<PyValueError>()),
+        ),
+        (
+            "too_deep",
+            "TooDeepError",
+            Some(|py| py.get_type::<PyValueError>()),
+        ),
+        (
+            "invalid_input",
+            "InvalidInputError",
+            Some(|py| py.get_type::<PyValueError>()),
+        ),
         ("circuit_open", "CircuitOpenError", None),
         ("rate_limited", "RateLimitedError", None),
         ("slow_consumer", "SlowConsumerError", None),
         ("closed", "ClosedError", None),
-        ("timeout", "TimeoutError", Some(|py| py.get_type::<PyTimeoutError>())),
+        (
+            "timeout",
+            "TimeoutError",
+            Some(|py| py.get_type::<PyTimeoutError>()),
+        ),
         ("io_error", "IoError", Some(|py| py.get_type::<PyOSError>())),
-        ("internal", "InternalError", Some(|py| py.get_type::<PyRuntimeError>())),
+        (
+            "internal",
+            "InternalError",
+            Some(|py| py.get_type::<PyRuntimeError>()),
+        ),
     ]
 }
 
@@ -62,7 +100,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         map.insert(code, cls.unbind());
     }
     if map.len() != Error::CODES.len() {
-        return Err(PyRuntimeError::new_err("dashfeed error table is out of date with the core"));
+        return Err(PyRuntimeError::new_err(
+            "dashfeed error table is out of date with the core",
+        ));
     }
     let _ = BY_CODE.set(py, map);
     m.add("ERROR_CODES", Error::CODES.to_vec())?;

@@ -16,8 +16,11 @@ use std::time::Duration;
 const SIGNAL_CHECK: Duration = Duration::from_millis(100);
 
 fn secs(name: &str, v: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(v)
-        .map_err(|_| to_py(Error::invalid(format!("{name} must be a finite, non-negative number of seconds"))))
+    Duration::try_from_secs_f64(v).map_err(|_| {
+        to_py(Error::invalid(format!(
+            "{name} must be a finite, non-negative number of seconds"
+        )))
+    })
 }
 
 fn parse_policy(p: &str) -> PyResult<Policy> {
@@ -31,13 +34,21 @@ fn parse_since(obj: &Bound<'_, PyAny>) -> PyResult<Since> {
         return Ok(Since::new(m.epoch(), m.seq()));
     }
     if let Ok(d) = obj.cast::<PyDict>() {
-        let epoch: String = d.get_item("epoch")?.ok_or_else(|| to_py(Error::invalid("since needs an epoch")))?.extract()?;
-        let seq: u64 = d.get_item("seq")?.ok_or_else(|| to_py(Error::invalid("since needs a seq")))?.extract()?;
+        let epoch: String = d
+            .get_item("epoch")?
+            .ok_or_else(|| to_py(Error::invalid("since needs an epoch")))?
+            .extract()?;
+        let seq: u64 = d
+            .get_item("seq")?
+            .ok_or_else(|| to_py(Error::invalid("since needs a seq")))?
+            .extract()?;
         return Ok(Since::new(epoch, seq));
     }
-    let (epoch, seq): (String, u64) = obj
-        .extract()
-        .map_err(|_| to_py(Error::invalid("since must be (epoch, seq), {'epoch': ..., 'seq': ...} or a Message")))?;
+    let (epoch, seq): (String, u64) = obj.extract().map_err(|_| {
+        to_py(Error::invalid(
+            "since must be (epoch, seq), {'epoch': ..., 'seq': ...} or a Message",
+        ))
+    })?;
     Ok(Since::new(epoch, seq))
 }
 
@@ -72,16 +83,25 @@ impl PyHub {
             queue_bytes,
             compress_over,
             dedupe_capacity: dedupe,
-            dedupe_horizon: dedupe_horizon.map(|s| secs("dedupe_horizon", s)).transpose()?,
+            dedupe_horizon: dedupe_horizon
+                .map(|s| secs("dedupe_horizon", s))
+                .transpose()?,
             ..HubConfig::default()
         };
-        Ok(PyHub { inner: Hub::with_clock(config, shared(clock)).py()? })
+        Ok(PyHub {
+            inner: Hub::with_clock(config, shared(clock)).py()?,
+        })
     }
 
     /// Publishes `data` (a dict metric → value) to `dashboard`; returns its seq, or None when `id` was
     /// already seen (dedupe).
     #[pyo3(signature = (dashboard, data, *, id = None))]
-    fn publish(&self, dashboard: &str, data: &Bound<'_, PyAny>, id: Option<&str>) -> PyResult<Option<u64>> {
+    fn publish(
+        &self,
+        dashboard: &str,
+        data: &Bound<'_, PyAny>,
+        id: Option<&str>,
+    ) -> PyResult<Option<u64>> {
         let value = to_value(data, dashfeed::codec::Limits::default().max_depth)?;
         match id {
             Some(id) => self.inner.publish_with_id(dashboard, id, value).py(),
@@ -113,7 +133,9 @@ impl PyHub {
             queue_bytes,
             format: format.parse::<Format>().py()?,
         };
-        Ok(PySubscription { inner: self.inner.subscribe(dashboard, options).py()? })
+        Ok(PySubscription {
+            inner: self.inner.subscribe(dashboard, options).py()?,
+        })
     }
 
     /// Starts a new epoch for `dashboard` (history forgotten: resumes get a fresh snapshot).
@@ -172,11 +194,17 @@ pub struct PySubscription {
 }
 
 impl PySubscription {
-    fn recv_blocking(&self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<Option<PyMessage>> {
+    fn recv_blocking(
+        &self,
+        py: Python<'_>,
+        timeout: Option<Duration>,
+    ) -> PyResult<Option<PyMessage>> {
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
         loop {
             let wait = match deadline {
-                Some(d) => d.saturating_duration_since(std::time::Instant::now()).min(SIGNAL_CHECK),
+                Some(d) => d
+                    .saturating_duration_since(std::time::Instant::now())
+                    .min(SIGNAL_CHECK),
                 None => SIGNAL_CHECK,
             };
             match py.detach(|| self.inner.recv_timeout(wait)) {
@@ -212,7 +240,13 @@ impl PySubscription {
     /// Up to `max` queued messages without waiting (raises like `try_recv` when ended and drained).
     #[pyo3(signature = (max = 64))]
     fn try_recv_many(&self, max: usize) -> PyResult<Vec<PyMessage>> {
-        Ok(self.inner.try_recv_many(max).py()?.into_iter().map(PyMessage::new).collect())
+        Ok(self
+            .inner
+            .try_recv_many(max)
+            .py()?
+            .into_iter()
+            .map(PyMessage::new)
+            .collect())
     }
 
     /// Waits up to `timeout` seconds (forever when None) with the GIL released; None on timeout or when
@@ -307,7 +341,10 @@ pub struct PyMessage {
 
 impl PyMessage {
     pub(crate) fn new(inner: Message) -> Self {
-        PyMessage { inner, data: OnceLock::new() }
+        PyMessage {
+            inner,
+            data: OnceLock::new(),
+        }
     }
 }
 

@@ -25,7 +25,11 @@ impl PyRateDecision {
     }
 
     fn __repr__(&self) -> String {
-        format!("RateDecision(allowed={}, retry_after={})", if self.allowed { "True" } else { "False" }, self.retry_after)
+        format!(
+            "RateDecision(allowed={}, retry_after={})",
+            if self.allowed { "True" } else { "False" },
+            self.retry_after
+        )
     }
 }
 
@@ -37,10 +41,14 @@ pub struct PyRateLimiter {
 
 fn decide(r: dashfeed::Result<()>) -> PyResult<PyRateDecision> {
     match r {
-        Ok(()) => Ok(PyRateDecision { allowed: true, retry_after: 0.0 }),
-        Err(Error::RateLimited { retry_after }) => {
-            Ok(PyRateDecision { allowed: false, retry_after: retry_after.as_secs_f64() })
-        }
+        Ok(()) => Ok(PyRateDecision {
+            allowed: true,
+            retry_after: 0.0,
+        }),
+        Err(Error::RateLimited { retry_after }) => Ok(PyRateDecision {
+            allowed: false,
+            retry_after: retry_after.as_secs_f64(),
+        }),
         Err(e) => Err(to_py(e)),
     }
 }
@@ -49,7 +57,11 @@ fn decide(r: dashfeed::Result<()>) -> PyResult<PyRateDecision> {
 impl PyRateLimiter {
     #[new]
     #[pyo3(signature = (rate, burst = None, *, clock = None))]
-    fn new(rate: f64, burst: Option<u32>, clock: Option<&Bound<'_, PyManualClock>>) -> PyResult<Self> {
+    fn new(
+        rate: f64,
+        burst: Option<u32>,
+        clock: Option<&Bound<'_, PyManualClock>>,
+    ) -> PyResult<Self> {
         let burst = burst.unwrap_or_else(|| (rate.ceil() as u32).max(1));
         let inner = RateLimiter::with_clock(LimiterConfig::new(rate, burst), shared(clock)).py()?;
         Ok(PyRateLimiter { inner })

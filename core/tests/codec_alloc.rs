@@ -49,11 +49,20 @@ fn decode_allocations_stay_under_the_caps() {
     // 64 MiB of zeros gzipped to ~65 KB, decoded under a 1 MiB cap.
     let bomb = codec::compress(&vec![0u8; 64 << 20], 9).unwrap();
     let cap = 1 << 20;
-    let codec = Codec { limits: Limits { max_decompressed: cap, ..Limits::default() }, ..Codec::default() };
+    let codec = Codec {
+        limits: Limits {
+            max_decompressed: cap,
+            ..Limits::default()
+        },
+        ..Codec::default()
+    };
     let (res, peak) = peak_during(|| codec.decode(&bomb));
     assert_eq!(res.unwrap_err().code(), "too_large");
     // The capped output buffer, one read chunk and the inflate state: well under 2x the cap.
-    assert!(peak < cap + (512 << 10), "peak {peak} bytes for a {cap} byte cap");
+    assert!(
+        peak < cap + (512 << 10),
+        "peak {peak} bytes for a {cap} byte cap"
+    );
 
     // The default 16 MiB cap: still bounded by the cap, not by the 64 MiB the bomb expands to.
     let (res, peak) = peak_during(|| Codec::default().decode(&bomb));

@@ -5,7 +5,9 @@ use serde_json::Value as J;
 use std::path::PathBuf;
 
 fn vectors(name: &str) -> J {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/codec").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/vectors/codec")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
@@ -29,14 +31,24 @@ fn to_value(j: &J) -> Value {
         J::Object(m) if m.len() == 1 && m.contains_key("$bin") => {
             Value::Bin(hex::decode(m["$bin"].as_str().unwrap()).unwrap())
         }
-        J::Object(m) => Value::Map(m.iter().map(|(k, v)| (Value::Str(k.clone()), to_value(v))).collect()),
+        J::Object(m) => Value::Map(
+            m.iter()
+                .map(|(k, v)| (Value::Str(k.clone()), to_value(v)))
+                .collect(),
+        ),
     }
 }
 
 #[test]
 fn msgpack_and_json_vectors() {
-    let plain = Codec { compress_over: None, ..Codec::default() };
-    let json = Codec { compress_over: None, ..Codec::new(Format::Json) };
+    let plain = Codec {
+        compress_over: None,
+        ..Codec::default()
+    };
+    let json = Codec {
+        compress_over: None,
+        ..Codec::new(Format::Json)
+    };
     let cases = vectors("values.json");
     let cases = cases["cases"].as_array().unwrap();
     assert!(cases.len() > 40);
@@ -44,10 +56,18 @@ fn msgpack_and_json_vectors() {
         let name = case["name"].as_str().unwrap();
         let value = to_value(&case["value"]);
         let expected = hex::decode(case["msgpack"].as_str().unwrap()).unwrap();
-        assert_eq!(hex::encode(plain.encode(&value).unwrap()), hex::encode(&expected), "{name}");
+        assert_eq!(
+            hex::encode(plain.encode(&value).unwrap()),
+            hex::encode(&expected),
+            "{name}"
+        );
         assert_eq!(plain.decode(&expected).unwrap(), value, "{name}");
         if let Some(text) = case.get("json").and_then(J::as_str) {
-            assert_eq!(String::from_utf8(json.encode(&value).unwrap()).unwrap(), text, "{name}");
+            assert_eq!(
+                String::from_utf8(json.encode(&value).unwrap()).unwrap(),
+                text,
+                "{name}"
+            );
             assert_eq!(json.decode(text.as_bytes()).unwrap(), value, "{name}");
         }
     }
@@ -68,7 +88,11 @@ fn gzip_vectors_from_python() {
         let ours = codec.encode(&value).unwrap();
         assert!(dashfeed::codec::is_gzip(&ours), "{name}");
         let unzipped = dashfeed::codec::decompress(&ours, 1 << 20).unwrap();
-        assert_eq!(hex::encode(unzipped), case["msgpack"].as_str().unwrap(), "{name}");
+        assert_eq!(
+            hex::encode(unzipped),
+            case["msgpack"].as_str().unwrap(),
+            "{name}"
+        );
     }
 }
 
@@ -78,8 +102,14 @@ fn error_vectors() {
     for case in doc["errors"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let (codec, bytes) = match case.get("format").and_then(J::as_str) {
-            Some("json") => (Codec::new(Format::Json), case["text"].as_str().unwrap().as_bytes().to_vec()),
-            _ => (Codec::default(), hex::decode(case["hex"].as_str().unwrap()).unwrap()),
+            Some("json") => (
+                Codec::new(Format::Json),
+                case["text"].as_str().unwrap().as_bytes().to_vec(),
+            ),
+            _ => (
+                Codec::default(),
+                hex::decode(case["hex"].as_str().unwrap()).unwrap(),
+            ),
         };
         let err = codec.decode(&bytes).expect_err(name);
         assert_eq!(err.code(), case["code"].as_str().unwrap(), "{name}: {err}");

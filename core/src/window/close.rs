@@ -1,0 +1,182 @@
+//! Closing: the close schedule (window end → windows), the sweep that closes every window the
+//! watermark passed in (end, open sequence) order, eviction of idle keys, partial results for emit mode
+//! `updates`, and `flush`.
+
+use super::aggregator::Aggregator;
+use super::result::WindowResult;
+use std::collections::btree_map::Entry;
+
+/// Most spent sketches kept for reuse.
+const SKETCH_POOL_MAX: usize = 4096;
+/// Most spent schedule buckets kept for reuse.
+const BUCKET_POOL_MAX: usize = 64;
+
+impl Aggregator {
+    /// Schedules window `id` of key `kid` to close when the watermark reaches `end`.
+    pub(super) fn schedule(&mut self, end: i64, id: u64, kid: u32) {
+        match self.sched.entry(end) {
+            Entry::Occupied(e) => e.into_mut().push((id, kid)),
+            Entry::Vacant(e) => {
+                let mut bucket = self.bucket_pool.pop().unwrap_or_default();
+                bucket.push((id, kid));
+                e.insert(bucket);
+            }
+        }
+        self.next_close = self.next_close.min(end);
+    }
+
+    /// Closes window `pos` of key `kid`: emits its final result, recycles its sketch and, when it was
+    /// the key's last window, lists the key as idle since event time `tag`.
+    pub(super) fn finish(&mut self, kid: u32, pos: usize, tag: i64) {
+        let slot = &mut self.keys.slots[kid as usize];
+        let w = slot.windows.remove(pos);
+        if let Some(key) = &slot.key {
+            self.ready
+                .push(WindowResult::of(key, &w, &self.cfg.quantiles, true));
+        }
+        if slot.windows.is_empty() {
+            slot.gen = slot.gen.wrapping_add(1);
+            self.idle.push_back((kid, slot.gen, tag));
+            self.next_evict = self.next_evict.min(tag.saturating_add(self.retain));
+        }
+        self.open_windows -= 1;
+        self.recycle(w.acc.sketch);
+    }
+
+    fn recycle(&mut self, sketch: Option<Box<super::sketch::QuantileSketch>>) {
+        if let Some(mut s) = sketch {
+            if self.sketch_pool.len() < SKETCH_POOL_MAX {
+                s.clear();
+                self.sketch_pool.push(s);
+            }
+        }
+    }
+
+    /// Closes what the watermark passed and evicts keys idle for long enough.
+    pub(super) fn maintain(&mut self) {
+        if self.wm >= self.next_close {
+            self.sweep();
+        }
+        if self.wm >= self.next_evict {
+            self.evict();
+        }
+    }
+
+    /// Closes every scheduled window whose end is at or below the watermark, in (end, id) order.
+    fn sweep(&mut self) {
+        while let Some(entry) = self.sched.first_entry() {
+            let end = *entry.key();
+            if end > self.wm {
+                break;
+            }
+            let mut bucket = entry.remove();
+            if !bucket.is_sorted_by_key(|e| e.0) {
+                bucket.sort_unstable_by_key(|e| e.0);
+            }
+            for &(id, kid) in &bucket {
+                let Some(slot) = self.keys.slots.get(kid as usize) else {
+                    continue;
+                };
+                // Gone: merged into an older session, flushed, or its key was evicted.
+                let Some(pos) = slot.windows.iter().position(|w| w.id == id) else {
+                    continue;
+                };
+                let w_end = slot.windows[pos].end;
+                if w_end > end {
+                    // A session that grew since it was scheduled: due later.
+                    self.schedule(w_end, id, kid);
+                } else {
+                    self.finish(kid, pos, w_end);
+                }
+            }
+            bucket.clear();
+            if self.bucket_pool.len() < BUCKET_POOL_MAX {
+                self.bucket_pool.push(bucket);
+            }
+        }
+        self.next_close = self.sched.keys().next().copied().unwrap_or(i64::MAX);
+    }
+
+    /// Forgets keys that have had no open window since `retain` of event time before the watermark.
+    fn evict(&mut self) {
+        while let Some(&(kid, gen, tag)) = self.idle.front() {
+            if tag.saturating_add(self.retain) > self.wm {
+                break;
+            }
+            self.idle.pop_front();
+            let slot = &self.keys.slots[kid as usize];
+            if slot.gen == gen && slot.windows.is_empty() && slot.key.is_some() {
+                self.keys.remove(kid);
+            }
+        }
+        self.next_evict = self
+            .idle
+            .front()
+            .map_or(i64::MAX, |&(_, _, tag)| tag.saturating_add(self.retain));
+    }
+
+    /// Emits a partial result for every open window changed since its last one, in (end, id) order.
+    pub(super) fn emit_partials(&mut self) {
+        let mut order = std::mem::take(&mut self.order);
+        order.clear();
+        for &(kid, id) in &self.dirty {
+            let Some(slot) = self.keys.slots.get(kid as usize) else {
+                continue;
+            };
+            if let Some(w) = slot.windows.iter().find(|w| w.id == id && w.dirty) {
+                order.push((w.end, id, kid));
+            }
+        }
+        self.dirty.clear();
+        order.sort_unstable();
+        order.dedup();
+        for &(_, id, kid) in &order {
+            let slot = &mut self.keys.slots[kid as usize];
+            let (Some(key), Some(w)) = (&slot.key, slot.windows.iter_mut().find(|w| w.id == id))
+            else {
+                continue;
+            };
+            w.dirty = false;
+            self.ready
+                .push(WindowResult::of(key, w, &self.cfg.quantiles, false));
+        }
+        self.order = order;
+    }
+
+    /// Closes every open window (shutdown), emitting final results in (end, id) order — count windows
+    /// with fewer than `n` events included — and returns every pending result. For time windows the
+    /// watermark rises to the latest end closed, so that later events for those windows are late
+    /// rather than opening them again. All key state is freed.
+    pub fn flush(&mut self) -> Vec<WindowResult> {
+        let mut all = Vec::with_capacity(self.open_windows);
+        for slot in &mut self.keys.slots {
+            if let Some(key) = &slot.key {
+                all.extend(slot.windows.drain(..).map(|w| (key.clone(), w)));
+            }
+        }
+        all.sort_unstable_by_key(|(_, w)| (w.end, w.id));
+        let mut max_end = self.wm;
+        for (key, w) in all {
+            self.ready
+                .push(WindowResult::of(&key, &w, &self.cfg.quantiles, true));
+            max_end = max_end.max(w.end);
+            self.recycle(w.acc.sketch);
+        }
+        if self.cfg.window.is_time_based() && self.has_time {
+            self.wm = max_end;
+        }
+        while let Some((_, mut bucket)) = self.sched.pop_first() {
+            bucket.clear();
+            if self.bucket_pool.len() < BUCKET_POOL_MAX {
+                self.bucket_pool.push(bucket);
+            }
+        }
+        self.next_close = i64::MAX;
+        self.idle.clear();
+        self.next_evict = i64::MAX;
+        self.dirty.clear();
+        self.keys.clear();
+        self.open_windows = 0;
+        std::mem::take(&mut self.ready)
+    }
+}
