@@ -35,6 +35,7 @@ mod latest;
 mod message;
 mod publication;
 mod queue;
+mod results;
 mod stats;
 mod subscription;
 mod topic;
@@ -52,6 +53,7 @@ pub use config::{
 pub use dedupe::Dedupe;
 pub use message::Message;
 pub use publication::Kind;
+pub use results::series_name;
 pub use stats::{HubStats, SubscriptionStats, TopicStats};
 pub use subscription::{ReadyCallback, Subscription};
 pub use validate::MAX_DATA_DEPTH;
