@@ -35,6 +35,11 @@ extern "C" {
     ) -> *const c_char;
 }
 
+/// The UTF-8 view of a Python str, borrowed from the string object itself (for other binding files).
+pub fn utf8_of<'a>(s: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
+    utf8(s)
+}
+
 /// The UTF-8 view of a Python str, borrowed from the string object itself.
 fn utf8<'a>(s: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
     let mut size: ffi::Py_ssize_t = 0;

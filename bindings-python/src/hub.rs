@@ -138,6 +138,17 @@ impl PyHub {
         })
     }
 
+    /// Publishes window results (from `Aggregator.poll()`): one publication per dashboard and window end,
+    /// mapping each series (`metric` or `metric{k=v}`) to its result dict. Returns the seqs.
+    fn publish_results(
+        &self,
+        results: Vec<PyRef<'_, crate::window::PyWindowResult>>,
+    ) -> PyResult<Vec<u64>> {
+        let owned: Vec<dashfeed::window::WindowResult> =
+            results.iter().map(|r| r.inner.clone()).collect();
+        self.inner.publish_results(&owned).py()
+    }
+
     /// Starts a new epoch for `dashboard` (history forgotten: resumes get a fresh snapshot).
     fn reset_epoch(&self, dashboard: &str) -> PyResult<String> {
         self.inner.reset_epoch(dashboard).py()

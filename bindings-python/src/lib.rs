@@ -4,11 +4,13 @@
 //! [`error::to_py`]. The pure-Python package `dashfeed` (bindings-python/python/dashfeed) re-exports these.
 
 mod breaker;
+mod buffer;
 mod clock;
 mod codec;
 mod error;
 mod hub;
 mod limit;
+mod window;
 
 use pyo3::prelude::*;
 
@@ -21,5 +23,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     breaker::register(m)?;
     limit::register(m)?;
     hub::register(m)?;
+    window::register(m)?;
     Ok(())
 }

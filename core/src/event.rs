@@ -136,6 +136,28 @@ impl Event {
         Ok(())
     }
 
+    /// The event as a map: `dashboard`, `metric`, `value`, `ts`, `id` (nil when absent), `tags` (a map),
+    /// in that order. Late output and ingest echo events in this shape in every language.
+    pub fn to_value(&self) -> crate::codec::Value {
+        use crate::codec::Value;
+        let tags = self
+            .tags
+            .iter()
+            .map(|(k, v)| (Value::from(k.as_str()), Value::from(v.as_str())))
+            .collect();
+        Value::Map(vec![
+            ("dashboard".into(), self.dashboard.as_str().into()),
+            ("metric".into(), self.metric.as_str().into()),
+            ("value".into(), Value::Float(self.value)),
+            ("ts".into(), Value::Int(self.ts_ms)),
+            (
+                "id".into(),
+                self.id.as_deref().map(Value::from).unwrap_or(Value::Nil),
+            ),
+            ("tags".into(), Value::Map(tags)),
+        ])
+    }
+
     /// The grouping key of this event.
     pub fn key(&self) -> Key {
         Key {

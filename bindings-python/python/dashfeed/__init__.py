@@ -7,6 +7,8 @@ error code shared with the Rust core and the Node module.
 
 from ._native import (
     ERROR_CODES,
+    Aggregator,
+    WindowResult,
     CircuitOpenError,
     ManualClock,
     Permit,
@@ -33,8 +35,15 @@ from ._native import (
     encode,
 )
 from .breaker import CircuitBreaker, RateLimiter
+from .window import count, hopping, session, tumbling
 
 __all__ = [
+    "Aggregator",
+    "WindowResult",
+    "count",
+    "hopping",
+    "session",
+    "tumbling",
     "CircuitBreaker",
     "Hub",
     "ManualClock",

@@ -1,0 +1,398 @@
+//! Python face of `dashfeed::window`: the `Aggregator` (per-event `add`, columnar `add_many` over
+//! numpy / buffer-protocol columns with the GIL released, `poll`, `take_late`, `flush`, `advance_to`) and
+//! `WindowResult`. Configuration goes through `AggregatorConfig::from_value`, as in every language.
+
+use crate::buffer::{Column as Buf, Elem};
+use crate::clock::{shared, PyManualClock};
+use crate::codec::{to_object, to_value};
+use crate::error::{to_py, IntoPyResult};
+use dashfeed::codec::Value;
+use dashfeed::event::now_ms;
+use dashfeed::window::{quantile_name, Aggregator, AggregatorConfig, Column, WindowResult};
+use dashfeed::Error;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString};
+use std::sync::{Mutex, MutexGuard};
+
+/// A time or count window aggregator. See `dashfeed.Aggregator` in the package docs.
+#[pyclass(module = "dashfeed", name = "Aggregator", frozen)]
+pub struct PyAggregator {
+    inner: Mutex<Aggregator>,
+}
+
+impl PyAggregator {
+    fn lock(&self) -> PyResult<MutexGuard<'_, Aggregator>> {
+        self.inner
+            .lock()
+            .map_err(|_| to_py(Error::Internal("aggregator lock poisoned".into())))
+    }
+}
+
+/// The `window=` argument: a duration (tumbling), or a dict `{"kind": ..., ...}`.
+fn window_value(window: &Bound<'_, PyAny>) -> PyResult<Value> {
+    if window.is_instance_of::<PyDict>() {
+        return to_value(window, 8);
+    }
+    let size = to_value(window, 1)?;
+    Ok(Value::Map(vec![
+        ("kind".into(), "tumbling".into()),
+        ("size".into(), size),
+    ]))
+}
+
+fn tags_vec(tags: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    if let Some(t) = tags {
+        for (k, v) in t.iter() {
+            out.push((k.extract::<String>()?, v.extract::<String>()?));
+        }
+    }
+    Ok(out)
+}
+
+/// A text column: one str for every row, or a sequence of str (borrowed, not copied).
+enum Texts<'py> {
+    One(String),
+    Each(Vec<Bound<'py, PyString>>),
+}
+
+fn texts<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Texts<'py>> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Texts::One(s.to_cow()?.into_owned()));
+    }
+    let items: Vec<Bound<'py, PyString>> = obj
+        .try_iter()
+        .and_then(|it| {
+            it.map(|x| x.and_then(|x| Ok(x.cast_into::<PyString>()?)))
+                .collect()
+        })
+        .map_err(|_| {
+            to_py(Error::invalid(format!(
+                "{what} must be a str or a sequence of str"
+            )))
+        })?;
+    Ok(Texts::Each(items))
+}
+
+#[pymethods]
+impl PyAggregator {
+    #[new]
+    #[pyo3(signature = (window = None, *, lateness = None, quantiles = None, emit = None, idle_close = None,
+        max_pending_results = None, max_pending_late = None, clock = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        window: Option<&Bound<'_, PyAny>>,
+        lateness: Option<&Bound<'_, PyAny>>,
+        quantiles: Option<&Bound<'_, PyAny>>,
+        emit: Option<&Bound<'_, PyAny>>,
+        idle_close: Option<&Bound<'_, PyAny>>,
+        max_pending_results: Option<&Bound<'_, PyAny>>,
+        max_pending_late: Option<&Bound<'_, PyAny>>,
+        clock: Option<&Bound<'_, PyManualClock>>,
+    ) -> PyResult<Self> {
+        let mut map = Vec::new();
+        if let Some(w) = window {
+            map.push((Value::from("window"), window_value(w)?));
+        }
+        for (name, v) in [
+            ("lateness", lateness),
+            ("quantiles", quantiles),
+            ("emit", emit),
+            ("idle_close", idle_close),
+            ("max_pending_results", max_pending_results),
+            ("max_pending_late", max_pending_late),
+        ] {
+            if let Some(v) = v {
+                map.push((Value::from(name), to_value(v, 8)?));
+            }
+        }
+        let config = AggregatorConfig::from_value(&Value::Map(map)).py()?;
+        let inner = Aggregator::with_clock(config, shared(clock)).py()?;
+        Ok(PyAggregator {
+            inner: Mutex::new(inner),
+        })
+    }
+
+    /// Builds an aggregator from one configuration dict (as in a config file): `{"window": {"kind":
+    /// "tumbling", "size": "1s"}, "lateness": "500ms", "quantiles": [...], "emit": ..., "idle_close": ...}`.
+    /// Unknown keys are `InvalidInputError`.
+    #[staticmethod]
+    #[pyo3(signature = (config, *, clock = None))]
+    fn from_config(
+        config: &Bound<'_, PyDict>,
+        clock: Option<&Bound<'_, PyManualClock>>,
+    ) -> PyResult<Self> {
+        let config = AggregatorConfig::from_value(&to_value(config.as_any(), 8)?).py()?;
+        let inner = Aggregator::with_clock(config, shared(clock)).py()?;
+        Ok(PyAggregator {
+            inner: Mutex::new(inner),
+        })
+    }
+
+    /// Adds one event; `ts` is event time in ms since the Unix epoch (default: now).
+    #[pyo3(signature = (dashboard, metric, value, ts = None, tags = None, *, id = None))]
+    fn add(
+        &self,
+        dashboard: &str,
+        metric: &str,
+        value: f64,
+        ts: Option<i64>,
+        tags: Option<&Bound<'_, PyDict>>,
+        id: Option<&str>,
+    ) -> PyResult<()> {
+        let ts = ts.unwrap_or_else(now_ms);
+        let mut agg = self.lock()?;
+        if tags.is_none() && id.is_none() {
+            return agg.add_parts(dashboard, metric, value, ts, &[]).py();
+        }
+        let tags = tags_vec(tags)?;
+        let mut ev = dashfeed::Event::new(dashboard, metric, value, Some(ts))
+            .py()?
+            .with_tags(tags)
+            .py()?;
+        if let Some(id) = id {
+            ev = ev.with_id(id).py()?;
+        }
+        agg.add(&ev).py()
+    }
+
+    /// Adds a batch given as columns: `dashboards` and `metrics` are one str or a sequence of str;
+    /// `values` a float64 buffer (numpy array) or a sequence of numbers; `ts` None (now), one int, an
+    /// int64 buffer or a sequence of ints (ms); `tags` apply to every row. The whole batch is validated
+    /// first (nothing is applied on error) and aggregated with the GIL released. Returns the row count.
+    #[pyo3(signature = (dashboards, metrics, values, ts = None, tags = None))]
+    fn add_many(
+        &self,
+        py: Python<'_>,
+        dashboards: &Bound<'_, PyAny>,
+        metrics: &Bound<'_, PyAny>,
+        values: &Bound<'_, PyAny>,
+        ts: Option<&Bound<'_, PyAny>>,
+        tags: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<usize> {
+        let values_buf = Buf::get(values, Elem::F64, "values")?;
+        let values_vec: Vec<f64> = match &values_buf {
+            Some(_) => Vec::new(),
+            None => values.extract().map_err(|_| {
+                to_py(Error::invalid(
+                    "values must be a float64 buffer or a sequence of numbers",
+                ))
+            })?,
+        };
+        let (ts_one, ts_buf, ts_vec): (Option<i64>, Option<Buf>, Vec<i64>) = match ts {
+            None => (Some(now_ms()), None, Vec::new()),
+            Some(t) if t.is_instance_of::<pyo3::types::PyInt>() => {
+                (Some(t.extract()?), None, Vec::new())
+            }
+            Some(t) => match Buf::get(t, Elem::I64, "ts")? {
+                Some(b) => (None, Some(b), Vec::new()),
+                None => (
+                    None,
+                    None,
+                    t.extract().map_err(|_| {
+                        to_py(Error::invalid(
+                            "ts must be None, an int, an int64 buffer or a sequence of ints",
+                        ))
+                    })?,
+                ),
+            },
+        };
+        let d_texts = texts(dashboards, "dashboards")?;
+        let m_texts = texts(metrics, "metrics")?;
+        let d_refs: Vec<&str> = match &d_texts {
+            Texts::Each(v) => v
+                .iter()
+                .map(|t| crate::codec::utf8_of(t))
+                .collect::<PyResult<_>>()?,
+            Texts::One(_) => Vec::new(),
+        };
+        let m_refs: Vec<&str> = match &m_texts {
+            Texts::Each(v) => v
+                .iter()
+                .map(|t| crate::codec::utf8_of(t))
+                .collect::<PyResult<_>>()?,
+            Texts::One(_) => Vec::new(),
+        };
+        let tags = tags_vec(tags)?;
+        let tag_refs: Vec<(&str, &str)> =
+            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let vals: &[f64] = values_buf
+            .as_ref()
+            .map(|b| b.as_f64())
+            .unwrap_or(&values_vec);
+        let ts_col: Column<'_, i64> = match (ts_one, &ts_buf) {
+            (Some(t), _) => Column::One(t),
+            (None, Some(b)) => Column::Each(b.as_i64()),
+            (None, None) => Column::Each(&ts_vec),
+        };
+        let d_col = match &d_texts {
+            Texts::One(s) => Column::One(s.as_str()),
+            Texts::Each(_) => Column::Each(&d_refs[..]),
+        };
+        let m_col = match &m_texts {
+            Texts::One(s) => Column::One(s.as_str()),
+            Texts::Each(_) => Column::Each(&m_refs[..]),
+        };
+        let agg = &self.inner;
+        let res = py.detach(|| match agg.lock() {
+            Ok(mut a) => a.add_columns(d_col, m_col, vals, ts_col, &tag_refs),
+            Err(_) => Err(Error::Internal("aggregator lock poisoned".into())),
+        });
+        drop(values_buf);
+        drop(ts_buf);
+        res.py()
+    }
+
+    /// Moves event time to `ts` (ms), closing the windows the watermark passes.
+    fn advance_to(&self, ts: i64) -> PyResult<()> {
+        self.lock()?.advance_to(ts).py()
+    }
+
+    /// The results ready so far (closed windows, and partials in `updates` mode), oldest first.
+    fn poll(&self) -> PyResult<Vec<PyWindowResult>> {
+        Ok(self
+            .lock()?
+            .poll()
+            .into_iter()
+            .map(|inner| PyWindowResult { inner })
+            .collect())
+    }
+
+    /// Closes every open window and returns all pending results (for shutdown).
+    fn flush(&self) -> PyResult<Vec<PyWindowResult>> {
+        Ok(self
+            .lock()?
+            .flush()
+            .into_iter()
+            .map(|inner| PyWindowResult { inner })
+            .collect())
+    }
+
+    /// The events that arrived after their window closed, as dicts (dashboard, metric, value, ts, id, tags).
+    fn take_late<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let late = self.lock()?.take_late();
+        let out = PyList::empty(py);
+        for ev in late {
+            out.append(to_object(py, &ev.to_value())?)?;
+        }
+        Ok(out)
+    }
+
+    /// The current watermark (ms), or None before any event time.
+    #[getter]
+    fn watermark(&self) -> PyResult<Option<i64>> {
+        Ok(self.lock()?.watermark())
+    }
+
+    /// Counters: events, late, open_windows, keys, pending_results, pending_late, watermark.
+    #[getter]
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.lock()?.stats();
+        let d = PyDict::new(py);
+        d.set_item("events", s.events)?;
+        d.set_item("late", s.late)?;
+        d.set_item("open_windows", s.open_windows)?;
+        d.set_item("keys", s.keys)?;
+        d.set_item("pending_results", s.pending_results)?;
+        d.set_item("pending_late", s.pending_late)?;
+        d.set_item("watermark", s.watermark)?;
+        Ok(d)
+    }
+}
+
+/// One window's aggregates: `dashboard`, `metric`, `tags`, `start`, `end` (ms), `count`, `sum`, `min`,
+/// `max`, `mean`, `first`, `last`, `quantiles` (dict "p50" → value) and `final`.
+#[pyclass(module = "dashfeed", name = "WindowResult", frozen)]
+pub struct PyWindowResult {
+    pub(crate) inner: WindowResult,
+}
+
+#[pymethods]
+impl PyWindowResult {
+    #[getter]
+    fn dashboard(&self) -> &str {
+        &self.inner.key.dashboard
+    }
+    #[getter]
+    fn metric(&self) -> &str {
+        &self.inner.key.metric
+    }
+    #[getter]
+    fn tags<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in &self.inner.key.tags {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+    #[getter]
+    fn start(&self) -> i64 {
+        self.inner.start_ms
+    }
+    #[getter]
+    fn end(&self) -> i64 {
+        self.inner.end_ms
+    }
+    #[getter]
+    fn count(&self) -> u64 {
+        self.inner.count
+    }
+    #[getter]
+    fn sum(&self) -> f64 {
+        self.inner.sum
+    }
+    #[getter]
+    fn min(&self) -> f64 {
+        self.inner.min
+    }
+    #[getter]
+    fn max(&self) -> f64 {
+        self.inner.max
+    }
+    #[getter]
+    fn mean(&self) -> f64 {
+        self.inner.mean
+    }
+    #[getter]
+    fn first(&self) -> f64 {
+        self.inner.first
+    }
+    #[getter]
+    fn last(&self) -> f64 {
+        self.inner.last
+    }
+    #[getter]
+    fn quantiles<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (q, v) in &self.inner.quantiles {
+            d.set_item(quantile_name(*q), v)?;
+        }
+        Ok(d)
+    }
+    #[getter(r#final)]
+    fn is_final(&self) -> bool {
+        self.inner.is_final
+    }
+    /// The result as a dict (the map that is published).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_object(py, &self.inner.to_value())
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "WindowResult({}/{} [{}, {}) count={} mean={} final={})",
+            self.inner.key.dashboard,
+            self.inner.key.metric,
+            self.inner.start_ms,
+            self.inner.end_ms,
+            self.inner.count,
+            self.inner.mean,
+            self.inner.is_final
+        )
+    }
+}
+
+/// Adds `Aggregator` and `WindowResult` to the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyAggregator>()?;
+    m.add_class::<PyWindowResult>()
+}
