@@ -1,1 +1,15 @@
+//! `dashfeed` for Node.js: thin napi-rs wrappers over the `dashfeed` core.
+//!
+//! One file per core module (`codec`, ...), each converting arguments, calling the core and mapping
+//! errors once through `error` (every thrown error is a JS `Error` whose `.code` is the core's
+//! stable code). `walk` (JS → core) and `build` (core → JS) are the value conversions every binding
+//! file reuses, on the raw Node-API calls of `raw` and the per-environment cache of `realm`. The
+//! napi CLI builds this crate into `dashfeed.<platform>.node`, with the `index.js` loader and the
+//! `index.d.ts` types at the repository root (`npm install` runs the build).
 
+mod build;
+mod codec;
+mod error;
+mod raw;
+mod realm;
+mod walk;

@@ -43,7 +43,12 @@ impl Hub {
         }
         let mut seqs = Vec::with_capacity(groups.len());
         for ((dashboard, _), entries) in groups {
-            let data = Value::Map(entries.into_iter().map(|(k, v)| (Value::Str(k), v)).collect());
+            let data = Value::Map(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (Value::Str(k), v))
+                    .collect(),
+            );
             seqs.push(self.publish(dashboard, data)?);
         }
         Ok(seqs)
@@ -64,7 +69,8 @@ mod tests {
         for (metric, v, ts) in [("cpu", 1.0, 10), ("cpu", 3.0, 900), ("mem", 5.0, 100)] {
             agg.add_parts("host", metric, v, ts, &[]).unwrap();
         }
-        agg.add_parts("host", "cpu", 2.0, 20, &[("core", "1")]).unwrap();
+        agg.add_parts("host", "cpu", 2.0, 20, &[("core", "1")])
+            .unwrap();
         agg.add_parts("api", "p99", 9.0, 50, &[]).unwrap();
         agg.add_parts("host", "cpu", 7.0, 1500, &[]).unwrap();
         agg.advance_to(2000).unwrap();
@@ -74,12 +80,24 @@ mod tests {
         let _snapshot = sub.try_recv().unwrap().unwrap();
         let first = sub.try_recv().unwrap().unwrap();
         let data = first.data();
-        assert_eq!(data.get("cpu").and_then(|r| r.get("count")), Some(&Value::Int(2)));
-        assert_eq!(data.get("cpu").and_then(|r| r.get("mean")), Some(&Value::Float(2.0)));
+        assert_eq!(
+            data.get("cpu").and_then(|r| r.get("count")),
+            Some(&Value::Int(2))
+        );
+        assert_eq!(
+            data.get("cpu").and_then(|r| r.get("mean")),
+            Some(&Value::Float(2.0))
+        );
         assert!(data.get("cpu{core=1}").is_some());
-        assert_eq!(data.get("mem").and_then(|r| r.get("sum")), Some(&Value::Float(5.0)));
+        assert_eq!(
+            data.get("mem").and_then(|r| r.get("sum")),
+            Some(&Value::Float(5.0))
+        );
         let second = sub.try_recv().unwrap().unwrap();
-        assert_eq!(second.data().get("cpu").and_then(|r| r.get("last")), Some(&Value::Float(7.0)));
+        assert_eq!(
+            second.data().get("cpu").and_then(|r| r.get("last")),
+            Some(&Value::Float(7.0))
+        );
         assert!(hub.snapshot("api").unwrap().is_some());
     }
 }

@@ -1,0 +1,109 @@
+//! Maps `dashfeed::Error` to JavaScript errors, once, for the whole module.
+//!
+//! Every error this module throws is a plain JS `Error` whose `.code` is the core's stable
+//! snake_case code (`err.code()`, e.g. `"decode_error"`) and whose `.message` is the core's
+//! `Display` text (which names the retry time for `circuit_open` / `rate_limited`). napi 3 carries
+//! the code as the error's status: an `napi::Error<Code>` is thrown through
+//! `napi_create_error(code, message)`, which sets `.code`.
+//!
+//! Failures of napi itself are folded into the same codes: a bad option type is `invalid_input`, a
+//! failed engine call is `internal`, and a JavaScript exception raised while a value is read (a
+//! throwing getter, a Proxy trap) is re-thrown unchanged. A Rust panic inside a call becomes an
+//! `internal` error through [`guard`]; the exported functions also carry `#[napi(catch_unwind)]`
+//! for panics in napi's own argument conversion, so a panic never aborts the process.
+
+use dashfeed::Error;
+use napi::{sys, Status};
+use napi_derive::napi;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// The status napi carries for an error, which becomes the JS error's `.code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Code(&'static str);
+
+impl AsRef<str> for Code {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
+}
+
+/// napi's marker for "a JS exception is already pending": napi re-throws that exception untouched.
+const PENDING: Code = Code("PendingException");
+
+/// An error on its way to JavaScript: made from a core error or a napi failure, thrown by napi.
+#[derive(Debug)]
+pub struct JsError(napi::Error<Code>);
+
+/// Result of the binding's internal steps.
+pub type Result<T> = std::result::Result<T, JsError>;
+
+impl From<Error> for JsError {
+    /// `.code` = `err.code()`, message = its `Display` text.
+    fn from(err: Error) -> Self {
+        JsError(napi::Error::new(Code(err.code()), err.to_string()))
+    }
+}
+
+impl From<napi::Error> for JsError {
+    /// A failure reported by napi (argument conversion, an engine call).
+    fn from(err: napi::Error) -> Self {
+        match err.status {
+            Status::PendingException => JsError(napi::Error::new(PENDING, err.reason.clone())),
+            Status::InvalidArg
+            | Status::ObjectExpected
+            | Status::StringExpected
+            | Status::NameExpected
+            | Status::FunctionExpected
+            | Status::NumberExpected
+            | Status::BooleanExpected
+            | Status::ArrayExpected
+            | Status::BigintExpected
+            | Status::DateExpected
+            | Status::ArrayBufferExpected => Error::InvalidInput(err.reason.clone()).into(),
+            _ => Error::Internal(err.reason.clone()).into(),
+        }
+    }
+}
+
+impl From<JsError> for napi::Error<Code> {
+    fn from(err: JsError) -> Self {
+        err.0
+    }
+}
+
+/// Checks the status of a raw napi call: `napi_pending_exception` re-throws the JS exception, any
+/// other failure is `internal` naming the call.
+#[inline]
+pub fn check(status: sys::napi_status, call: &'static str) -> Result<()> {
+    if status == sys::Status::napi_ok {
+        return Ok(());
+    }
+    if status == sys::Status::napi_pending_exception {
+        let msg = format!("{call}: JavaScript exception");
+        return Err(JsError(napi::Error::new(PENDING, msg)));
+    }
+    let msg = format!("{call} failed with napi status {}", Status::from(status));
+    Err(Error::Internal(msg).into())
+}
+
+/// Runs the body of an exported function, turning a panic into an `internal` error instead of
+/// unwinding into Node.
+pub fn guard<T>(body: impl FnOnce() -> Result<T>) -> napi::Result<T, Code> {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(result) => result.map_err(|e| e.0),
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(JsError::from(Error::Internal(format!("panic in dashfeed: {what}"))).0)
+        }
+    }
+}
+
+/// Every code a dashfeed error can carry (`err.code` is always one of them).
+#[napi(catch_unwind)]
+pub fn error_codes() -> Vec<&'static str> {
+    Error::CODES.to_vec()
+}
