@@ -10,6 +10,7 @@ mod codec;
 mod error;
 mod hub;
 mod limit;
+mod server;
 mod window;
 
 use pyo3::prelude::*;
@@ -24,5 +25,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     limit::register(m)?;
     hub::register(m)?;
     window::register(m)?;
+    server::register(m)?;
     Ok(())
 }

@@ -12,6 +12,8 @@
 //! - [`breaker`]: the circuit breaker on an injectable clock.
 //! - [`clock`]: the monotonic clock trait, real and manual (for tests).
 //! - [`limit`]: rate limiters keyed by client or dashboard.
+//! - [`metrics`]: the Prometheus registry (the reference notes' series and dashfeed's own).
+//! - [`server`]: HTTP + WebSocket + SSE endpoints, JWT auth, Origin checks, limits, graceful shutdown.
 //! - [`runtime`]: the one lazily started tokio runtime that the bindings share.
 
 pub mod breaker;
@@ -21,7 +23,9 @@ pub mod error;
 pub mod event;
 pub mod hub;
 pub mod limit;
+pub mod metrics;
 pub mod runtime;
+pub mod server;
 pub mod window;
 
 pub use codec::{Codec, Format, Limits, Value};

@@ -35,6 +35,7 @@ from ._native import (
     encode,
 )
 from .breaker import CircuitBreaker, RateLimiter
+from .server import Server
 from .window import count, hopping, session, tumbling
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "Permit",
     "RateDecision",
     "RateLimiter",
+    "Server",
     "ERROR_CODES",
     "CircuitOpenError",
     "ClosedError",

@@ -326,3 +326,42 @@ class Aggregator:
     def watermark(self) -> Optional[int]: ...
     @property
     def stats(self) -> dict[str, Any]: ...
+
+class Server:
+    """Native feed server; use ``dashfeed.Server``, which adds ``async with``."""
+
+    def __new__(
+        cls,
+        hub: Hub,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        auth: Optional[dict[str, Any]] = None,
+        allowed_origins: Optional[list[str]] = None,
+        max_connections: int = 10000,
+        max_message_bytes: int = 65536,
+        ping_interval: float = 20.0,
+        idle_timeout: float = 60.0,
+        message_rate: Optional[tuple[float, int]] = None,
+        ingest_rate: Optional[tuple[float, int]] = None,
+        policy: Optional[Literal["conflate", "drop_oldest", "disconnect"]] = None,
+        queue: Optional[int] = None,
+        queue_bytes: Optional[int] = None,
+        static_dir: Optional[str] = None,
+        tls_cert: Optional[str] = None,
+        tls_key: Optional[str] = None,
+    ) -> Self: ...
+    def start(self) -> None: ...
+    def stop(self, timeout: float = 10.0) -> None: ...
+    @property
+    def running(self) -> bool: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def ws_url(self) -> str: ...
+    @property
+    def stats(self) -> dict[str, int]: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *_args: object) -> bool: ...

@@ -19,12 +19,21 @@ pub fn series_name(key: &Key) -> String {
     format!("{}{{{}}}", key.metric, tags.join(","))
 }
 
+/// Results of one dashboard and window end: the series name and its result map, in order.
+type Group<'a> = ((&'a str, i64), Vec<(String, Value)>);
+
 impl Hub {
     /// Publishes window results: one publication per (dashboard, window end) group, in the order the
     /// results come. Returns the seqs assigned. Within a group a series appears once (a later result for
     /// the same series replaces an earlier one, e.g. a partial followed by the final result).
     pub fn publish_results(&self, results: &[WindowResult]) -> Result<Vec<u64>> {
-        let mut groups: Vec<((&str, i64), Vec<(String, Value)>)> = Vec::new();
+        self.publish_results_as(results, "")
+    }
+
+    /// [`publish_results`](Hub::publish_results) with `suffix` appended to every series name, so that
+    /// several aggregators can feed one dashboard (the demo publishes its 10 s windows as `cpu@10s`).
+    pub fn publish_results_as(&self, results: &[WindowResult], suffix: &str) -> Result<Vec<u64>> {
+        let mut groups: Vec<Group<'_>> = Vec::new();
         for r in results {
             let at = (r.key.dashboard.as_str(), r.end_ms);
             let idx = match groups.iter().position(|(k, _)| *k == at) {
@@ -34,7 +43,7 @@ impl Hub {
                     groups.len() - 1
                 }
             };
-            let name = series_name(&r.key);
+            let name = series_name(&r.key) + suffix;
             let entries = &mut groups[idx].1;
             match entries.iter_mut().find(|(n, _)| *n == name) {
                 Some(slot) => slot.1 = r.to_value(),

@@ -1,0 +1,229 @@
+//! HTTP ingest: the [`Ingest`] sink trait, the default [`HubIngest`] (each event published into the hub
+//! as `{metric: value}`, its id used for dedupe), and the parsing of `POST /api/events` bodies into
+//! validated [`Event`]s.
+//!
+//! Body: one event object or an array of them, JSON or MessagePack (gzip allowed):
+//! `{"dashboard": str, "metric": str, "value": number, "ts"?: integer ms, "id"?: str, "tags"?: {str: str}}`.
+//! Other fields are ignored. The whole body is refused (nothing ingested) when one event is invalid.
+
+use crate::codec::{Codec, Format, Limits, Value};
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::hub::Hub;
+
+/// Where ingested events go. The server calls it on a runtime thread: it must not block (hand the
+/// events to a bounded queue, or publish them directly as [`HubIngest`] does).
+pub trait Ingest: Send + Sync {
+    /// Takes validated events; returns how many were accepted (duplicates excluded). An error refuses
+    /// the request with the error's code (`rate_limited` → 429, `invalid_input` → 400,
+    /// `circuit_open` / `closed` → 503, others → 500).
+    fn ingest(&self, events: Vec<Event>) -> Result<usize>;
+
+    /// Flushes what the sink buffers; called once at server shutdown.
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The default sink: publishes each event into the hub as `{metric: value}` on its dashboard, with
+/// [`Hub::publish_with_id`] when the event has an id (a duplicate is not counted as accepted). Tags
+/// are not published (they group events in the aggregator, which a pipeline sink feeds).
+#[derive(Debug, Clone)]
+pub struct HubIngest {
+    hub: Hub,
+}
+
+impl HubIngest {
+    /// A sink publishing into `hub`.
+    pub fn new(hub: Hub) -> Self {
+        HubIngest { hub }
+    }
+}
+
+impl Ingest for HubIngest {
+    fn ingest(&self, events: Vec<Event>) -> Result<usize> {
+        let mut accepted = 0;
+        for ev in events {
+            let data = Value::Map(vec![(Value::Str(ev.metric), Value::Float(ev.value))]);
+            match &ev.id {
+                Some(id) => {
+                    if self.hub.publish_with_id(&ev.dashboard, id, data)?.is_some() {
+                        accepted += 1;
+                    }
+                }
+                None => {
+                    self.hub.publish(&ev.dashboard, data)?;
+                    accepted += 1;
+                }
+            }
+        }
+        Ok(accepted)
+    }
+}
+
+/// The body format named by a `Content-Type`: MessagePack for `application/msgpack`,
+/// `application/x-msgpack` and `application/vnd.msgpack`, JSON otherwise.
+pub(crate) fn body_format(content_type: Option<&str>) -> Format {
+    let ct = content_type
+        .and_then(|c| c.split(';').next())
+        .map(|c| c.trim().to_ascii_lowercase());
+    match ct.as_deref() {
+        Some("application/msgpack" | "application/x-msgpack" | "application/vnd.msgpack") => {
+            Format::MsgPack
+        }
+        _ => Format::Json,
+    }
+}
+
+/// Decodes and validates a body of at most `max_bytes` (also after gzip).
+pub(crate) fn parse_events(body: &[u8], format: Format, max_bytes: usize) -> Result<Vec<Event>> {
+    let codec = Codec {
+        format,
+        compress_over: None,
+        level: 0,
+        limits: Limits {
+            max_input: max_bytes,
+            max_decompressed: max_bytes,
+            max_depth: 8,
+        },
+    };
+    let value = codec.decode(body)?;
+    match value {
+        Value::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                out.push(event_from(item).map_err(|e| Error::invalid(format!("event {i}: {e}")))?);
+            }
+            Ok(out)
+        }
+        single @ Value::Map(_) => Ok(vec![event_from(&single)?]),
+        _ => Err(Error::invalid(
+            "the body must be an event object or an array of them",
+        )),
+    }
+}
+
+fn text(v: &Value, name: &str) -> Result<String> {
+    match v.get(name) {
+        Some(Value::Str(s)) => Ok(s.clone()),
+        Some(_) => Err(Error::invalid(format!("{name} must be a string"))),
+        None => Err(Error::invalid(format!("{name} is required"))),
+    }
+}
+
+fn event_from(v: &Value) -> Result<Event> {
+    if !matches!(v, Value::Map(_)) {
+        return Err(Error::invalid("an event must be an object"));
+    }
+    let value = match v.get("value") {
+        Some(n) => n
+            .as_f64()
+            .ok_or_else(|| Error::invalid("value must be a number"))?,
+        None => return Err(Error::invalid("value is required")),
+    };
+    let ts = match v.get("ts") {
+        None | Some(Value::Nil) => None,
+        Some(Value::Int(i)) => Some(*i),
+        Some(Value::UInt(u)) => {
+            Some(i64::try_from(*u).map_err(|_| Error::invalid("ts is too large"))?)
+        }
+        Some(Value::Float(f)) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
+            Some(*f as i64)
+        }
+        Some(_) => {
+            return Err(Error::invalid(
+                "ts must be an integer (ms since the Unix epoch)",
+            ))
+        }
+    };
+    let mut ev = Event::new(text(v, "dashboard")?, text(v, "metric")?, value, ts)?;
+    match v.get("id") {
+        None | Some(Value::Nil) => {}
+        Some(Value::Str(id)) => ev = ev.with_id(id.clone())?,
+        Some(_) => return Err(Error::invalid("id must be a string")),
+    }
+    match v.get("tags") {
+        None | Some(Value::Nil) => {}
+        Some(Value::Map(pairs)) => {
+            let mut tags = Vec::with_capacity(pairs.len());
+            for (k, val) in pairs {
+                match (k, val) {
+                    (Value::Str(k), Value::Str(val)) => tags.push((k.clone(), val.clone())),
+                    _ => return Err(Error::invalid("tags must map strings to strings")),
+                }
+            }
+            ev = ev.with_tags(tags)?;
+        }
+        Some(_) => return Err(Error::invalid("tags must be an object")),
+    }
+    Ok(ev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::HubConfig;
+
+    #[test]
+    fn parses_single_and_batch_and_refuses_bad_events() {
+        let one = parse_events(
+            br#"{"dashboard":"ops","metric":"cpu","value":0.5,"ts":1000,"id":"e1","tags":{"host":"a"}}"#,
+            Format::Json,
+            1 << 16,
+        )
+        .unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].ts_ms, 1000);
+        assert_eq!(one[0].id.as_deref(), Some("e1"));
+        assert_eq!(one[0].tags, vec![("host".into(), "a".into())]);
+        let many = parse_events(
+            br#"[{"dashboard":"a","metric":"m","value":1},{"dashboard":"b","metric":"m","value":2}]"#,
+            Format::Json,
+            1 << 16,
+        )
+        .unwrap();
+        assert_eq!(many.len(), 2);
+        for bad in [
+            &br#"{"dashboard":"a","metric":"m"}"#[..],
+            br#"{"dashboard":"a","metric":"m","value":"x"}"#,
+            br#"{"dashboard":"","metric":"m","value":1}"#,
+            br#"[{"dashboard":"a","metric":"m","value":1},3]"#,
+            br#"{"dashboard":"a","metric":"m","value":1,"ts":"now"}"#,
+            br#"{"dashboard":"a","metric":"m","value":1,"tags":{"k":1}}"#,
+            br#"42"#,
+        ] {
+            let err = parse_events(bad, Format::Json, 1 << 16).unwrap_err();
+            assert_eq!(
+                err.code(),
+                "invalid_input",
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(
+            parse_events(b"{oops", Format::Json, 1 << 16)
+                .unwrap_err()
+                .code(),
+            "decode_error"
+        );
+        assert_eq!(
+            body_format(Some("application/msgpack; q=1")),
+            Format::MsgPack
+        );
+        assert_eq!(body_format(Some("application/json")), Format::Json);
+    }
+
+    #[test]
+    fn hub_sink_publishes_and_dedupes() {
+        let hub = Hub::new(HubConfig::default()).unwrap();
+        let sink = HubIngest::new(hub.clone());
+        let ev = |id: &str| {
+            Event::new("ops", "cpu", 0.5, Some(0))
+                .unwrap()
+                .with_id(id)
+                .unwrap()
+        };
+        assert_eq!(sink.ingest(vec![ev("a"), ev("a"), ev("b")]).unwrap(), 2);
+        assert_eq!(hub.topic_stats("ops").unwrap().seq, 2);
+    }
+}
