@@ -42,9 +42,12 @@ if want node; then
   node --test tests/node/
 fi
 
-if want e2e && [ -d tests/e2e ] && ls tests/e2e/*.test.* >/dev/null 2>&1; then
-  step "e2e"
-  bash tests/e2e/run.sh
+if want e2e; then
+  step "e2e: cross-language servers and clients, the demo page in headless Chromium"
+  python3 -c "import dashfeed" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check .
+  [ -e index.js ] || npm install --no-audit --no-fund --loglevel=error
+  node --test tests/e2e/
+  if ls tests/e2e/test_*.py >/dev/null 2>&1; then python3 -m pytest -q tests/e2e; fi
 fi
 
 step "all requested suites passed: ${parts[*]}"

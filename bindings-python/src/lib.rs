@@ -10,6 +10,7 @@ mod codec;
 mod error;
 mod hub;
 mod limit;
+mod pipeline;
 mod server;
 mod window;
 
@@ -26,5 +27,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     hub::register(m)?;
     window::register(m)?;
     server::register(m)?;
+    pipeline::register(m)?;
     Ok(())
 }

@@ -13,6 +13,7 @@
 //! - [`clock`]: the monotonic clock trait, real and manual (for tests).
 //! - [`limit`]: rate limiters keyed by client or dashboard.
 //! - [`metrics`]: the Prometheus registry (the reference notes' series and dashfeed's own).
+//! - [`pipeline`]: wiring sources → aggregator → hub → server; the `demo` entry.
 //! - [`server`]: HTTP + WebSocket + SSE endpoints, JWT auth, Origin checks, limits, graceful shutdown.
 //! - [`runtime`]: the one lazily started tokio runtime that the bindings share.
 
@@ -24,6 +25,7 @@ pub mod event;
 pub mod hub;
 pub mod limit;
 pub mod metrics;
+pub mod pipeline;
 pub mod runtime;
 pub mod server;
 pub mod window;
