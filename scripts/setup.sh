@@ -14,7 +14,6 @@ need_cmd gcc build-essential
 need_cmd cmake cmake
 need_cmd pkg-config pkg-config
 if want e2e; then
-  need_cmd redis-server redis-server
   need_cmd chromium chromium
 fi
 if [ ${#apt_need[@]} -gt 0 ]; then
