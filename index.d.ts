@@ -9,6 +9,101 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * Windowed aggregation: tumbling / hopping / session / count windows with watermark, lateness,
+ * quantiles, late output and idle close.
+ */
+export declare class Aggregator {
+  /**
+   * `new Aggregator({ window: '1s', quantiles: [0.5, 0.99], lateness: '500ms' })`. Invalid
+   * options throw `invalid_input`.
+   */
+  constructor(options: AggregatorOptions)
+  /**
+   * Builds an aggregator from one configuration map, as in a config file or the test vectors:
+   * `{ window: { kind: 'tumbling', size: '1s' }, lateness: '500ms', idle_close: '5s', ... }`
+   * (snake_case keys, exactly what the core reads).
+   */
+  static fromConfig(config: Record<string, unknown>, clock?: ManualClock | null): Aggregator
+  /**
+   * Adds one event; `ts` is its time in ms since the Unix epoch (default: now). `tags` are part
+   * of the key; `id` is kept on late output. (Installed on the prototype through `glue` as
+   * well: it runs once per event.)
+   */
+  add(dashboard: string, metric: string, value: number, ts?: number | bigint | null, tags?: Record<string, string> | null, id?: string | null): void
+  /**
+   * Adds a batch given as columns and returns the row count: `dashboards` and `metrics` are one
+   * string or an array of strings; `values` a `Float64Array` (read in place) or an array of
+   * numbers; `ts` omitted (now), one time, a `BigInt64Array` (read in place), a `Float64Array` or
+   * an array of whole ms; `tags` apply to every row. The whole batch is validated first: on error
+   * nothing is applied.
+   */
+  addMany(dashboards: string | string[], metrics: string | string[], values: Float64Array | number[], ts?: number | bigint | BigInt64Array | Float64Array | number[] | null, tags?: Record<string, string> | null): number
+  /** Moves event time to `ts` (ms), closing the windows the watermark passes. */
+  advanceTo(ts: number | bigint): void
+  /**
+   * The results ready so far (closed windows, and partial results with emit `updates`), oldest
+   * first, as plain objects.
+   */
+  poll(): Array<WindowResult>
+  /** Closes every open window and returns all pending results (for shutdown). */
+  flush(): Array<WindowResult>
+  /** The events that arrived after their window closed, oldest first (never mixed into results). */
+  takeLate(): Array<LateEvent>
+  /** The watermark (ms), or `null` before any event time. */
+  get watermark(): number | null
+  /** Counters: events, late, openWindows, keys, pendingResults, pendingLate, watermark. */
+  get stats(): AggregatorStats
+}
+
+/**
+ * A circuit breaker (states `'closed'`, `'open'`, `'half_open'`) guarding calls to a flaky
+ * dependency: `await breaker.fire(fn, ...args)`. A rejected call fails with an `Error` whose
+ * `.code` is `"circuit_open"` (and `retryAfter` in ms) without calling `fn`, or resolves with
+ * `fallback(...args)` when one is set; the error `fn` throws passes through unchanged.
+ * `fire` and `call` are own properties bound to the breaker (`const { fire } = breaker` works).
+ */
+export declare class CircuitBreaker {
+  /** A breaker with `options` (see `CircuitBreakerOptions`); `invalid_input` on a bad option. */
+  constructor(options?: CircuitBreakerOptions)
+  /**
+   * `fire(fn, ...args)`: runs `fn(...args)` through the breaker and returns a Promise of its
+   * result (sync and async functions alike). See the class docs.
+   */
+  get fire(): <T, A extends unknown[]>(fn: (...args: A) => T | PromiseLike<T>, ...args: A) => Promise<T>
+  /**
+   * `call(fn, ...args)`: like `fire`, but synchronous for a synchronous `fn` (returns its
+   * result or throws); when `fn` returns a Promise, returns the guarded Promise.
+   */
+  get call(): <T, A extends unknown[]>(fn: (...args: A) => T, ...args: A) => T
+  /** `'closed'`, `'open'` or `'half_open'`. Reading it moves a due open breaker to half-open. */
+  get state(): 'closed' | 'open' | 'half_open'
+  /** Counters and state. */
+  get stats(): BreakerStats
+  /** Forces the breaker open (every call rejected) until `close()` or `reset()`. */
+  open(): void
+  /** Closes the breaker and clears its failure counts. */
+  close(): void
+  /** Closes the breaker and zeroes its counters. */
+  reset(): void
+  /**
+   * A permit for one call made by hand: report its outcome on the permit. Throws the
+   * `circuit_open` error (with `retryAfter`) when the breaker rejects the call.
+   */
+  acquire(): Permit
+  /**
+   * Calls `listener(event)` for every event of that name (see `BreakerEvent`); returns an id
+   * for `off`. Listeners run synchronously on the JS thread, before the call that caused the
+   * event returns; one that throws is reported with `process.emitWarning` and breaks nothing.
+   */
+  on(event: 'open' | 'halfOpen' | 'close' | 'stateChange' | 'reject' | 'success' | 'failure' | 'ignored', listener: (event: BreakerEvent) => void): number
+  /**
+   * Removes a listener: `off(id)` with the id `on` returned, or `off(event, listener)`. True if
+   * one was removed.
+   */
+  off(eventOrId: 'open' | 'halfOpen' | 'close' | 'stateChange' | 'reject' | 'success' | 'failure' | 'ignored' | number, listener?: (event: BreakerEvent) => void): boolean
+}
+
 /** An encoder / decoder with fixed options, e.g. `new Codec({ format: 'json', compressOver: null })`. */
 export declare class Codec {
   /** Validates the options once; `encode` / `decode` then reuse them. */
@@ -25,6 +120,413 @@ export declare class Codec {
   get level(): number
   /** `Codec(format="msgpack", compressOver=1024, level=1)`. */
   toString(): string
+}
+
+/** The live demo: `new Demo({ port })`, `start()` (resolves with the URL), `close()`. */
+export declare class Demo {
+  /** A demo with `options` (not started). */
+  constructor(options?: DemoOptions | undefined | null)
+  /** Starts everything; resolves with the page's URL. */
+  start(): Promise<unknown>
+  /** Stops everything (clients get close 1001). */
+  close(): Promise<unknown>
+}
+
+/**
+ * A fan-out hub: a topic per dashboard with sequence numbers, epochs, history, a latest-value
+ * snapshot, and subscriptions with bounded queues.
+ */
+export declare class Hub {
+  /** `new Hub({ history: 1000, policy: 'conflate', queue: 1024, ... })`; all options optional. */
+  constructor(options?: HubOptions)
+  /**
+   * A token (a number) with which `Hub.attach(token)` opens this same hub in another worker
+   * thread of the process: publications on either side reach the subscribers of both. Valid
+   * while this object lives; the same token on every call.
+   */
+  share(): number
+  /**
+   * The hub a `share()` token names, in this thread (e.g. a worker given the token in
+   * `workerData`). `invalid_input` for an unknown token.
+   */
+  static attach(token: number): Hub
+  /**
+   * Publishes `data` (an object metric → value) to `dashboard` and returns its seq; with `id`,
+   * returns `null` when that id was already published within the dedupe horizon.
+   */
+  publish(dashboard: string, data: Record<string, unknown>, id?: string | null): number | null
+  /**
+   * Publishes window results (`aggregator.poll()`): one publication per dashboard and window
+   * end, mapping each series (`metric`, or `metric{k=v}` with tags) to its result object.
+   * Returns the seqs.
+   */
+  publishResults(results: Array<WindowResult>): Array<number>
+  /** The latest value per metric as a `snapshot` message, or `null` for an unknown dashboard. */
+  snapshot(dashboard: string): Message | null
+  /**
+   * Subscribes to `dashboard`. Without `since` the first message is the snapshot; with `since`
+   * the missed updates follow a `recovered` message, or a fresh snapshot has `recovered: false`.
+   */
+  subscribe(dashboard: string, options?: SubscribeOptions): Subscription
+  /**
+   * Starts a new epoch for `dashboard` and returns it: history is forgotten, so resumes from
+   * the old epoch get a fresh snapshot. Seq and values carry on.
+   */
+  resetEpoch(dashboard: string): string
+  /**
+   * Removes a dashboard's topic: its subscribers get what is queued, then end. Returns whether
+   * it existed.
+   */
+  remove(dashboard: string): boolean
+  /** The dashboards that have a topic, sorted. */
+  dashboards(): Array<string>
+  /** Counters of the hub and of each topic. */
+  get stats(): HubStats
+}
+
+/** A monotonic clock that moves only when told to (for deterministic tests and replays). */
+export declare class ManualClock {
+  /** A manual clock at 0. */
+  constructor()
+  /** Moves the clock forward by `seconds`. */
+  advance(seconds: number): void
+  /** Moves the clock forward by `ms` milliseconds. */
+  advanceMs(ms: number): void
+  /** Milliseconds since the clock was made. */
+  get nowMs(): number
+}
+
+/**
+ * A hub message: `kind` (`'snapshot'`, `'update'`, `'recovered'`), `dashboard`, `epoch`, `seq`,
+ * `data`, `recovered`, `missed`, and `raw(format)`, the wire bytes encoded once for every
+ * subscriber. Subscribers woken by the same publication in one thread receive the same object
+ * (as EventEmitter listeners share their arguments): treat it, its `data` and its `raw()` Buffer
+ * as read-only.
+ */
+export declare class Message {
+  /** `'snapshot'`, `'update'` or `'recovered'`. */
+  get kind(): 'snapshot' | 'update' | 'recovered'
+  /** The dashboard id. */
+  get dashboard(): string
+  /** The epoch (16 hex digits) of the topic history this message belongs to. */
+  get epoch(): string
+  /**
+   * The sequence number: of the publication (update), of the last publication included
+   * (snapshot), or the latest one at resume time (recovered).
+   */
+  get seq(): number
+  /**
+   * `true` on a `recovered` header, `false` on a snapshot sent because a resume was
+   * impossible, `null` otherwise.
+   */
+  get recovered(): boolean | null
+  /** On a `recovered` header: how many updates follow; `null` otherwise. */
+  get missed(): number | null
+  /** The data (metric → value): built on first access, then the same object. */
+  get data(): Record<string, unknown>
+  /**
+   * The wire bytes in `format` (`'msgpack'`, the default, or `'json'`), gzipped above the hub's
+   * `compressOver`: encoded once per publication and format whatever the subscriber count, and
+   * copied into a `Buffer` once per message object (the same Buffer on every call).
+   */
+  raw(format?: 'msgpack' | 'json'): Buffer
+  /**
+   * The wire message as a plain object, fields in wire order (`type` first); what
+   * `JSON.stringify(message)` writes.
+   */
+  toJSON(): Record<string, unknown>
+  /** The same as `toJSON()`. */
+  toObject(): Record<string, unknown>
+  /** `Message(kind="update", dashboard="ops", epoch="…", seq=13)`. */
+  toString(): string
+}
+
+/**
+ * Permission for one call (from `breaker.acquire()`): report exactly one outcome. A permit that
+ * is garbage-collected unreported counts as ignored.
+ */
+export declare class Permit {
+  /**
+   * Reports a success; `durationMs` defaults to the time since `acquire()` on the breaker's
+   * clock.
+   */
+  success(durationMs?: number): void
+  /** Reports a failure; `durationMs` defaults to the time since `acquire()`. */
+  failure(durationMs?: number): void
+  /** Reports a timeout (a failure); `durationMs` defaults to the time since `acquire()`. */
+  timeout(durationMs?: number): void
+  /** Reports an outcome that does not count (an excluded error). */
+  ignore(): void
+  /** Milliseconds since the permit was granted, on the breaker's clock (0 once reported). */
+  get elapsedMs(): number
+}
+
+/**
+ * A rate limiter keyed by client or dashboard: `rate` calls per second with bursts of `burst` per
+ * key (default: `rate` rounded up). `new RateLimiter(10, 20)`.
+ */
+export declare class RateLimiter {
+  /**
+   * `rate` calls per second (in 1e-9..=1e9) with bursts of `burst` (≥ 1); `clock`: a test clock.
+   * `invalid_input` on a bad quota.
+   */
+  constructor(rate: number, burst?: number | null, clock?: ManualClock | null)
+  /** Takes one call for `key` if allowed; otherwise says how long to wait. */
+  check(key: string): RateDecision
+  /**
+   * Takes `n` calls at once for `key`, all or none (weighted limits); `n` above the burst is
+   * `invalid_input`.
+   */
+  checkN(key: string, n: number): RateDecision
+  /** Like `check`, but throws the `rate_limited` error (with `retryAfter` in ms) when limited. */
+  tryAcquire(key: string): void
+  /**
+   * Waits until a call for `key` is allowed, then takes it. Each wait is a JS timer of the
+   * reported retry time (a `ManualClock` must be advanced for the wait to end).
+   */
+  acquire(key: string): Promise<void>
+  /** Drops the keys whose budget is full again (they behave as new keys). */
+  retainRecent(): void
+  /** Number of keys stored. */
+  get size(): number
+  /** Calls per second. */
+  get rate(): number
+  /** Calls allowed at once. */
+  get burst(): number
+}
+
+/**
+ * The feed server: WebSocket (`/ws`, `/dashboard/{id}`), SSE (`/sse/{id}`), snapshot polling, ingest,
+ * `/metrics` and `/healthz`, serving one hub.
+ */
+export declare class Server {
+  /** A server for `hub` (not listening yet: call `listen()`). */
+  constructor(hub: Hub, options?: ServerOptions | undefined | null)
+  /** Binds and starts serving; resolves with the port. Listening twice resolves with the same port. */
+  listen(): Promise<unknown>
+  /** Graceful shutdown: every client gets close 1001, SSE streams end. Closing twice does nothing. */
+  close(): Promise<unknown>
+  /** True while listening. */
+  get listening(): boolean
+  /** The bound port (throws `closed` when not listening). */
+  get port(): number
+  /** `http://host:port` (https with TLS). */
+  get url(): string
+  /** `ws://host:port` (wss with TLS); append `/ws` or `/dashboard/{id}`. */
+  get wsUrl(): string
+  /** Counters. */
+  get stats(): ServerStats
+}
+
+/**
+ * A subscriber of one dashboard: `for await (const msg of sub)`, or `sub.on('message', cb)`.
+ * The first message is the snapshot (or, with `since`, a `recovered` header and the missed
+ * updates), then live updates under the subscription's slow-consumer policy. Iteration ends when
+ * the subscription is closed; it throws an `Error` with `code === 'slow_consumer'` when the
+ * `disconnect` policy ended it. Leaving a `for await` loop early closes the subscription.
+ *
+ * An open subscription keeps the process alive only while someone waits on it (a pending
+ * `next()` / `recv()`, or a `'message'` listener); `close()` lets go at once.
+ */
+export declare class Subscription {
+  /** The dashboard subscribed to. */
+  get dashboard(): string
+  /** True once ended: by `close()`, by the hub (`remove`), or by the `disconnect` policy. */
+  get closed(): boolean
+  /** The subscription's slow-consumer policy. */
+  get policy(): 'conflate' | 'drop_oldest' | 'disconnect'
+  /**
+   * The next message if one is waiting, else `null`. Throws `closed` once closed and drained,
+   * `slow_consumer` when the `disconnect` policy ended it.
+   */
+  tryRecv(): Message | null
+  /**
+   * Up to `max` (default 64) waiting messages, without waiting; throws like `tryRecv` once
+   * ended and drained.
+   */
+  tryRecvMany(max?: number): Array<Message>
+  /**
+   * The next message, waiting up to `timeoutMs` (forever when omitted): resolves with the
+   * message, or `null` on timeout or once the subscription is closed; rejects with
+   * `slow_consumer`.
+   */
+  recv(timeoutMs?: number | null): Promise<Message | null>
+  /**
+   * The async-iterator step: resolves `{ value: message, done: false }`, or `{ done: true }`
+   * once closed; rejects with `slow_consumer`. (Installed on the prototype through `glue` as
+   * well: it runs once per delivered message.)
+   */
+  next(): Promise<IteratorResult<Message, undefined>>
+  /** Ends the iteration early (`break` in `for await`): closes the subscription. */
+  return(): Promise<IteratorResult<Message, undefined>>
+  /**
+   * `for await (const msg of sub)`: an iterator that takes the messages already moved out of
+   * the core queue without a native call each, and waits (`next()`) when there are none.
+   */
+  [globalThis.Symbol.asyncIterator](): AsyncIterator<Message, undefined>
+  /**
+   * Adds a listener: `'message'` (each message, as an argument), `'close'` (once, when the
+   * subscription has ended and everything queued was delivered) or `'error'` (the
+   * `slow_consumer` error, before `'close'`; with `'message'` listeners and no `'error'`
+   * listener it becomes an uncaught exception, as with an EventEmitter). Returns the
+   * subscription.
+   */
+  on<E extends 'message' | 'close' | 'error'>(event: E, listener: E extends 'message' ? (message: Message) => void : E extends 'error' ? (error: Error & { code: string }) => void : () => void): this
+  /** Removes a listener added with `on`. Returns the subscription. */
+  off<E extends 'message' | 'close' | 'error'>(event: E, listener: E extends 'message' ? (message: Message) => void : E extends 'error' ? (error: Error & { code: string }) => void : () => void): this
+  /**
+   * Unsubscribes: pending `next()` / `recv()` settle (done / `null`), `'close'` is emitted,
+   * and nothing keeps the process alive any more. Idempotent; works in any state.
+   */
+  close(): void
+  /** Queue figures and policy counters. */
+  get stats(): SubscriptionStats
+}
+
+/**
+ * Options of `new Aggregator(options)`. Durations are strings with a unit (`'250ms'`, `'10s'`,
+ * `'1m'`) or whole numbers of ms.
+ */
+export interface AggregatorOptions {
+  /**
+   * The window: a duration (tumbling windows of that size) or a window spec (see `tumbling`,
+   * `hopping`, `session`, `count`).
+   */
+  window: string | number | WindowSpec
+  /** Grace for out-of-order events: watermark = highest event time − lateness (default 0). */
+  lateness?: string | number
+  /** Quantiles to compute, each in (0, 1), e.g. `[0.5, 0.99]` (results name them `p50`, `p99`). */
+  quantiles?: number[]
+  /** `'final'` (default: one result per window, on close) or `{ mode: 'updates', interval }`. */
+  emit?: 'final' | { mode: 'final' } | { mode: 'updates'; interval: string | number }
+  /** Close the last windows of a stream quiet for this long on the monotonic clock. */
+  idleClose?: string | number
+  /** Results that may wait for `poll()` before input calls fail with `too_large` (default 100000). */
+  maxPendingResults?: number
+  /** Late events that may wait for `takeLate()` before input calls fail with `too_large`. */
+  maxPendingLate?: number
+  /** A test clock for `idleClose` (default: the system monotonic clock). */
+  clock?: ManualClock
+}
+
+/** Counters and sizes of an aggregator. */
+export interface AggregatorStats {
+  /** Events accepted (late ones included). */
+  events: number
+  /** Late events. */
+  late: number
+  /** Windows open now. */
+  openWindows: number
+  /** Keys held now. */
+  keys: number
+  /** Results waiting for `poll()`. */
+  pendingResults: number
+  /** Late events waiting for `takeLate()`. */
+  pendingLate: number
+  /** The watermark (ms), `null` before any event time. */
+  watermark: number | null
+}
+
+/** JWT settings: `{ secret }` (HS256) or `{ publicKey, algorithm: 'RS256' | 'ES256' }`. */
+export interface AuthOptions {
+  /** HS256 shared secret. */
+  secret?: string
+  /** RS256 / ES256 public key (PEM). */
+  publicKey?: string
+  /** `'RS256'` (default with `publicKey`) or `'ES256'`. */
+  algorithm?: string
+  /** Required `iss`. */
+  issuer?: string
+  /** Required `aud`. */
+  audience?: string
+  /** Allowed clock skew, ms. */
+  leeway?: number
+}
+
+/** What a breaker listener receives. Which fields are set depends on `type`. */
+export interface BreakerEvent {
+  /** The kind of event. */
+  type: 'stateChange' | 'reject' | 'success' | 'failure' | 'ignored'
+  /** `stateChange`: the state left. */
+  from?: 'closed' | 'open' | 'half_open'
+  /** `stateChange`: the state entered. */
+  to?: 'closed' | 'open' | 'half_open'
+  /** `reject`: the state that rejected the call. */
+  state?: 'open' | 'half_open'
+  /** `reject`: ms until a trial call is let through (0 while every trial slot is taken). */
+  retryAfter?: number
+  /** `success` / `failure`: the call's duration in ms, on the breaker's clock. */
+  duration?: number
+  /** `failure`: why it counts. */
+  kind?: 'error' | 'slow' | 'timeout'
+}
+
+/** Counters and state of a breaker (`breaker.stats`). */
+export interface BreakerStats {
+  /** The current state. */
+  state: 'closed' | 'open' | 'half_open'
+  /** Calls let through (trials included). */
+  calls: number
+  /** Calls that succeeded. */
+  successes: number
+  /** Calls that counted as failures (errors, slow calls, timeouts). */
+  failures: number
+  /** Calls that did not count (filtered errors, permits never reported). */
+  ignored: number
+  /** Calls rejected without running. */
+  rejections: number
+  /** Slow calls (also in `failures`). */
+  slowCalls: number
+  /** Timed-out calls (also in `failures`). */
+  timeouts: number
+  /** State transitions. */
+  stateChanges: number
+}
+
+/** Options of `new CircuitBreaker(options?)`. Durations in ms. */
+export interface CircuitBreakerOptions {
+  /**
+   * Consecutive failures that open the breaker (default 5); `0` disables this rule, which
+   * needs `failureRate`.
+   */
+  failureThreshold?: number
+  /** Time open before trial calls are let through, in ms (default 60000). */
+  resetTimeout?: number
+  /** Trial calls at once in the half-open state (default 1). */
+  halfOpenMaxCalls?: number
+  /** Trial successes that close the breaker (default 1). */
+  successThreshold?: number
+  /** Failure ratio in (0, 1] over the rolling window at which the breaker opens (off by default). */
+  failureRate?: number
+  /** Calls the window must hold before the ratio counts (default: the count window, or 100). */
+  minimumCalls?: number
+  /** Count window: the last N calls (default 100). */
+  rateWindow?: number
+  /** Time window in ms instead of a count window. */
+  rateWindowMs?: number
+  /** Buckets of the time window (default 10). */
+  rateBuckets?: number
+  /** A call longer than this (ms) is a failure even if it succeeded. */
+  slowCallDuration?: number
+  /**
+   * A call whose Promise is still pending after this (ms) rejects with code `"timeout"` and is
+   * a failure. A synchronous call cannot be interrupted: lasting this long, it counts as a
+   * timeout but returns its value. Without it, a call whose Promise never settles keeps its
+   * permit.
+   */
+  timeout?: number
+  /**
+   * `errorFilter(err)` returning true: the error does not count (as in opossum). A filter
+   * that throws counts the call as a failure and the call rejects with what it threw.
+   */
+  errorFilter?: (err: unknown) => boolean
+  /**
+   * Answers rejected, failed and timed-out calls (not filtered errors): the call resolves with
+   * `fallback(...args)` (rejects with what it throws).
+   */
+  fallback?: (...args: any[]) => unknown
+  /** A test clock the breaker measures time on (default: the monotonic system clock). */
+  clock?: ManualClock
 }
 
 /** Options of the `Codec` constructor: every encode and decode option. */
@@ -46,6 +548,9 @@ export interface CodecOptions {
   maxDepth?: number
 }
 
+/** Every `n` events of a key form a window. */
+export declare function count(n: number): WindowSpec
+
 /**
  * `decode(data, options?)` → value. Gzip is recognised by its magic bytes; limits are checked
  * first.
@@ -65,6 +570,16 @@ export interface DecodeOptions {
   maxDecompressed?: number
   /** Deepest nesting of arrays and maps (default 128). */
   maxDepth?: number
+}
+
+/** Options of `new Demo(options)`. */
+export interface DemoOptions {
+  /** Interface to bind (default `'127.0.0.1'`). */
+  host?: string
+  /** Port (default 8080; 0 picks a free one). */
+  port?: number
+  /** Open the page in a browser if one exists. */
+  open?: boolean
 }
 
 /**
@@ -90,3 +605,226 @@ export interface EncodeOptions {
 
 /** Every code a dashfeed error can carry (`err.code` is always one of them). */
 export declare function errorCodes(): Array<string>
+
+/** Windows of `size` starting every `slide` (they overlap when slide < size). */
+export declare function hopping(size: string | number, slide: string | number): WindowSpec
+
+/** Options of `new Hub(options)`; every one is optional. */
+export interface HubOptions {
+  /** Publications kept per dashboard for resumes with `since` (default 1000; 0 keeps none). */
+  history?: number
+  /** Publications older than this many ms leave history (default `null`: count only). */
+  historyAge?: number | null
+  /** Default slow-consumer policy of subscriptions (default `'conflate'`). */
+  policy?: 'conflate' | 'drop_oldest' | 'disconnect'
+  /** Default queue cap of a subscription, in messages (default 1024). */
+  queue?: number
+  /** Default queue cap of a subscription, in encoded bytes (default 1 MiB). */
+  queueBytes?: number
+  /** Wire messages longer than this many bytes are gzipped (default 1024; `null`: never). */
+  compressOver?: number | null
+  /** Publication ids remembered per dashboard for dedupe (default 10000). */
+  dedupe?: number
+  /** How long (ms) a publication id is remembered (default 300000; `null`: by count only). */
+  dedupeHorizon?: number | null
+  /** A test clock for history ages and dedupe horizons (default: the system monotonic clock). */
+  clock?: ManualClock
+}
+
+/** Figures of the whole hub. */
+export interface HubStats {
+  /** Open subscriptions over all dashboards. */
+  subscribers: number
+  /** Publications accepted. */
+  publications: number
+  /** Messages handed to subscriber queues. */
+  deliveries: number
+  /** Messages dropped by the `drop_oldest` policy. */
+  droppedOldest: number
+  /** Queued messages merged away by the `conflate` policy. */
+  conflated: number
+  /** Subscriptions ended by the `disconnect` policy. */
+  disconnected: number
+  /** Publications refused as duplicates (same id within the dedupe horizon). */
+  dedupeDropped: number
+  /** Wire encodes performed: at most one per message and format, whatever the subscriber count. */
+  encodes: number
+  /** Each dashboard's topic, by dashboard id. */
+  topics: Record<string, TopicStats>
+}
+
+/** An event that arrived after its window had closed (`takeLate()`). */
+export interface LateEvent {
+  /** Dashboard id. */
+  dashboard: string
+  /** Metric name. */
+  metric: string
+  /** The value. */
+  value: number
+  /** Event time (ms). */
+  ts: number
+  /** The idempotency id given to `add`, or `null`. */
+  id: string | null
+  /** Tags, sorted by name. */
+  tags: Record<string, string>
+}
+
+/** Whether a call may go ahead now, and if not, how long to wait. */
+export interface RateDecision {
+  /** True when the call was taken. */
+  allowed: boolean
+  /** Milliseconds until the call would be allowed (0 when allowed). */
+  retryAfterMs: number
+}
+
+/** Options of `new Server(hub, options)`; durations in ms. */
+export interface ServerOptions {
+  /** Interface to bind (default `'127.0.0.1'`). */
+  host?: string
+  /** Port (default 0: any free port). */
+  port?: number
+  /** JWT auth; absent or `null`: off. */
+  auth?: AuthOptions
+  /** Allowed `Origin`s (absent: any). */
+  allowedOrigins?: Array<string>
+  /** Most streaming connections (default 10 000). */
+  maxConnections?: number
+  /** Largest client message in bytes (default 65 536). */
+  maxMessageBytes?: number
+  /** WebSocket ping period, ms (default 20 000). */
+  pingInterval?: number
+  /** Silent clients are closed after this, ms (default 60 000). */
+  idleTimeout?: number
+  /** Slow-consumer policy of the server's subscriptions (default: the hub's). */
+  policy?: 'conflate' | 'drop_oldest' | 'disconnect'
+  /** Queue cap per subscription, messages. */
+  queue?: number
+  /** Queue cap per subscription, bytes. */
+  queueBytes?: number
+  /** Client messages per second per connection, and burst (default 50, 100). */
+  messageRate?: Array<number>
+  /** Ingested events per second per dashboard, and burst (default 1000, 2000). */
+  ingestRate?: Array<number>
+  /** Directory served at `/`. */
+  staticDir?: string
+  /** TLS certificate (PEM path); with `tlsKey`. */
+  tlsCert?: string
+  /** TLS private key (PEM path). */
+  tlsKey?: string
+}
+
+/** Server counters. */
+export interface ServerStats {
+  /** Open streaming connections. */
+  connections: number
+  /** Socket writes so far (frames are coalesced into few writes). */
+  socketWrites: number
+  /** WebSocket frames sent. */
+  wsFrames: number
+  /** SSE events sent. */
+  sseFrames: number
+}
+
+/** Per-key sessions that end after `gap` without events; a bridging event merges two sessions. */
+export declare function session(gap: string | number): WindowSpec
+
+/** Options of `hub.subscribe(dashboard, options)`; every one is optional. */
+export interface SubscribeOptions {
+  /**
+   * Resume point: the `epoch` and `seq` of the last message applied (`{ epoch, seq }`,
+   * `[epoch, seq]` or that `Message`). Without it the first message is the snapshot.
+   */
+  since?: { epoch: string; seq: number | bigint } | [string, number | bigint] | Message | null
+  /** Slow-consumer policy (default: the hub's). */
+  policy?: 'conflate' | 'drop_oldest' | 'disconnect'
+  /** Queue cap in messages (default: the hub's). */
+  queue?: number
+  /** Queue cap in encoded bytes (default: the hub's). */
+  queueBytes?: number
+  /** Wire format counted against `queueBytes` and encoded eagerly (default `'msgpack'`). */
+  format?: 'msgpack' | 'json'
+}
+
+/** Figures of one subscription. */
+export interface SubscriptionStats {
+  /** Messages waiting in the core queue. */
+  queuedMessages: number
+  /** Encoded bytes waiting in the core queue (in the subscription's format). */
+  queuedBytes: number
+  /** Most messages ever queued at once. */
+  peakMessages: number
+  /** Most bytes ever queued at once. */
+  peakBytes: number
+  /** Messages taken from the queue. */
+  received: number
+  /** Messages dropped by the `drop_oldest` policy. */
+  dropped: number
+  /** Queued messages merged away by the `conflate` policy. */
+  conflated: number
+}
+
+/** Figures of one dashboard's topic. */
+export interface TopicStats {
+  /** Current epoch. */
+  epoch: string
+  /** Latest seq (0 before the first publication). */
+  seq: number
+  /** Open subscriptions. */
+  subscribers: number
+  /** Publications held in history. */
+  history: number
+  /** Metrics in the snapshot. */
+  metrics: number
+}
+
+/** Tumbling windows of `size`, aligned to the Unix epoch: window k covers [k·size, (k+1)·size). */
+export declare function tumbling(size: string | number): WindowSpec
+
+/**
+ * One window's aggregates, as `poll()` / `flush()` return them and `Hub.publishResults` takes
+ * them.
+ */
+export interface WindowResult {
+  /** Dashboard id. */
+  dashboard: string
+  /** Metric name. */
+  metric: string
+  /** Tags of the key, sorted by name. */
+  tags: Record<string, string>
+  /** Window start (ms, inclusive). */
+  start: number
+  /** Window end (ms, exclusive; for count windows the last event time). */
+  end: number
+  /** Number of events. */
+  count: number
+  /** Sum of the values. */
+  sum: number
+  /** Smallest value. */
+  min: number
+  /** Largest value. */
+  max: number
+  /** `sum / count`. */
+  mean: number
+  /** Value of the earliest event. */
+  first: number
+  /** Value of the latest event. */
+  last: number
+  /** The configured quantiles by name (`p50`, `p99`, `p99.9`), in configuration order. */
+  quantiles: Record<string, number>
+  /** `true` for the result emitted when the window closed, `false` for a partial update. */
+  final: boolean
+}
+
+/** A window spec, as `tumbling()`, `hopping()`, `session()` and `count()` make it. */
+export interface WindowSpec {
+  /** The window kind. */
+  kind: 'tumbling' | 'hopping' | 'session' | 'count'
+  /** Window length (tumbling, hopping). */
+  size?: string | number
+  /** Start-to-start distance of hopping windows. */
+  slide?: string | number
+  /** Quiet time that ends a session. */
+  gap?: string | number
+  /** Events per count window. */
+  n?: number
+}

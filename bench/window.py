@@ -78,7 +78,7 @@ def bytewax_run(metrics: list[str], values: list[float], ts: list[int]) -> int:
     events = [(m, v, epoch + timedelta(milliseconds=t)) for m, v, t in zip(metrics, values, ts)]
     out: list[Any] = []
     flow = Dataflow("bench")
-    s = op.input("in", flow, TestingSource(events))
+    s = op.input("in", flow, TestingSource(events, batch_size=4096))
     keyed = op.key_on("key", s, lambda e: e[0])
     clock = win.EventClock(lambda e: e[2], wait_for_system_duration=timedelta(seconds=0))
     windower = win.TumblingWindower(length=timedelta(seconds=1), align_to=epoch)
@@ -115,7 +115,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--bytewax-events", type=int, default=200_000)
+    ap.add_argument("--bytewax-events", type=int, default=100_000)
     a = ap.parse_args()
     n = a.events
     print(f"dashfeed {dashfeed.__version__}; {n:,} events, 1 s tumbling windows over 60 s; median of {a.rounds}"

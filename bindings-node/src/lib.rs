@@ -7,9 +7,16 @@
 //! napi CLI builds this crate into `dashfeed.<platform>.node`, with the `index.js` loader and the
 //! `index.d.ts` types at the repository root (`npm install` runs the build).
 
+mod breaker;
 mod build;
+mod clock;
 mod codec;
 mod error;
+mod hub;
+mod limit;
+mod pipeline;
 mod raw;
 mod realm;
+mod server;
 mod walk;
+mod window;

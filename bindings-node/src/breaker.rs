@@ -1,0 +1,304 @@
+//! Node face of `dashfeed::breaker`: the `CircuitBreaker` class (`fire`, `call`, `acquire`, `state`,
+//! `stats`, `open` / `close` / `reset`, `on` / `off`) and its `Permit`.
+//!
+//! The state machine is the core's; this file converts and wires. `fire(fn, ...args)` and
+//! `call(fn, ...args)` take any number of arguments, which napi-rs methods cannot: they are closures
+//! made per breaker by `guarded` (a small JS helper around native hooks) and installed as own
+//! properties of the instance by the constructor. The class also has `fire` / `call` getters, which
+//! carry the TypeScript types and make a new pair when reached (only if the own property was
+//! deleted). The children of this module: `options` (constructor options, `stats`, the event
+//! type), `guarded` (the guarded call), `events` (listeners), `js` (raw Node-API plumbing shared
+//! with `limit`).
+
+mod events;
+mod guarded;
+pub(crate) mod js;
+pub(crate) mod options;
+mod slots;
+
+use crate::error::{guard, Code, Result};
+use dashfeed::breaker::{CircuitBreaker as CoreBreaker, Outcome, OwnedPermit};
+use dashfeed::Error;
+use events::Kind;
+use guarded::Shared;
+use js::Ref;
+use napi::bindgen_prelude::{Env, This, Unknown};
+use napi::JsValue;
+use napi_derive::napi;
+use options::BreakerStats;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// A circuit breaker (states `'closed'`, `'open'`, `'half_open'`) guarding calls to a flaky
+/// dependency: `await breaker.fire(fn, ...args)`. A rejected call fails with an `Error` whose
+/// `.code` is `"circuit_open"` (and `retryAfter` in ms) without calling `fn`, or resolves with
+/// `fallback(...args)` when one is set; the error `fn` throws passes through unchanged.
+/// `fire` and `call` are own properties bound to the breaker (`const { fire } = breaker` works).
+#[napi]
+pub struct CircuitBreaker {
+    shared: Rc<Shared>,
+}
+
+impl CircuitBreaker {
+    /// Delivers queued events, then returns `v`.
+    fn flushed<T>(&self, env: &Env, v: T) -> Result<T> {
+        self.shared.flush(env.raw())?;
+        Ok(v)
+    }
+}
+
+#[napi]
+impl CircuitBreaker {
+    /// A breaker with `options` (see `CircuitBreakerOptions`); `invalid_input` on a bad option.
+    #[napi(
+        constructor,
+        catch_unwind,
+        ts_args_type = "options?: CircuitBreakerOptions"
+    )]
+    pub fn new(env: &Env, this: This, options: Option<Unknown<'_>>) -> napi::Result<Self, Code> {
+        guard(|| {
+            let env = env.raw();
+            let parsed = options::parse(options)?;
+            let core = CoreBreaker::with_clock(parsed.config, parsed.clock)?;
+            let raw = |f: Option<Unknown<'_>>| f.map(|f| f.raw());
+            let shared = Shared::new(env, core, raw(parsed.fallback), raw(parsed.error_filter))?;
+            let (fire, call) = guarded::make(env, &shared)?;
+            let obj = this.object.raw();
+            shared.tag(env, obj)?;
+            js::define_method(env, obj, c"fire", fire)?;
+            js::define_method(env, obj, c"call", call)?;
+            Ok(CircuitBreaker { shared })
+        })
+    }
+
+    /// `fire(fn, ...args)`: runs `fn(...args)` through the breaker and returns a Promise of its
+    /// result (sync and async functions alike). See the class docs.
+    #[napi(
+        getter,
+        catch_unwind,
+        ts_return_type = "<T, A extends unknown[]>(fn: (...args: A) => T | PromiseLike<T>, ...args: A) => Promise<T>"
+    )]
+    pub fn fire<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>, Code> {
+        guard(|| {
+            let (fire, _) = guarded::make(env.raw(), &self.shared)?;
+            // SAFETY: made in this callback's scope.
+            Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), fire) })
+        })
+    }
+
+    /// `call(fn, ...args)`: like `fire`, but synchronous for a synchronous `fn` (returns its
+    /// result or throws); when `fn` returns a Promise, returns the guarded Promise.
+    #[napi(
+        getter,
+        catch_unwind,
+        ts_return_type = "<T, A extends unknown[]>(fn: (...args: A) => T, ...args: A) => T"
+    )]
+    pub fn call<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>, Code> {
+        guard(|| {
+            let (_, call) = guarded::make(env.raw(), &self.shared)?;
+            // SAFETY: made in this callback's scope.
+            Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), call) })
+        })
+    }
+
+    /// `'closed'`, `'open'` or `'half_open'`. Reading it moves a due open breaker to half-open.
+    #[napi(
+        getter,
+        catch_unwind,
+        ts_return_type = "'closed' | 'open' | 'half_open'"
+    )]
+    pub fn state(&self, env: &Env) -> napi::Result<&'static str, Code> {
+        guard(|| self.flushed(env, self.shared.core.state().name()))
+    }
+
+    /// Counters and state.
+    #[napi(getter, catch_unwind)]
+    pub fn stats(&self, env: &Env) -> napi::Result<BreakerStats, Code> {
+        guard(|| {
+            let state = self.shared.core.state().name().to_string();
+            let c = self.shared.core.counters();
+            let stats = BreakerStats {
+                state,
+                calls: c.calls as f64,
+                successes: c.successes as f64,
+                failures: c.failures as f64,
+                ignored: c.ignored as f64,
+                rejections: c.rejections as f64,
+                slow_calls: c.slow_calls as f64,
+                timeouts: c.timeouts as f64,
+                state_changes: c.state_changes as f64,
+            };
+            self.flushed(env, stats)
+        })
+    }
+
+    /// Forces the breaker open (every call rejected) until `close()` or `reset()`.
+    #[napi(catch_unwind)]
+    pub fn open(&self, env: &Env) -> napi::Result<(), Code> {
+        guard(|| {
+            self.shared.core.open();
+            self.flushed(env, ())
+        })
+    }
+
+    /// Closes the breaker and clears its failure counts.
+    #[napi(catch_unwind)]
+    pub fn close(&self, env: &Env) -> napi::Result<(), Code> {
+        guard(|| {
+            self.shared.core.close();
+            self.flushed(env, ())
+        })
+    }
+
+    /// Closes the breaker and zeroes its counters.
+    #[napi(catch_unwind)]
+    pub fn reset(&self, env: &Env) -> napi::Result<(), Code> {
+        guard(|| {
+            self.shared.core.reset();
+            self.flushed(env, ())
+        })
+    }
+
+    /// A permit for one call made by hand: report its outcome on the permit. Throws the
+    /// `circuit_open` error (with `retryAfter`) when the breaker rejects the call.
+    #[napi(catch_unwind)]
+    pub fn acquire(&self, env: &Env) -> napi::Result<Permit, Code> {
+        guard(|| {
+            let env = env.raw();
+            let granted = self.shared.core.acquire_owned();
+            self.shared.flush(env)?;
+            match granted {
+                Ok(p) => Ok(Permit {
+                    inner: RefCell::new(Some(p)),
+                    shared: Rc::clone(&self.shared),
+                    _holder: Ref::new(env, self.shared.holder(env)?)?,
+                }),
+                Err(e) => Err(js::throw_value(env, js::core_error(env, &e)?)),
+            }
+        })
+    }
+
+    /// Calls `listener(event)` for every event of that name (see `BreakerEvent`); returns an id
+    /// for `off`. Listeners run synchronously on the JS thread, before the call that caused the
+    /// event returns; one that throws is reported with `process.emitWarning` and breaks nothing.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "event: 'open' | 'halfOpen' | 'close' | 'stateChange' | 'reject' | 'success' | 'failure' | 'ignored', listener: (event: BreakerEvent) => void"
+    )]
+    pub fn on(
+        &self,
+        env: &Env,
+        event: Unknown<'_>,
+        listener: Unknown<'_>,
+    ) -> napi::Result<u32, Code> {
+        guard(|| {
+            let env = env.raw();
+            let kind = events::kind_named(env, event.raw())?;
+            if !js::is_function(env, listener.raw())? {
+                return Err(Error::invalid("the listener must be a function").into());
+            }
+            let holder = self.shared.holder(env)?;
+            let core = &self.shared.core;
+            self.shared
+                .events
+                .add(core, env, holder, kind, listener.raw())
+        })
+    }
+
+    /// Removes a listener: `off(id)` with the id `on` returned, or `off(event, listener)`. True if
+    /// one was removed.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "eventOrId: 'open' | 'halfOpen' | 'close' | 'stateChange' | 'reject' | 'success' | 'failure' | 'ignored' | number, listener?: (event: BreakerEvent) => void"
+    )]
+    pub fn off(
+        &self,
+        env: &Env,
+        event_or_id: Unknown<'_>,
+        listener: Option<Unknown<'_>>,
+    ) -> napi::Result<bool, Code> {
+        guard(|| {
+            let env = env.raw();
+            let core = &self.shared.core;
+            let holder = self.shared.holder(env)?;
+            if event_or_id.get_type()? == napi::ValueType::Number {
+                let id = options::count("listener id", options::number("id", event_or_id)?)?;
+                return self.shared.events.remove_id(core, env, holder, id);
+            }
+            let kind: Kind = events::kind_named(env, event_or_id.raw())?;
+            match listener {
+                Some(f) => self
+                    .shared
+                    .events
+                    .remove_fn(core, env, holder, kind, f.raw()),
+                None => Err(Error::invalid("off(event, listener) needs the listener").into()),
+            }
+        })
+    }
+}
+
+/// Permission for one call (from `breaker.acquire()`): report exactly one outcome. A permit that
+/// is garbage-collected unreported counts as ignored.
+#[napi]
+pub struct Permit {
+    inner: RefCell<Option<OwnedPermit>>,
+    shared: Rc<Shared>,
+    /// Keeps the breaker's listeners alive while the permit is.
+    _holder: Ref,
+}
+
+impl Permit {
+    fn report(&self, env: &Env, outcome: Outcome, duration_ms: Option<Unknown<'_>>) -> Result<()> {
+        let d = options::opt_number("durationMs", duration_ms)?
+            .map(|ms| options::millis("durationMs", ms))
+            .transpose()?;
+        let permit = self
+            .inner
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| Error::invalid("this permit's outcome was already reported"))?;
+        match (outcome, d) {
+            (Outcome::Ignored, _) => permit.ignore(),
+            (_, Some(d)) => permit.report(outcome, d),
+            (_, None) => permit.report_elapsed(outcome),
+        }
+        self.shared.flush(env.raw())
+    }
+}
+
+#[napi]
+impl Permit {
+    /// Reports a success; `durationMs` defaults to the time since `acquire()` on the breaker's
+    /// clock.
+    #[napi(catch_unwind, ts_args_type = "durationMs?: number")]
+    pub fn success(&self, env: &Env, duration_ms: Option<Unknown<'_>>) -> napi::Result<(), Code> {
+        guard(|| self.report(env, Outcome::Success, duration_ms))
+    }
+
+    /// Reports a failure; `durationMs` defaults to the time since `acquire()`.
+    #[napi(catch_unwind, ts_args_type = "durationMs?: number")]
+    pub fn failure(&self, env: &Env, duration_ms: Option<Unknown<'_>>) -> napi::Result<(), Code> {
+        guard(|| self.report(env, Outcome::Failure, duration_ms))
+    }
+
+    /// Reports a timeout (a failure); `durationMs` defaults to the time since `acquire()`.
+    #[napi(catch_unwind, ts_args_type = "durationMs?: number")]
+    pub fn timeout(&self, env: &Env, duration_ms: Option<Unknown<'_>>) -> napi::Result<(), Code> {
+        guard(|| self.report(env, Outcome::Timeout, duration_ms))
+    }
+
+    /// Reports an outcome that does not count (an excluded error).
+    #[napi(catch_unwind)]
+    pub fn ignore(&self, env: &Env) -> napi::Result<(), Code> {
+        guard(|| self.report(env, Outcome::Ignored, None))
+    }
+
+    /// Milliseconds since the permit was granted, on the breaker's clock (0 once reported).
+    #[napi(getter, catch_unwind)]
+    pub fn elapsed_ms(&self) -> f64 {
+        self.inner
+            .borrow()
+            .as_ref()
+            .map_or(0.0, |p| js::ms_of(p.elapsed()))
+    }
+}

@@ -1,0 +1,323 @@
+//! The guarded call: `breaker.fire(fn, ...args)` (always a Promise) and `breaker.call(fn, ...args)`
+//! (synchronous for synchronous functions).
+//!
+//! Both are closures of a small JavaScript helper (`bindings-node/js/breaker.js`, compiled into the
+//! addon and run once per breaker) around the native hooks defined here; every decision is native:
+//! - `begin(fn)`: checks `fn`, asks the core for a permit and keeps it in a slot (`slots`);
+//!   returns its token, or, when rejected, `-1 - retryAfter` (in ms).
+//! - `rejected(args, holder, token)`: answers a rejected call (`fn` was not called): `fallback(...args)` when
+//!   set, else the `circuit_open` error (with `retryAfter` in ms), returned for the helper to throw
+//!   or reject with.
+//! - `hold(token)`: a half-open trial returned a thenable: its permit moves from its slot into an
+//!   external the pending call's closures keep. If the thenable never settles and is
+//!   garbage-collected (without `timeout`), the external is too, and the dropped permit counts as
+//!   ignored, freeing the trial slot (else an abandoned trial would hold the breaker half-open).
+//!   Closed-state calls keep their slot token: a GC finalizer per call would cost more than the
+//!   rest of the call.
+//! - `end(token, kind, value, args)`: reports the outcome and answers. A value is a success
+//!   (returned as is). An error is a failure and the original error stands (`RETHROW`: the helper
+//!   throws it again, so it passes through unchanged), unless the `errorFilter` excludes it
+//!   (ignored, no fallback) or a fallback answers; a filter that throws counts a failure and its
+//!   exception is thrown. A timeout (the helper's timer won the race) is a timeout failure,
+//!   answered with the `timeout` error or the fallback. A token whose permit was already taken
+//!   (the loser of that race) answers `undefined`.
+//!
+//! Durations are measured on the breaker's clock from `begin`, and the core classifies them too: a
+//! call at least `timeout` long, or longer than `slowCallDuration`, is a failure even if it
+//! returned.
+
+use super::events::Events;
+use super::js::{self, Env, Ref, Value};
+use super::slots::Slots;
+use crate::error::Result;
+use crate::raw;
+use dashfeed::breaker::{CircuitBreaker, Outcome, OwnedPermit};
+use dashfeed::Error;
+use std::cell::RefCell;
+use std::ffi::CStr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The helper's source: one function expression (see its header).
+const GUARDS: &str = include_str!("../../js/breaker.js");
+
+/// Outcome kinds the helper passes to `end`.
+const FULFILLED: f64 = 0.0;
+const REJECTED: f64 = 1.0;
+
+/// The state of a breaker that its native hooks share.
+///
+/// The JS values a breaker keeps (`fallback`, `errorFilter`, the listeners) live in a holder
+/// object, not behind GC roots: the instance (a hidden symbol-keyed property), its `fire` / `call`
+/// closures and every pending call (the helper's closure scope) reach the holder from
+/// JavaScript's side, and `Shared` only weakly. So a listener that captures the breaker does not keep
+/// it alive forever, as with an `EventEmitter`.
+pub struct Shared {
+    /// The core breaker.
+    pub core: Arc<CircuitBreaker>,
+    /// The call timeout, if set.
+    pub timeout: Option<Duration>,
+    has_fallback: bool,
+    has_filter: bool,
+    holder: Ref,
+    /// Permits of calls between `begin` and `end` / `hold`.
+    slots: RefCell<Slots>,
+    /// The JS listeners.
+    pub events: Events,
+}
+
+/// How a guarded call ended.
+enum Settled {
+    /// Returned this value (or the fallback did).
+    Value(Value),
+    /// The error the call failed with stands (the helper throws it again).
+    Rethrow,
+    /// Ends with this error (the timeout error, or what the filter or the fallback threw).
+    Thrown(Value),
+}
+
+/// What the error filter says about an error.
+enum Filter {
+    /// Counts as a failure.
+    Counted,
+    /// Does not count.
+    Excluded,
+    /// The filter threw this.
+    Threw(Value),
+}
+
+impl Shared {
+    /// The shared state of a new breaker. Attach its holder to the JS objects that reach it with
+    /// [`Shared::tag`].
+    pub fn new(
+        env: Env,
+        core: CircuitBreaker,
+        fallback: Option<Value>,
+        error_filter: Option<Value>,
+    ) -> Result<Rc<Shared>> {
+        let h = js::object(env)?;
+        js::set(env, h, c"rethrow", js::object(env)?)?;
+        if let Some(f) = fallback {
+            js::set(env, h, c"fallback", f)?;
+        }
+        if let Some(f) = error_filter {
+            js::set(env, h, c"errorFilter", f)?;
+        }
+        Ok(Rc::new(Shared {
+            timeout: core.config().timeout,
+            core: Arc::new(core),
+            has_fallback: fallback.is_some(),
+            has_filter: error_filter.is_some(),
+            holder: Ref::weak(env, h)?,
+            slots: RefCell::new(Slots::default()),
+            events: Events::default(),
+        }))
+    }
+
+    /// The holder object; `internal` if it was collected (it cannot be while JavaScript can reach
+    /// this breaker).
+    pub fn holder(&self, env: Env) -> Result<Value> {
+        self.holder.get(env)
+    }
+
+    /// Makes `obj` reference the holder (a hidden symbol-keyed property).
+    pub fn tag(&self, env: Env, obj: Value) -> Result<()> {
+        let key = js::symbol(env, "dashfeed.breaker")?;
+        js::define_hidden(env, obj, key, self.holder(env)?)
+    }
+
+    /// Delivers queued events to the JS listeners.
+    pub fn flush(&self, env: Env) -> Result<()> {
+        self.events.flush(env, || self.holder.upgrade(env))
+    }
+
+    fn held(&self, env: Env, name: &CStr) -> Result<Value> {
+        raw::named(env, self.holder(env)?, name)
+    }
+
+    fn filter(&self, env: Env, err: Value) -> Result<Filter> {
+        if !self.has_filter {
+            return Ok(Filter::Counted);
+        }
+        let f = self.held(env, c"errorFilter")?;
+        Ok(match js::call(env, f, js::undefined(env)?, &[err])? {
+            Ok(v) if js::truthy(env, v)? => Filter::Excluded,
+            Ok(_) => Filter::Counted,
+            Err(thrown) => Filter::Threw(thrown),
+        })
+    }
+
+    /// Reports a call that threw (or was rejected with) `err`, and says how it ends.
+    fn failed(&self, env: Env, permit: OwnedPermit, err: Value, args: Value) -> Result<Settled> {
+        match self.filter(env, err) {
+            Ok(Filter::Excluded) => {
+                permit.ignore();
+                self.flush(env)?;
+                Ok(Settled::Rethrow)
+            }
+            Ok(Filter::Counted) => {
+                permit.report_elapsed(Outcome::Failure);
+                self.flush(env)?;
+                Ok(self.fallback(env, args)?.unwrap_or(Settled::Rethrow))
+            }
+            Ok(Filter::Threw(thrown)) => {
+                permit.report_elapsed(Outcome::Failure);
+                self.flush(env)?;
+                Ok(Settled::Thrown(thrown))
+            }
+            Err(e) => {
+                permit.report_elapsed(Outcome::Failure);
+                Err(e)
+            }
+        }
+    }
+
+    /// `fallback(...args)` (`args` a JS array) and how it ended; `None` without a fallback.
+    fn fallback(&self, env: Env, args: Value) -> Result<Option<Settled>> {
+        if !self.has_fallback {
+            return Ok(None);
+        }
+        let items = if js::is_array(env, args)? {
+            (0..raw::array_len(env, args)?)
+                .map(|i| raw::element(env, args, i))
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        let fb = self.held(env, c"fallback")?;
+        Ok(Some(
+            match js::call(env, fb, js::undefined(env)?, &items)? {
+                Ok(v) => Settled::Value(v),
+                Err(thrown) => Settled::Thrown(thrown),
+            },
+        ))
+    }
+}
+
+/// The permit of a call that returned a thenable, owned by the external the helper passes back.
+struct Held(RefCell<Option<OwnedPermit>>);
+
+/// The `fire` and `call` closures of a breaker (whose scope holds the breaker's holder).
+pub fn make(env: Env, shared: &Rc<Shared>) -> Result<(Value, Value)> {
+    let guards = js::compile(env, GUARDS)?;
+    let mut has_fallback = std::ptr::null_mut();
+    raw::napi_call!(napi_get_boolean(
+        env,
+        shared.has_fallback,
+        &mut has_fallback
+    ))?;
+    let hooks = [
+        js::function(env, c"begin", Rc::clone(shared), begin)?,
+        js::function(env, c"end", Rc::clone(shared), end)?,
+        js::function(env, c"rejected", Rc::clone(shared), rejected)?,
+        js::function(env, c"hold", Rc::clone(shared), hold)?,
+        shared.holder(env)?,
+        shared.held(env, c"rethrow")?,
+        has_fallback,
+        match shared.timeout {
+            Some(t) => js::number(env, js::ms_of(t))?,
+            None => js::undefined(env)?,
+        },
+    ];
+    let pair = match js::call(env, guards, js::undefined(env)?, &hooks)? {
+        Ok(pair) => pair,
+        Err(thrown) => return Err(js::throw_value(env, thrown)),
+    };
+    Ok((
+        raw::named(env, pair, c"fire")?,
+        raw::named(env, pair, c"call")?,
+    ))
+}
+
+/// `begin(fn)`: a stack token for an admitted call, or -1 when rejected.
+fn begin(env: Env, shared: &Rc<Shared>, _this: Value, args: &[Value]) -> Result<Value> {
+    let func = match args.first() {
+        Some(&f) => f,
+        None => js::undefined(env)?,
+    };
+    if !js::is_function(env, func)? {
+        let t = raw::type_name(raw::type_of(env, func)?);
+        return Err(Error::invalid(format!("the breaker calls a function, not {t}")).into());
+    }
+    let token = match shared.core.acquire_owned() {
+        Ok(permit) => shared.slots.borrow_mut().insert(permit)?,
+        // The retry time rides in the token, for `rejected`.
+        Err(Error::CircuitOpen { retry_after }) => -1.0 - js::ms_of(retry_after),
+        Err(e) => return Err(e.into()),
+    };
+    shared.flush(env)?;
+    js::number(env, token)
+}
+
+/// `rejected(args, holder, token)`: the answer to a call `begin` rejected with `token`: the
+/// fallback's, or the `circuit_open` error (returned).
+fn rejected(env: Env, shared: &Rc<Shared>, _this: Value, args: &[Value]) -> Result<Value> {
+    let undefined = js::undefined(env)?;
+    let arg = |i: usize| args.get(i).copied().unwrap_or(undefined);
+    match shared.fallback(env, arg(0))? {
+        Some(settled) => answer(env, shared, settled),
+        None => {
+            let ms = -1.0 - js::number_value(env, arg(2))?;
+            let retry_after = Duration::from_nanos((ms * 1e6).round().max(0.0) as u64);
+            js::core_error(env, &Error::CircuitOpen { retry_after })
+        }
+    }
+}
+
+/// `hold(token)`: moves the permit of a trial's token into an external.
+fn hold(env: Env, shared: &Rc<Shared>, _this: Value, args: &[Value]) -> Result<Value> {
+    let token = match args.first() {
+        Some(&t) => js::number_value(env, t)?,
+        None => -1.0,
+    };
+    let permit = shared.slots.borrow_mut().take(token);
+    js::external(env, Held(RefCell::new(permit)))
+}
+
+/// `end(token, kind, value, args)`: reports the outcome and answers with the call's result.
+fn end(env: Env, shared: &Rc<Shared>, _this: Value, args: &[Value]) -> Result<Value> {
+    let undefined = js::undefined(env)?;
+    let arg = |i: usize| args.get(i).copied().unwrap_or(undefined);
+    let token = arg(0);
+    let permit = if raw::type_of(env, token)? == napi::sys::ValueType::napi_number {
+        let token = js::number_value(env, token)?;
+        shared.slots.borrow_mut().take(token)
+    } else {
+        // SAFETY: `end` is only ever called by the helper, whose non-number tokens are the
+        // externals `hold` made; the token is an argument, so it is alive during this call.
+        let held = unsafe { js::external_ref::<Held>(env, token) }?;
+        held.0.borrow_mut().take()
+    };
+    let Some(permit) = permit else {
+        return Ok(undefined);
+    };
+    let kind = js::number_value(env, arg(1))?;
+    let settled = if kind == FULFILLED {
+        permit.report_elapsed(Outcome::Success);
+        shared.flush(env)?;
+        Settled::Value(arg(2))
+    } else if kind == REJECTED {
+        shared.failed(env, permit, arg(2), arg(3))?
+    } else {
+        permit.report_elapsed(Outcome::Timeout);
+        shared.flush(env)?;
+        match shared.fallback(env, arg(3))? {
+            Some(settled) => settled,
+            None => {
+                let timeout = shared.timeout.unwrap_or_default();
+                Settled::Thrown(js::core_error(env, &Error::Timeout(timeout))?)
+            }
+        }
+    };
+    answer(env, shared, settled)
+}
+
+/// The helper's answer: a value, `RETHROW`, or a thrown error.
+fn answer(env: Env, shared: &Shared, settled: Settled) -> Result<Value> {
+    match settled {
+        Settled::Value(v) => Ok(v),
+        Settled::Rethrow => shared.held(env, c"rethrow"),
+        Settled::Thrown(e) => Err(js::throw_value(env, e)),
+    }
+}

@@ -1,0 +1,502 @@
+//! The JavaScript plumbing of the breaker and the limiter, on raw Node-API: native functions that
+//! carry Rust state (the hooks of the guarded call, the retry of a waiting `acquire`), externals
+//! that own Rust values until they are garbage-collected, a compiled helper script, promises
+//! settled from Rust, calls that catch what the callee throws, references (strong and weak),
+//! hidden properties, timers, warnings, and the error objects of core errors (`.code`, plus
+//! `retryAfter` in ms for `circuit_open` and `rate_limited`).
+//!
+//! napi-rs's typed wrappers cannot take a variable number of arguments and allocate per call; these
+//! helpers make one Node-API call per step. Every function here runs on the JS thread of `env`, with
+//! values of the running callback's handle scope; the `unsafe` is confined to the Node-API calls and
+//! to the Rust values that native functions and externals own (boxed when made, freed by their
+//! finalizers).
+
+use crate::error::{JsError, Result};
+use crate::raw::{self, napi_call};
+use dashfeed::Error;
+use napi::{sys, Status};
+use std::ffi::{c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::rc::Rc;
+
+/// A JS value of the running callback.
+pub type Value = sys::napi_value;
+/// The environment of the running callback.
+pub type Env = sys::napi_env;
+
+/// What a native function does when called: `(env, state, this, args)` → return value.
+pub type Handler<S> = fn(Env, &Rc<S>, Value, &[Value]) -> Result<Value>;
+
+/// The data of a native function: its state and its handler.
+struct Native<S> {
+    state: Rc<S>,
+    handler: Handler<S>,
+}
+
+/// Arguments read without allocating; calls with more allocate once.
+const INLINE_ARGS: usize = 8;
+
+/// The entry point of every native function made by [`function`].
+unsafe extern "C" fn trampoline<S>(env: Env, info: sys::napi_callback_info) -> Value {
+    let mut argv = [ptr::null_mut(); INLINE_ARGS];
+    let mut argc = INLINE_ARGS;
+    let (mut this, mut data) = (ptr::null_mut(), ptr::null_mut());
+    // SAFETY: `info` is this callback's; `argv` has room for `argc` values.
+    let status = unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            &mut this,
+            &mut data,
+        )
+    };
+    if status != sys::Status::napi_ok || data.is_null() {
+        throw(
+            env,
+            Error::Internal("napi_get_cb_info failed".into()).into(),
+        );
+        return ptr::null_mut();
+    }
+    let heap;
+    let args: &[Value] = if argc <= INLINE_ARGS {
+        &argv[..argc]
+    } else {
+        heap = {
+            let mut v = vec![ptr::null_mut(); argc];
+            // SAFETY: as above, with room for every argument.
+            let status = unsafe {
+                sys::napi_get_cb_info(env, info, &mut argc, v.as_mut_ptr(), &mut this, &mut data)
+            };
+            if status != sys::Status::napi_ok {
+                throw(
+                    env,
+                    Error::Internal("napi_get_cb_info failed".into()).into(),
+                );
+                return ptr::null_mut();
+            }
+            v
+        };
+        &heap[..argc]
+    };
+    // SAFETY: `data` is the `Native<S>` that `function` attached to this function; the finalizer
+    // frees it only once the function can no longer be called.
+    let native = unsafe { &*data.cast::<Native<S>>() };
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        (native.handler)(env, &native.state, this, args)
+    }));
+    match outcome {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            throw(env, e);
+            ptr::null_mut()
+        }
+        Err(_) => {
+            throw(env, Error::Internal("panic in dashfeed".into()).into());
+            ptr::null_mut()
+        }
+    }
+}
+
+/// Frees the data of a native function once the function is collected.
+unsafe extern "C" fn finalize<S>(_env: Env, data: *mut c_void, _hint: *mut c_void) {
+    if !data.is_null() {
+        // SAFETY: `data` came from `Box::into_raw` in `function` and is freed only here.
+        drop(unsafe { Box::from_raw(data.cast::<Native<S>>()) });
+    }
+}
+
+/// A JS function named `name` whose calls run `handler(env, &state, this, args)`. The function
+/// owns its `Rc` of `state` until it is garbage-collected. A handler's `Err` is thrown.
+pub fn function<S: 'static>(
+    env: Env,
+    name: &CStr,
+    state: Rc<S>,
+    handler: Handler<S>,
+) -> Result<Value> {
+    let data = Box::into_raw(Box::new(Native { state, handler })).cast::<c_void>();
+    let mut f = ptr::null_mut();
+    // SAFETY: a live env; `name` is NUL-terminated; `data` stays valid until the finalizer.
+    let created = napi_call!(napi_create_function(
+        env,
+        name.as_ptr(),
+        name.to_bytes().len() as isize,
+        Some(trampoline::<S>),
+        data,
+        &mut f
+    ))
+    .and_then(|()| {
+        napi_call!(napi_add_finalizer(
+            env,
+            f,
+            data,
+            Some(finalize::<S>),
+            ptr::null_mut(),
+            ptr::null_mut()
+        ))
+    });
+    if let Err(e) = created {
+        // Nothing can call the function: it was never handed out.
+        // SAFETY: the finalizer was not attached, so this is the only owner of `data`.
+        drop(unsafe { Box::from_raw(data.cast::<Native<S>>()) });
+        return Err(e);
+    }
+    Ok(f)
+}
+
+/// Frees the value of an external made by [`external`].
+unsafe extern "C" fn drop_external<T>(_env: Env, data: *mut c_void, _hint: *mut c_void) {
+    if !data.is_null() {
+        // SAFETY: `data` came from `Box::into_raw` in `external` and is freed only here.
+        drop(unsafe { Box::from_raw(data.cast::<T>()) });
+    }
+}
+
+/// A JS external owning `value`, dropped when the external is garbage-collected.
+pub fn external<T: 'static>(env: Env, value: T) -> Result<Value> {
+    let data = Box::into_raw(Box::new(value)).cast::<c_void>();
+    let mut out = ptr::null_mut();
+    let made = napi_call!(napi_create_external(
+        env,
+        data,
+        Some(drop_external::<T>),
+        ptr::null_mut(),
+        &mut out
+    ));
+    if let Err(e) = made {
+        // SAFETY: not adopted by a finalizer: this is the only owner.
+        drop(unsafe { Box::from_raw(data.cast::<T>()) });
+        return Err(e);
+    }
+    Ok(out)
+}
+
+/// The value owned by an external made by [`external`]`::<T>`.
+///
+/// # Safety
+/// `v` must be an external made by `external::<T>` (same `T`), alive for the returned lifetime
+/// (an argument of the running callback is).
+pub unsafe fn external_ref<'a, T>(env: Env, v: Value) -> Result<&'a T> {
+    let mut data = ptr::null_mut();
+    napi_call!(napi_get_value_external(env, v, &mut data))?;
+    if data.is_null() {
+        return Err(Error::Internal("empty external".into()).into());
+    }
+    // SAFETY: per the contract, `data` is the live `T` of this external.
+    Ok(unsafe { &*data.cast::<T>() })
+}
+
+/// Compiles and runs `source` (a script whose value is a function expression) and returns the
+/// function.
+pub fn compile(env: Env, source: &str) -> Result<Value> {
+    let mut out = ptr::null_mut();
+    napi_call!(napi_run_script(env, raw::string(env, source)?, &mut out))?;
+    if !is_function(env, out)? {
+        return Err(Error::Internal("a helper script did not give a function".into()).into());
+    }
+    Ok(out)
+}
+
+/// Whether `v` is an array.
+pub fn is_array(env: Env, v: Value) -> Result<bool> {
+    let mut out = false;
+    napi_call!(napi_is_array(env, v, &mut out))?;
+    Ok(out)
+}
+
+/// Defines `obj[name] = value` as a method-like own property: writable and configurable, not
+/// enumerable.
+pub fn define_method(env: Env, obj: Value, name: &CStr, value: Value) -> Result<()> {
+    let desc = sys::napi_property_descriptor {
+        utf8name: name.as_ptr(),
+        name: ptr::null_mut(),
+        method: None,
+        getter: None,
+        setter: None,
+        value,
+        attributes: sys::PropertyAttributes::writable | sys::PropertyAttributes::configurable,
+        data: ptr::null_mut(),
+    };
+    napi_call!(napi_define_properties(env, obj, 1, &desc))
+}
+
+/// Defines `obj[key] = value` (`key` a symbol or string value) as a hidden own property: not
+/// enumerable, writable or configurable.
+pub fn define_hidden(env: Env, obj: Value, key: Value, value: Value) -> Result<()> {
+    let desc = sys::napi_property_descriptor {
+        utf8name: ptr::null(),
+        name: key,
+        method: None,
+        getter: None,
+        setter: None,
+        value,
+        attributes: sys::PropertyAttributes::default,
+        data: ptr::null_mut(),
+    };
+    napi_call!(napi_define_properties(env, obj, 1, &desc))
+}
+
+/// A new symbol described by `description`.
+pub fn symbol(env: Env, description: &str) -> Result<Value> {
+    let mut out = ptr::null_mut();
+    napi_call!(napi_create_symbol(
+        env,
+        raw::string(env, description)?,
+        &mut out
+    ))?;
+    Ok(out)
+}
+
+/// `undefined`.
+pub fn undefined(env: Env) -> Result<Value> {
+    let mut out = ptr::null_mut();
+    napi_call!(napi_get_undefined(env, &mut out))?;
+    Ok(out)
+}
+
+/// A JS number.
+pub fn number(env: Env, n: f64) -> Result<Value> {
+    let mut out = ptr::null_mut();
+    napi_call!(napi_create_double(env, n, &mut out))?;
+    Ok(out)
+}
+
+/// The value of a JS number.
+pub fn number_value(env: Env, v: Value) -> Result<f64> {
+    let mut out = 0.0;
+    napi_call!(napi_get_value_double(env, v, &mut out))?;
+    Ok(out)
+}
+
+/// `obj[name] = value`.
+pub fn set(env: Env, obj: Value, name: &CStr, value: Value) -> Result<()> {
+    napi_call!(napi_set_named_property(env, obj, name.as_ptr(), value))
+}
+
+/// A new empty object.
+pub fn object(env: Env) -> Result<Value> {
+    let mut out = ptr::null_mut();
+    napi_call!(napi_create_object(env, &mut out))?;
+    Ok(out)
+}
+
+/// Whether `v` is a function.
+pub fn is_function(env: Env, v: Value) -> Result<bool> {
+    Ok(raw::type_of(env, v)? == sys::ValueType::napi_function)
+}
+
+/// JavaScript truthiness of `v`.
+pub fn truthy(env: Env, v: Value) -> Result<bool> {
+    let (mut b, mut out) = (ptr::null_mut(), false);
+    napi_call!(napi_coerce_to_bool(env, v, &mut b))?;
+    napi_call!(napi_get_value_bool(env, b, &mut out))?;
+    Ok(out)
+}
+
+/// `a === b`.
+pub fn same(env: Env, a: Value, b: Value) -> Result<bool> {
+    let mut out = false;
+    napi_call!(napi_strict_equals(env, a, b, &mut out))?;
+    Ok(out)
+}
+
+/// Milliseconds of a duration, as a JS number (exact for whole microseconds below 2^53 ns).
+pub fn ms_of(d: std::time::Duration) -> f64 {
+    d.as_nanos() as f64 / 1e6
+}
+
+/// Takes the pending JS exception (what a call threw).
+fn take_exception(env: Env) -> Result<Value> {
+    let mut out = ptr::null_mut();
+    napi_call!(napi_get_and_clear_last_exception(env, &mut out))?;
+    Ok(out)
+}
+
+/// `f.apply(this, args)`: `Ok(returned)` or `Err(thrown)` (the value itself, unchanged).
+pub fn call(
+    env: Env,
+    f: Value,
+    this: Value,
+    args: &[Value],
+) -> Result<std::result::Result<Value, Value>> {
+    let mut out = ptr::null_mut();
+    // SAFETY: a live env; `args` points to `args.len()` values of this scope.
+    let status =
+        unsafe { sys::napi_call_function(env, this, f, args.len(), args.as_ptr(), &mut out) };
+    if status == sys::Status::napi_pending_exception {
+        return Ok(Err(take_exception(env)?));
+    }
+    crate::error::check(status, "napi_call_function")?;
+    Ok(Ok(out))
+}
+
+/// A JS `Error` for a core error: `.code` is its code, the message its text, and `retryAfter` the
+/// retry time in ms for `circuit_open` and `rate_limited`.
+pub fn core_error(env: Env, err: &Error) -> Result<Value> {
+    let code = raw::string(env, err.code())?;
+    let msg = raw::string(env, &err.to_string())?;
+    let mut out = ptr::null_mut();
+    napi_call!(napi_create_error(env, code, msg, &mut out))?;
+    if let Error::CircuitOpen { retry_after } | Error::RateLimited { retry_after } = err {
+        set(env, out, c"retryAfter", number(env, ms_of(*retry_after))?)?;
+    }
+    Ok(out)
+}
+
+/// The JS value of a binding error: the pending exception when one is pending (a JS exception
+/// raised while reading a value), else a new `Error` with the error's `.code` and message.
+pub fn error_value(env: Env, err: JsError) -> Result<Value> {
+    let err: napi::Error<crate::error::Code> = err.into();
+    if err.status.as_ref() == Status::PendingException.as_ref() {
+        return take_exception(env);
+    }
+    let code = raw::string(env, err.status.as_ref())?;
+    let msg = raw::string(env, &err.reason)?;
+    let mut out = ptr::null_mut();
+    napi_call!(napi_create_error(env, code, msg, &mut out))?;
+    Ok(out)
+}
+
+/// Throws `value` and returns the error that tells napi a JS exception is pending (so it re-throws
+/// `value` untouched).
+pub fn throw_value(env: Env, value: Value) -> JsError {
+    // SAFETY: a live env and a value of this scope.
+    let status = unsafe { sys::napi_throw(env, value) };
+    if status != sys::Status::napi_ok {
+        return Error::Internal("napi_throw failed".into()).into();
+    }
+    napi::Error::new(Status::PendingException, "JavaScript exception".to_string()).into()
+}
+
+/// Throws a binding error from a raw callback (nothing if a JS exception is already pending).
+fn throw(env: Env, err: JsError) {
+    let mut pending = false;
+    // SAFETY: a live env.
+    unsafe { sys::napi_is_exception_pending(env, &mut pending) };
+    if pending {
+        return;
+    }
+    if let Ok(v) = error_value(env, err) {
+        // SAFETY: a live env and a value of this scope.
+        unsafe { sys::napi_throw(env, v) };
+    }
+}
+
+/// The resolving half of a promise made by [`promise`]. Settle it once; one that is dropped
+/// unsettled leaves its promise pending forever.
+#[derive(Debug)]
+pub struct Deferred(sys::napi_deferred);
+
+impl Deferred {
+    /// Resolves the promise with `v` (a thenable `v` is adopted).
+    pub fn resolve(self, env: Env, v: Value) -> Result<()> {
+        napi_call!(napi_resolve_deferred(env, self.0, v))
+    }
+
+    /// Rejects the promise with `v`.
+    pub fn reject(self, env: Env, v: Value) -> Result<()> {
+        napi_call!(napi_reject_deferred(env, self.0, v))
+    }
+}
+
+/// A new pending promise and its resolver.
+pub fn promise(env: Env) -> Result<(Deferred, Value)> {
+    let (mut d, mut p) = (ptr::null_mut(), ptr::null_mut());
+    napi_call!(napi_create_promise(env, &mut d, &mut p))?;
+    Ok((Deferred(d), p))
+}
+
+/// A promise resolved with `v` (adopting it when it is a thenable).
+pub fn resolved(env: Env, v: Value) -> Result<Value> {
+    let (d, p) = promise(env)?;
+    d.resolve(env, v)?;
+    Ok(p)
+}
+
+/// A reference to an object or function, deleted when dropped: strong (keeps the value alive,
+/// as a GC root) or weak (does not). Like every value here it belongs to the JS thread of its env
+/// (it is neither `Send` nor `Sync`).
+#[derive(Debug)]
+pub struct Ref {
+    env: Env,
+    raw: sys::napi_ref,
+}
+
+impl Ref {
+    /// Keeps `v` (an object or a function) alive until the reference is dropped.
+    pub fn new(env: Env, v: Value) -> Result<Self> {
+        Self::with_count(env, v, 1)
+    }
+
+    /// A reference to `v` that does not keep it alive.
+    pub fn weak(env: Env, v: Value) -> Result<Self> {
+        Self::with_count(env, v, 0)
+    }
+
+    fn with_count(env: Env, v: Value, count: u32) -> Result<Self> {
+        let mut raw = ptr::null_mut();
+        napi_call!(napi_create_reference(env, v, count, &mut raw))?;
+        Ok(Ref { env, raw })
+    }
+
+    /// The referenced value, in the running callback's scope; `None` once a weakly referenced
+    /// value was collected.
+    pub fn upgrade(&self, env: Env) -> Result<Option<Value>> {
+        let mut out = ptr::null_mut();
+        napi_call!(napi_get_reference_value(env, self.raw, &mut out))?;
+        Ok((!out.is_null()).then_some(out))
+    }
+
+    /// The value of a strong reference.
+    pub fn get(&self, env: Env) -> Result<Value> {
+        self.upgrade(env)?
+            .ok_or_else(|| Error::Internal("a referenced value was collected".into()).into())
+    }
+}
+
+impl Drop for Ref {
+    fn drop(&mut self) {
+        // SAFETY: the reference was made on this env's JS thread, where every owner of a `Ref`
+        // lives (in callbacks or in finalizers, which Node runs on that thread).
+        unsafe { sys::napi_delete_reference(self.env, self.raw) };
+    }
+}
+
+/// `globalThis.setTimeout(f, ms)`, read at each call (so that mocked timers are honoured); returns
+/// the timer handle.
+pub fn set_timeout(env: Env, f: Value, ms: f64) -> Result<Value> {
+    let global = raw::global(env)?;
+    let set = raw::named(env, global, c"setTimeout")?;
+    match call(env, set, global, &[f, number(env, ms)?])? {
+        Ok(handle) => Ok(handle),
+        Err(thrown) => Err(throw_value(env, thrown)),
+    }
+}
+
+/// Reports an exception nobody can receive (a throwing event listener) the way Node reports
+/// problems that must not break the caller: `process.emitWarning(err)` (printed to stderr unless a
+/// `'warning'` listener handles it). Never fails.
+pub fn warn(env: Env, thrown: Value) {
+    let report = || -> Result<()> {
+        let process = raw::named(env, raw::global(env)?, c"process")?;
+        let emit = raw::named(env, process, c"emitWarning")?;
+        let mut is_error = false;
+        napi_call!(napi_is_error(env, thrown, &mut is_error))?;
+        let warning = if is_error {
+            thrown
+        } else {
+            let mut s = ptr::null_mut();
+            napi_call!(napi_coerce_to_string(env, thrown, &mut s))?;
+            s
+        };
+        call(env, emit, process, &[warning])?
+            .map(|_| ())
+            .map_err(|_| JsError::from(Error::Internal("process.emitWarning threw".into())))
+    };
+    if report().is_err() {
+        // Nothing more can be done: drop whatever the report itself raised.
+        let _ = take_exception(env);
+    }
+}

@@ -1,0 +1,290 @@
+//! Node face of `dashfeed::hub`: the `Hub` class (publish, publishResults, snapshot, subscribe,
+//! resetEpoch, remove, dashboards, stats), `Subscription` (`for await`, listeners, non-blocking
+//! receives; woken by the core through a threadsafe function, never by polling) and `Message`
+//! (fields, lazily built `data`, the pre-encoded wire bytes).
+
+mod buffer;
+mod feed;
+pub(crate) mod glue;
+mod jsval;
+mod message;
+mod options;
+mod share;
+mod subscription;
+mod timer;
+mod values;
+mod waker;
+
+use crate::error::{guard, Code, Result};
+use crate::walk;
+use crate::window::options::{is_nullish, string, with_text};
+use crate::window::WindowResultObject;
+use dashfeed::codec::{Format, Limits};
+use dashfeed::hub::Hub as CoreHub;
+use feed::Feed;
+use napi::bindgen_prelude::{Env, FromNapiValue, JavaScriptClassExt, ObjectFinalize, Unknown};
+use napi::JsValue;
+use napi_derive::napi;
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use subscription::Subscription;
+
+/// Figures of one dashboard's topic.
+#[napi(object)]
+pub struct TopicStats {
+    /// Current epoch.
+    pub epoch: String,
+    /// Latest seq (0 before the first publication).
+    pub seq: f64,
+    /// Open subscriptions.
+    pub subscribers: f64,
+    /// Publications held in history.
+    pub history: f64,
+    /// Metrics in the snapshot.
+    pub metrics: f64,
+}
+
+/// Figures of the whole hub.
+#[napi(object)]
+pub struct HubStats {
+    /// Open subscriptions over all dashboards.
+    pub subscribers: f64,
+    /// Publications accepted.
+    pub publications: f64,
+    /// Messages handed to subscriber queues.
+    pub deliveries: f64,
+    /// Messages dropped by the `drop_oldest` policy.
+    pub dropped_oldest: f64,
+    /// Queued messages merged away by the `conflate` policy.
+    pub conflated: f64,
+    /// Subscriptions ended by the `disconnect` policy.
+    pub disconnected: f64,
+    /// Publications refused as duplicates (same id within the dedupe horizon).
+    pub dedupe_dropped: f64,
+    /// Wire encodes performed: at most one per message and format, whatever the subscriber count.
+    pub encodes: f64,
+    /// Each dashboard's topic, by dashboard id.
+    pub topics: BTreeMap<String, TopicStats>,
+}
+
+/// A fan-out hub: a topic per dashboard with sequence numbers, epochs, history, a latest-value
+/// snapshot, and subscriptions with bounded queues.
+#[napi(js_name = "Hub", custom_finalize)]
+pub struct Hub {
+    inner: CoreHub,
+    /// The token of `share()`, 0 before.
+    token: Cell<u64>,
+}
+
+impl Hub {
+    /// The core hub (for the server binding).
+    pub(crate) fn core(&self) -> &CoreHub {
+        &self.inner
+    }
+}
+
+impl ObjectFinalize for Hub {
+    fn finalize(self, _env: Env) -> napi::Result<()> {
+        if self.token.get() != 0 {
+            share::unshare(self.token.get());
+        }
+        Ok(())
+    }
+}
+
+#[napi]
+impl Hub {
+    /// `new Hub({ history: 1000, policy: 'conflate', queue: 1024, ... })`; all options optional.
+    #[napi(constructor, catch_unwind, ts_args_type = "options?: HubOptions")]
+    pub fn new(env: Env, options: Option<Unknown<'_>>) -> napi::Result<Self, Code> {
+        guard(|| {
+            let (config, clock) = options::hub_config(env.raw(), options)?;
+            Ok(Hub {
+                inner: CoreHub::with_clock(config, clock)?,
+                token: Cell::new(0),
+            })
+        })
+    }
+
+    /// A token (a number) with which `Hub.attach(token)` opens this same hub in another worker
+    /// thread of the process: publications on either side reach the subscribers of both. Valid
+    /// while this object lives; the same token on every call.
+    #[napi(catch_unwind)]
+    pub fn share(&self) -> f64 {
+        if self.token.get() == 0 {
+            self.token.set(share::share(&self.inner));
+        }
+        self.token.get() as f64
+    }
+
+    /// The hub a `share()` token names, in this thread (e.g. a worker given the token in
+    /// `workerData`). `invalid_input` for an unknown token.
+    #[napi(factory, catch_unwind, ts_args_type = "token: number")]
+    pub fn attach(token: Unknown<'_>) -> napi::Result<Self, Code> {
+        guard(|| {
+            let n = crate::window::options::integer(token.value().env, token.raw(), "token")?;
+            let inner = share::attach(u64::try_from(n).unwrap_or(0))?;
+            Ok(Hub {
+                inner,
+                token: Cell::new(0),
+            })
+        })
+    }
+
+    /// Publishes `data` (an object metric → value) to `dashboard` and returns its seq; with `id`,
+    /// returns `null` when that id was already published within the dedupe horizon.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "dashboard: string, data: Record<string, unknown>, id?: string | null"
+    )]
+    pub fn publish(
+        &self,
+        dashboard: Unknown<'_>,
+        data: Unknown<'_>,
+        id: Option<Unknown<'_>>,
+    ) -> napi::Result<Option<f64>, Code> {
+        guard(|| {
+            let env = dashboard.value().env;
+            let value = walk::to_value(env, data.raw(), Limits::default().max_depth)?;
+            let id = match id {
+                Some(i) if !is_nullish(env, i.raw())? => Some(string(env, i.raw(), "id")?),
+                _ => None,
+            };
+            let seq = with_text(env, dashboard.raw(), "dashboard", |d| match &id {
+                Some(id) => self.inner.publish_with_id(d, id, value),
+                None => self.inner.publish(d, value).map(Some),
+            })??;
+            Ok(seq.map(|s| s as f64))
+        })
+    }
+
+    /// Publishes window results (`aggregator.poll()`): one publication per dashboard and window
+    /// end, mapping each series (`metric`, or `metric{k=v}` with tags) to its result object.
+    /// Returns the seqs.
+    #[napi(catch_unwind, ts_args_type = "results: Array<WindowResult>")]
+    pub fn publish_results(&self, results: Unknown<'_>) -> napi::Result<Vec<f64>, Code> {
+        guard(|| {
+            let env = results.value().env;
+            // SAFETY: a value of the running callback.
+            let objects =
+                unsafe { Vec::<WindowResultObject>::from_napi_value(env, results.raw()) }?;
+            let core = objects
+                .iter()
+                .map(|o| o.to_core(env))
+                .collect::<Result<Vec<_>>>()?;
+            let seqs = self.inner.publish_results(&core)?;
+            Ok(seqs.into_iter().map(|s| s as f64).collect())
+        })
+    }
+
+    /// The latest value per metric as a `snapshot` message, or `null` for an unknown dashboard.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "dashboard: string",
+        ts_return_type = "Message | null"
+    )]
+    pub fn snapshot<'env>(
+        &self,
+        env: &'env Env,
+        dashboard: Unknown<'env>,
+    ) -> napi::Result<Unknown<'env>, Code> {
+        guard(|| {
+            let raw_env = env.raw();
+            let snap = with_text(raw_env, dashboard.raw(), "dashboard", |d| {
+                self.inner.snapshot(d)
+            })??;
+            let v = match snap {
+                Some(m) => message::to_js(raw_env, m, Format::MsgPack, None)?,
+                None => jsval::null(raw_env)?,
+            };
+            // SAFETY: `v` is a value of this callback.
+            Ok(unsafe { Unknown::from_raw_unchecked(raw_env, v) })
+        })
+    }
+
+    /// Subscribes to `dashboard`. Without `since` the first message is the snapshot; with `since`
+    /// the missed updates follow a `recovered` message, or a fresh snapshot has `recovered: false`.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "dashboard: string, options?: SubscribeOptions",
+        ts_return_type = "Subscription"
+    )]
+    pub fn subscribe<'env>(
+        &self,
+        env: &'env Env,
+        dashboard: Unknown<'env>,
+        options: Option<Unknown<'env>>,
+    ) -> napi::Result<Unknown<'env>, Code> {
+        guard(|| {
+            let raw_env = env.raw();
+            let opts = options::subscribe_options(raw_env, options)?;
+            let sub = with_text(raw_env, dashboard.raw(), "dashboard", |d| {
+                self.inner.subscribe(d, opts)
+            })??;
+            let feed = Feed::new(raw_env, sub)?;
+            let instance = Subscription { feed: feed.clone() }.into_instance(env)?;
+            feed.set_this(raw_env, instance.value)?;
+            glue::install(raw_env, instance.value, c"next", subscription::next_glue)?;
+            // SAFETY: `instance` was made in this callback's scope.
+            Ok(unsafe { Unknown::from_raw_unchecked(raw_env, instance.value) })
+        })
+    }
+
+    /// Starts a new epoch for `dashboard` and returns it: history is forgotten, so resumes from
+    /// the old epoch get a fresh snapshot. Seq and values carry on.
+    #[napi(catch_unwind, ts_args_type = "dashboard: string")]
+    pub fn reset_epoch(&self, dashboard: Unknown<'_>) -> napi::Result<String, Code> {
+        guard(|| {
+            let env = dashboard.value().env;
+            Ok(with_text(env, dashboard.raw(), "dashboard", |d| {
+                self.inner.reset_epoch(d)
+            })??)
+        })
+    }
+
+    /// Removes a dashboard's topic: its subscribers get what is queued, then end. Returns whether
+    /// it existed.
+    #[napi(catch_unwind, ts_args_type = "dashboard: string")]
+    pub fn remove(&self, dashboard: Unknown<'_>) -> napi::Result<bool, Code> {
+        guard(|| {
+            let env = dashboard.value().env;
+            with_text(env, dashboard.raw(), "dashboard", |d| self.inner.remove(d))
+        })
+    }
+
+    /// The dashboards that have a topic, sorted.
+    #[napi(catch_unwind)]
+    pub fn dashboards(&self) -> Vec<String> {
+        self.inner.dashboards()
+    }
+
+    /// Counters of the hub and of each topic.
+    #[napi(getter, catch_unwind)]
+    pub fn stats(&self) -> HubStats {
+        let s = self.inner.stats();
+        HubStats {
+            subscribers: s.subscribers as f64,
+            publications: s.publications as f64,
+            deliveries: s.deliveries as f64,
+            dropped_oldest: s.dropped_oldest as f64,
+            conflated: s.conflated as f64,
+            disconnected: s.disconnected as f64,
+            dedupe_dropped: s.dedupe_dropped as f64,
+            encodes: s.encodes as f64,
+            topics: s
+                .topics
+                .into_iter()
+                .map(|t| {
+                    let stats = TopicStats {
+                        epoch: t.epoch,
+                        seq: t.seq as f64,
+                        subscribers: t.subscribers as f64,
+                        history: t.history as f64,
+                        metrics: t.metrics as f64,
+                    };
+                    (t.dashboard, stats)
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The JavaScript-side buffer of a subscription: the state object `{ buf, closed }` that the
+//! helpers of `bindings-node/js/hub.js` (the `for await` iterator, the listener loop) share with
+//! the native side. The native side moves messages from the core queue into `buf` in batches; the
+//! iterator takes them without a native call per message.
+
+use super::jsval::Handle;
+use crate::error::Result;
+use crate::raw::{self, napi_call};
+use crate::window::script;
+use napi::sys;
+use std::ptr;
+
+/// The subscription helpers: `{ iterate, deliver }`.
+const HUB: &str = include_str!("../../js/hub.js");
+
+/// A subscription's `{ buf, closed }` object (strong references, JavaScript thread only; a copy
+/// names the same object).
+#[derive(Clone, Copy)]
+pub struct JsBuffer {
+    state: Handle<sys::napi_ref>,
+    buf: Handle<sys::napi_ref>,
+}
+
+impl JsBuffer {
+    /// A new, empty, open buffer.
+    pub fn new(env: sys::napi_env) -> Result<JsBuffer> {
+        let (mut state, mut buf, mut open) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+        napi_call!(napi_create_object(env, &mut state))?;
+        napi_call!(napi_create_array(env, &mut buf))?;
+        napi_call!(napi_get_boolean(env, false, &mut open))?;
+        napi_call!(napi_set_named_property(env, state, c"buf".as_ptr(), buf))?;
+        napi_call!(napi_set_named_property(
+            env,
+            state,
+            c"closed".as_ptr(),
+            open
+        ))?;
+        let (mut s, mut b) = (ptr::null_mut(), ptr::null_mut());
+        napi_call!(napi_create_reference(env, state, 1, &mut s))?;
+        napi_call!(napi_create_reference(env, buf, 1, &mut b))?;
+        Ok(JsBuffer {
+            state: Handle(s),
+            buf: Handle(b),
+        })
+    }
+
+    fn get(env: sys::napi_env, r: sys::napi_ref) -> Result<sys::napi_value> {
+        let mut v = ptr::null_mut();
+        napi_call!(napi_get_reference_value(env, r, &mut v))?;
+        if v.is_null() {
+            return Err(dashfeed::Error::Internal("subscription buffer is gone".into()).into());
+        }
+        Ok(v)
+    }
+
+    /// Messages buffered.
+    pub fn len(&self, env: sys::napi_env) -> Result<u32> {
+        raw::array_len(env, JsBuffer::get(env, self.buf.0)?)
+    }
+
+    /// Appends a message.
+    pub fn push(&self, env: sys::napi_env, msg: sys::napi_value) -> Result<()> {
+        let buf = JsBuffer::get(env, self.buf.0)?;
+        let n = raw::array_len(env, buf)?;
+        napi_call!(napi_set_element(env, buf, n, msg))
+    }
+
+    /// Takes the oldest message.
+    pub fn pop(&self, env: sys::napi_env) -> Result<Option<sys::napi_value>> {
+        let buf = JsBuffer::get(env, self.buf.0)?;
+        if raw::array_len(env, buf)? == 0 {
+            return Ok(None);
+        }
+        let shift = raw::named(env, buf, c"shift")?;
+        let mut out = ptr::null_mut();
+        napi_call!(napi_call_function(
+            env,
+            buf,
+            shift,
+            0,
+            ptr::null(),
+            &mut out
+        ))?;
+        Ok(Some(out))
+    }
+
+    /// Marks the buffer closed and empties it (the helpers stop handing out messages).
+    pub fn close(&self, env: sys::napi_env) -> Result<()> {
+        let state = JsBuffer::get(env, self.state.0)?;
+        let buf = JsBuffer::get(env, self.buf.0)?;
+        let (mut yes, mut zero) = (ptr::null_mut(), ptr::null_mut());
+        napi_call!(napi_get_boolean(env, true, &mut yes))?;
+        napi_call!(napi_create_uint32(env, 0, &mut zero))?;
+        napi_call!(napi_set_named_property(env, state, c"closed".as_ptr(), yes))?;
+        napi_call!(napi_set_named_property(env, buf, c"length".as_ptr(), zero))
+    }
+
+    /// The async iterator of `for await (const msg of sub)` over `sub` (the JS Subscription).
+    pub fn iterator(&self, env: sys::napi_env, sub: sys::napi_value) -> Result<sys::napi_value> {
+        let state = JsBuffer::get(env, self.state.0)?;
+        script::call(env, HUB, c"iterate", &[sub, state])
+    }
+
+    /// Hands the buffered messages to `listeners` (an array of functions).
+    pub fn deliver(&self, env: sys::napi_env, listeners: sys::napi_value) -> Result<()> {
+        let state = JsBuffer::get(env, self.state.0)?;
+        script::call(env, HUB, c"deliver", &[listeners, state]).map(|_| ())
+    }
+
+    /// Frees the references (the subscription object was collected).
+    pub fn dispose(&self, env: sys::napi_env) {
+        for r in [self.state.0, self.buf.0] {
+            // SAFETY: our references, deleted once, on the environment's thread.
+            unsafe { sys::napi_delete_reference(env, r) };
+        }
+    }
+}

@@ -1,0 +1,530 @@
+//! The JavaScript side of one subscription ([`Feed`]): the messages taken from the core queue but
+//! not handed out yet (a [`JsBuffer`]), the promises of `next()` / `recv()` waiting for a message,
+//! the `'message'`, `'close'` and `'error'` listeners, and what keeps the process (and the JS
+//! object) alive.
+//!
+//! Flow: the core calls the subscription's ready callback when its queue becomes non-empty or the
+//! subscription ends; the callback hands the feed to the environment's [`Waker`], which runs
+//! [`Feed::handle`] on the JavaScript thread. `handle` settles waiting promises first (one message
+//! each), then gives every other message to the `'message'` listeners, then — once the subscription
+//! has ended and everything queued was delivered — emits `'error'` (slow consumer) and `'close'`
+//! once and lets go of the listeners. Messages move from the core queue in batches; a `for await`
+//! loop takes the buffered ones in JavaScript.
+//!
+//! Locking: the state is under one mutex, taken only on the JavaScript thread and never held while
+//! JavaScript runs (listeners may call back into the subscription).
+
+use super::buffer::JsBuffer;
+use super::jsval::{self, Handle};
+use super::message::{self, Pass};
+use super::waker::Waker;
+use crate::error::Result;
+use crate::raw::napi_call;
+use dashfeed::codec::Format;
+use dashfeed::hub::Subscription as CoreSubscription;
+use dashfeed::Error;
+use napi::sys;
+use std::collections::VecDeque;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+/// Messages taken from the core queue per refill.
+const BATCH: usize = 256;
+/// Batches handed to listeners per wake-up before yielding to the event loop.
+const MAX_BATCHES: usize = 4;
+
+/// A listener event.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Event {
+    /// Each message.
+    Message,
+    /// The subscription ended (once).
+    Close,
+    /// The subscription was ended by the `disconnect` policy (before `'close'`).
+    Error,
+}
+
+impl Event {
+    /// Parses an event name.
+    pub fn parse(name: &str) -> Result<Event> {
+        match name {
+            "message" => Ok(Event::Message),
+            "close" => Ok(Event::Close),
+            "error" => Ok(Event::Error),
+            other => Err(Error::invalid(format!(
+                "unknown event {other:?} (expected 'message', 'close' or 'error')"
+            ))
+            .into()),
+        }
+    }
+}
+
+/// A promise waiting for a message.
+struct Waiter {
+    deferred: Handle<sys::napi_deferred>,
+    /// `next()` resolves `{ value, done }`; `recv()` resolves the message or `null`.
+    recv: bool,
+    /// The id a `recv(timeout)` timer names, and that timer (a strong reference) or null.
+    id: u64,
+    timer: Handle<sys::napi_ref>,
+}
+
+struct Js {
+    buffer: JsBuffer,
+    waiters: VecDeque<Waiter>,
+    listeners: Vec<(Event, Handle<sys::napi_ref>)>,
+    /// Counted in the waker and holding `this` strongly (see [`Feed::sync_hold`]).
+    holding: bool,
+    /// Reference to the JS `Subscription` (weak unless holding).
+    this: Handle<sys::napi_ref>,
+    /// `close()` was called: deliver nothing more.
+    closed_by_user: bool,
+    /// `'close'` was emitted and the listeners let go.
+    done: bool,
+    next_id: u64,
+}
+
+/// What a waiter gets.
+enum Item {
+    /// A `Message` object.
+    Message(sys::napi_value),
+    /// The end: `None` closed, `Some(err)` slow consumer.
+    End(Option<Error>),
+    /// Nothing yet.
+    Empty,
+}
+
+/// The weak handle a timer keeps on its feed.
+pub type WeakFeed = Weak<Feed>;
+
+/// The JavaScript side of a subscription; shared (in an `Arc`) with the core's ready callback.
+pub struct Feed {
+    /// The core subscription.
+    pub sub: CoreSubscription,
+    /// Its wire format (the messages of one publication share one object within a pass, found by
+    /// the address of their bytes in this format).
+    format: Format,
+    waker: Arc<Waker>,
+    /// Already in the waker's list.
+    queued: AtomicBool,
+    js: Mutex<Js>,
+}
+
+impl Feed {
+    /// Wraps `sub` and registers its ready callback with the waker of `env`.
+    pub fn new(env: sys::napi_env, sub: CoreSubscription) -> Result<Arc<Feed>> {
+        let feed = Arc::new(Feed {
+            format: sub.format(),
+            sub,
+            waker: Waker::of(env)?,
+            queued: AtomicBool::new(false),
+            js: Mutex::new(Js {
+                buffer: JsBuffer::new(env)?,
+                waiters: VecDeque::new(),
+                listeners: Vec::new(),
+                holding: false,
+                this: Handle(ptr::null_mut()),
+                closed_by_user: false,
+                done: false,
+                next_id: 0,
+            }),
+        });
+        let weak = Arc::downgrade(&feed);
+        feed.sub.on_ready(move || {
+            if let Some(f) = weak.upgrade() {
+                f.schedule();
+            }
+        });
+        Ok(feed)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Js> {
+        self.js.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remembers the JS object (weakly): made strong while a consumer waits.
+    pub fn set_this(&self, env: sys::napi_env, this: sys::napi_value) -> Result<()> {
+        let mut r = ptr::null_mut();
+        napi_call!(napi_create_reference(env, this, 0, &mut r))?;
+        self.lock().this = Handle(r);
+        Ok(())
+    }
+
+    /// Asks for a `handle` on the JavaScript thread (any thread).
+    pub fn schedule(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            self.waker.wake(self.clone());
+        }
+    }
+
+    /// The `for await` iterator over `this` (the JS Subscription).
+    pub fn iterator(&self, env: sys::napi_env, this: sys::napi_value) -> Result<sys::napi_value> {
+        self.lock().buffer.iterator(env, this)
+    }
+
+    /// Moves up to a batch from the core queue into the buffer and returns how many; none once the
+    /// subscription has ended and its queue is drained (the end is reported by `finish`).
+    fn refill(&self, env: sys::napi_env, js: &Js, mut pass: Option<&mut Pass>) -> Result<usize> {
+        let Ok(batch) = self.sub.try_recv_many(BATCH) else {
+            return Ok(0);
+        };
+        let n = batch.len();
+        for m in batch {
+            let obj = message::to_js(env, m, self.format, pass.as_deref_mut())?;
+            js.buffer.push(env, obj)?;
+        }
+        Ok(n)
+    }
+
+    /// The next message for a consumer: from the buffer, else from the core (the rest of the batch
+    /// stays buffered).
+    fn next_item(&self, env: sys::napi_env, js: &Js, pass: &mut Pass) -> Result<Item> {
+        if let Some(m) = js.buffer.pop(env)? {
+            return Ok(Item::Message(m));
+        }
+        if js.closed_by_user {
+            return Ok(Item::End(None));
+        }
+        match self.sub.try_recv_many(BATCH) {
+            Ok(batch) => {
+                let mut first = None;
+                for m in batch {
+                    let obj = message::to_js(env, m, self.format, Some(pass))?;
+                    match first {
+                        None => first = Some(obj),
+                        Some(_) => js.buffer.push(env, obj)?,
+                    }
+                }
+                Ok(first.map_or(Item::Empty, Item::Message))
+            }
+            Err(Error::Closed) => Ok(Item::End(None)),
+            Err(e) => Ok(Item::End(Some(e))),
+        }
+    }
+
+    /// Takes what `tryRecv` / `tryRecvMany` return: up to `max` message objects, buffered ones
+    /// first; the core error (`closed`, `slow_consumer`) once ended and drained.
+    pub fn take(&self, env: sys::napi_env, max: usize) -> Result<Vec<sys::napi_value>> {
+        let js = self.lock();
+        let mut out = Vec::new();
+        while out.len() < max {
+            match js.buffer.pop(env)? {
+                Some(m) => out.push(m),
+                None => break,
+            }
+        }
+        if js.closed_by_user {
+            if out.is_empty() && max > 0 {
+                return Err(Error::Closed.into());
+            }
+            return Ok(out);
+        }
+        if out.len() < max {
+            match self.sub.try_recv_many(max - out.len()) {
+                Ok(more) => {
+                    for m in more {
+                        out.push(message::to_js(env, m, self.format, None)?);
+                    }
+                }
+                Err(e) if out.is_empty() => return Err(e.into()),
+                Err(_) => {} // reported by the next call
+            }
+        }
+        Ok(out)
+    }
+
+    /// A promise for the next message: `{ value, done }` (`next()`), or the message / `null`
+    /// (`recv(timeoutMs)`).
+    pub fn wait(
+        self: &Arc<Self>,
+        env: sys::napi_env,
+        recv: bool,
+        timeout_ms: Option<f64>,
+    ) -> Result<sys::napi_value> {
+        let (mut deferred, mut promise) = (ptr::null_mut(), ptr::null_mut());
+        napi_call!(napi_create_promise(env, &mut deferred, &mut promise))?;
+        let item = {
+            let mut js = self.lock();
+            let item = if js.waiters.is_empty() {
+                self.next_item(env, &js, &mut Pass::default())?
+            } else {
+                Item::Empty // earlier waiters come first
+            };
+            if let Item::Empty = item {
+                js.next_id += 1;
+                let id = js.next_id;
+                js.waiters.push_back(Waiter {
+                    deferred: Handle(deferred),
+                    recv,
+                    id,
+                    timer: Handle(ptr::null_mut()),
+                });
+                drop(js);
+                if let Some(ms) = timeout_ms {
+                    self.arm_timer(env, id, ms)?;
+                }
+                self.sync_hold(env)?;
+                return Ok(promise);
+            }
+            item
+        };
+        settle(env, deferred, recv, item)?;
+        Ok(promise)
+    }
+
+    /// Starts the timer of `recv(timeout)` waiter `id`.
+    fn arm_timer(self: &Arc<Self>, env: sys::napi_env, id: u64, ms: f64) -> Result<()> {
+        let timer = super::timer::start(env, Arc::downgrade(self), id, ms)?;
+        let mut js = self.lock();
+        match js.waiters.iter_mut().find(|w| w.id == id) {
+            Some(w) => w.timer = Handle(timer),
+            None => {
+                drop(js);
+                super::timer::clear(env, timer)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The timer of `recv` waiter `id` fired: it resolves with `null`.
+    pub fn expire(&self, env: sys::napi_env, id: u64) -> Result<()> {
+        let waiter = {
+            let mut js = self.lock();
+            let at = js.waiters.iter().position(|w| w.id == id);
+            at.and_then(|i| js.waiters.remove(i))
+        };
+        if let Some(w) = waiter {
+            super::timer::clear(env, w.timer.0)?;
+            napi_call!(napi_resolve_deferred(env, w.deferred.0, jsval::null(env)?))?;
+            self.sync_hold(env)?;
+        }
+        Ok(())
+    }
+
+    /// Adds a listener (and, for `'message'`, delivers what is already queued, asynchronously).
+    pub fn listen(
+        self: &Arc<Self>,
+        env: sys::napi_env,
+        event: Event,
+        func: sys::napi_value,
+    ) -> Result<()> {
+        let mut r = ptr::null_mut();
+        napi_call!(napi_create_reference(env, func, 1, &mut r))?;
+        self.lock().listeners.push((event, Handle(r)));
+        if event == Event::Message {
+            self.sync_hold(env)?;
+            self.schedule();
+        }
+        Ok(())
+    }
+
+    /// Removes one registration of `func` for `event`.
+    pub fn unlisten(&self, env: sys::napi_env, event: Event, func: sys::napi_value) -> Result<()> {
+        let removed = {
+            let mut js = self.lock();
+            let mut found = None;
+            for (i, (e, r)) in js.listeners.iter().enumerate() {
+                if *e != event {
+                    continue;
+                }
+                let (mut f, mut same) = (ptr::null_mut(), false);
+                napi_call!(napi_get_reference_value(env, r.0, &mut f))?;
+                napi_call!(napi_strict_equals(env, f, func, &mut same))?;
+                if same {
+                    found = Some(i);
+                    break;
+                }
+            }
+            found.map(|i| js.listeners.remove(i).1)
+        };
+        if let Some(r) = removed {
+            napi_call!(napi_delete_reference(env, r.0))?;
+            self.sync_hold(env)?;
+        }
+        Ok(())
+    }
+
+    /// `close()`: ends the subscription, settles the waiters (done / `null`) and emits `'close'`
+    /// before returning. Idempotent.
+    pub fn close(self: &Arc<Self>, env: sys::napi_env) -> Result<()> {
+        {
+            let mut js = self.lock();
+            js.closed_by_user = true;
+            js.buffer.close(env)?;
+        }
+        self.sub.close();
+        self.handle(env, &mut Pass::default())
+    }
+
+    /// [`handle`](Feed::handle), reporting a failure as an uncaught exception (a wake-up has no
+    /// caller to throw to).
+    pub fn handle_reporting(self: &Arc<Self>, env: sys::napi_env, pass: &mut Pass) {
+        if let Err(e) = self.handle(env, pass) {
+            jsval::report(env, e);
+        }
+    }
+
+    /// Delivers what is ready (see the module docs). JavaScript thread only.
+    pub fn handle(self: &Arc<Self>, env: sys::napi_env, pass: &mut Pass) -> Result<()> {
+        self.queued.store(false, Ordering::Release);
+        loop {
+            let (w, item) = {
+                let mut js = self.lock();
+                if js.waiters.is_empty() {
+                    break;
+                }
+                match self.next_item(env, &js, pass)? {
+                    Item::Empty => break,
+                    item => (js.waiters.pop_front(), item),
+                }
+            };
+            if let Some(w) = w {
+                super::timer::clear(env, w.timer.0)?;
+                settle(env, w.deferred.0, w.recv, item)?;
+            }
+        }
+        self.deliver(env, pass)?;
+        self.finish(env)?;
+        self.sync_hold(env)
+    }
+
+    /// Gives the buffered and queued messages to the `'message'` listeners.
+    fn deliver(self: &Arc<Self>, env: sys::napi_env, pass: &mut Pass) -> Result<()> {
+        for _ in 0..MAX_BATCHES {
+            let (buffer, funcs) = {
+                let js = self.lock();
+                if js.closed_by_user || !js.listeners.iter().any(|(e, _)| *e == Event::Message) {
+                    return Ok(());
+                }
+                let moved = self.refill(env, &js, Some(pass))?;
+                if moved == 0 && js.buffer.len(env)? == 0 {
+                    return Ok(());
+                }
+                (js.buffer, listeners(env, &js, Event::Message)?)
+            };
+            buffer.deliver(env, funcs)?; // runs JavaScript: without the lock
+        }
+        self.schedule(); // more is waiting: continue after other callbacks had their turn
+        Ok(())
+    }
+
+    /// Once ended and drained: `'error'` (slow consumer) and `'close'`, once; listeners let go.
+    fn finish(&self, env: sys::napi_env) -> Result<()> {
+        let (reason, taken) = {
+            let mut js = self.lock();
+            if js.done {
+                return Ok(());
+            }
+            let drained = js.buffer.len(env)? == 0 && self.sub.stats().queued_messages == 0;
+            if !(js.closed_by_user || (self.sub.is_closed() && drained)) {
+                return Ok(());
+            }
+            let reason = match self.sub.try_recv() {
+                Err(Error::Closed) | Ok(_) => None,
+                Err(e) if !js.closed_by_user => Some(e),
+                Err(_) => None,
+            };
+            js.done = true;
+            (reason, std::mem::take(&mut js.listeners))
+        };
+        let mut on_error = Vec::new();
+        let mut on_close = Vec::new();
+        for (e, r) in &taken {
+            let mut f = ptr::null_mut();
+            napi_call!(napi_get_reference_value(env, r.0, &mut f))?;
+            match e {
+                Event::Error => on_error.push(f),
+                Event::Close => on_close.push(f),
+                Event::Message => {}
+            }
+            napi_call!(napi_delete_reference(env, r.0))?;
+        }
+        let had_messages = taken.iter().any(|(e, _)| *e == Event::Message);
+        if let Some(e) = reason {
+            let err = jsval::error_value(env, &e)?;
+            if on_error.is_empty() && had_messages {
+                jsval::uncaught(env, err); // an EventEmitter's unhandled 'error'
+            }
+            for f in on_error {
+                jsval::call(env, f, &[err])?;
+            }
+        }
+        for f in on_close {
+            jsval::call(env, f, &[])?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the process and the JS object alive exactly while a consumer waits.
+    fn sync_hold(&self, env: sys::napi_env) -> Result<()> {
+        let mut js = self.lock();
+        let want = !js.done
+            && (!js.waiters.is_empty() || js.listeners.iter().any(|(e, _)| *e == Event::Message));
+        if want == js.holding || js.this.0.is_null() {
+            return Ok(());
+        }
+        js.holding = want;
+        let mut count = 0;
+        if want {
+            self.waker.hold(env);
+            napi_call!(napi_reference_ref(env, js.this.0, &mut count))?;
+        } else {
+            self.waker.release(env);
+            napi_call!(napi_reference_unref(env, js.this.0, &mut count))?;
+        }
+        Ok(())
+    }
+
+    /// The JS object was collected (or its environment is going away): unsubscribe and free
+    /// every reference.
+    pub fn dispose(&self, env: sys::napi_env) {
+        self.sub.clear_on_ready();
+        self.sub.close();
+        let mut js = self.lock();
+        js.done = true;
+        js.buffer.dispose(env);
+        let this = js.this.0;
+        let refs: Vec<sys::napi_ref> = js.listeners.drain(..).map(|(_, r)| r.0).collect();
+        for r in refs.into_iter().chain([this]).filter(|r| !r.is_null()) {
+            // SAFETY: a reference of this environment, deleted once.
+            unsafe { sys::napi_delete_reference(env, r) };
+        }
+        js.this = Handle(ptr::null_mut());
+        if js.holding {
+            js.holding = false;
+            self.waker.release(env);
+        }
+    }
+}
+
+/// The listener functions registered for `event`, as a JS array.
+fn listeners(env: sys::napi_env, js: &Js, event: Event) -> Result<sys::napi_value> {
+    let mut arr = ptr::null_mut();
+    napi_call!(napi_create_array(env, &mut arr))?;
+    let mut i = 0;
+    for (e, r) in &js.listeners {
+        if *e == event {
+            let mut f = ptr::null_mut();
+            napi_call!(napi_get_reference_value(env, r.0, &mut f))?;
+            napi_call!(napi_set_element(env, arr, i, f))?;
+            i += 1;
+        }
+    }
+    Ok(arr)
+}
+
+/// Resolves (or rejects) a waiter's promise with `item`.
+fn settle(env: sys::napi_env, deferred: sys::napi_deferred, recv: bool, item: Item) -> Result<()> {
+    let value = match item {
+        Item::Message(msg) if recv => msg,
+        Item::Message(msg) => jsval::iter_result(env, msg, false)?,
+        Item::End(Some(e)) => {
+            let err = jsval::error_value(env, &e)?;
+            return napi_call!(napi_reject_deferred(env, deferred, err));
+        }
+        Item::End(None) | Item::Empty if recv => jsval::null(env)?,
+        Item::End(None) | Item::Empty => jsval::iter_result(env, jsval::undefined(env)?, true)?,
+    };
+    napi_call!(napi_resolve_deferred(env, deferred, value))
+}

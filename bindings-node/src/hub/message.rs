@@ -1,0 +1,299 @@
+//! `Message`: one hub message as JavaScript sees it — its fields, its `data` (a plain object built
+//! on first access and kept), its pre-encoded wire bytes (`raw(format)`) and its wire map
+//! (`toJSON()` / `toObject()`).
+//!
+//! A message object is made once per publication per thread: the subscriptions woken together
+//! (one publish reaching many subscribers) share it, as they share the core's encoded bytes, and
+//! `raw()` copies those bytes into a `Buffer` once per object and format. Its fields (`kind`,
+//! `dashboard`, `epoch`, `seq`, `recovered`, `missed`) are read-only own properties set when it is
+//! made, so reading them costs no native call; the class getters are their declaration (and
+//! answer for an object made otherwise).
+
+use super::glue;
+use super::values::to_js as value_to_js;
+use crate::error::{guard, Code, Result};
+use crate::raw::{self, napi_call};
+use dashfeed::codec::Format;
+use dashfeed::hub::Message as CoreMessage;
+use napi::bindgen_prelude::{Env, JavaScriptClassExt, ObjectFinalize, Unknown};
+use napi::sys;
+use napi_derive::napi;
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::ptr;
+
+/// A hub message: `kind` (`'snapshot'`, `'update'`, `'recovered'`), `dashboard`, `epoch`, `seq`,
+/// `data`, `recovered`, `missed`, and `raw(format)`, the wire bytes encoded once for every
+/// subscriber. Subscribers woken by the same publication in one thread receive the same object
+/// (as EventEmitter listeners share their arguments): treat it, its `data` and its `raw()` Buffer
+/// as read-only.
+#[napi(js_name = "Message", custom_finalize)]
+pub struct Message {
+    pub(crate) inner: CoreMessage,
+    /// The `data` object, once built (a strong reference).
+    data: Cell<sys::napi_ref>,
+    /// The `raw()` Buffer per format (MessagePack, JSON), once made.
+    raw: [Cell<sys::napi_ref>; 2],
+}
+
+impl ObjectFinalize for Message {
+    fn finalize(self, env: Env) -> napi::Result<()> {
+        for r in [&self.data, &self.raw[0], &self.raw[1]] {
+            if !r.get().is_null() {
+                // SAFETY: our reference, deleted once, on the environment's thread.
+                unsafe { sys::napi_delete_reference(env.raw(), r.get()) };
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Message objects made during one wake-up pass, by publication (the address and length of its
+/// encoded bytes, which every subscriber shares and which stay alive while the object does).
+#[derive(Default)]
+pub struct Pass {
+    made: HashMap<(usize, usize), sys::napi_value>,
+}
+
+/// A JS `Message` for `m` (received by a subscription in `format`): the object already made for
+/// the same publication in this `pass`, if any.
+pub fn to_js(
+    env: sys::napi_env,
+    m: CoreMessage,
+    format: Format,
+    pass: Option<&mut Pass>,
+) -> Result<sys::napi_value> {
+    let Some(pass) = pass else {
+        return make(env, m);
+    };
+    let key = match m.raw(format) {
+        Ok(b) => (b.as_ptr() as usize, b.len()),
+        Err(_) => return make(env, m),
+    };
+    if let Some(&v) = pass.made.get(&key) {
+        return Ok(v);
+    }
+    let v = make(env, m)?;
+    pass.made.insert(key, v);
+    Ok(v)
+}
+
+/// Makes a `Message` object with its field properties.
+fn make(env: sys::napi_env, m: CoreMessage) -> Result<sys::napi_value> {
+    let (kind, seq, recovered, missed) = (m.kind().name(), m.seq(), m.recovered(), m.missed());
+    let dashboard = raw::string(env, m.dashboard())?;
+    let epoch = raw::string(env, m.epoch())?;
+    let obj = Message::new(m).into_instance(&Env::from_raw(env))?.value;
+    glue::install(env, obj, c"raw", raw_glue)?;
+    let (mut seq_v, mut rec_v, mut missed_v, mut null) = (
+        ptr::null_mut(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+    );
+    napi_call!(napi_get_null(env, &mut null))?;
+    napi_call!(napi_create_double(env, seq as f64, &mut seq_v))?;
+    match recovered {
+        Some(b) => napi_call!(napi_get_boolean(env, b, &mut rec_v))?,
+        None => rec_v = null,
+    }
+    match missed {
+        Some(n) => napi_call!(napi_create_double(env, n as f64, &mut missed_v))?,
+        None => missed_v = null,
+    }
+    let field = |name: &'static std::ffi::CStr, value| sys::napi_property_descriptor {
+        utf8name: name.as_ptr(),
+        name: ptr::null_mut(),
+        method: None,
+        getter: None,
+        setter: None,
+        value,
+        attributes: sys::PropertyAttributes::enumerable,
+        data: ptr::null_mut(),
+    };
+    let props = [
+        field(c"kind", raw::string(env, kind)?),
+        field(c"dashboard", dashboard),
+        field(c"epoch", epoch),
+        field(c"seq", seq_v),
+        field(c"recovered", rec_v),
+        field(c"missed", missed_v),
+    ];
+    napi_call!(napi_define_properties(
+        env,
+        obj,
+        props.len(),
+        props.as_ptr()
+    ))?;
+    Ok(obj)
+}
+
+/// `Message.prototype.raw` through [`glue`].
+unsafe extern "C" fn raw_glue(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    glue::run(env, || {
+        // SAFETY: this call's info; the receiver is used only during the call.
+        let (this, [format]) = unsafe { glue::args::<1>(env, info)? };
+        let msg = unsafe { glue::receiver::<Message>(env, this)? };
+        let format = if crate::window::options::is_nullish(env, format)? {
+            None
+        } else {
+            Some(crate::window::options::string(env, format, "format")?)
+        };
+        msg.raw_value(env, format)
+    })
+}
+
+impl Message {
+    /// Wraps a core message.
+    pub fn new(inner: CoreMessage) -> Self {
+        Message {
+            inner,
+            data: Cell::new(ptr::null_mut()),
+            raw: [Cell::new(ptr::null_mut()), Cell::new(ptr::null_mut())],
+        }
+    }
+
+    /// The value `r` refers to, or a new one made by `make` and kept in `r`.
+    fn cached(
+        env: sys::napi_env,
+        r: &Cell<sys::napi_ref>,
+        make: impl FnOnce() -> Result<sys::napi_value>,
+    ) -> Result<sys::napi_value> {
+        let mut out = ptr::null_mut();
+        if r.get().is_null() {
+            out = make()?;
+            let mut made = ptr::null_mut();
+            napi_call!(napi_create_reference(env, out, 1, &mut made))?;
+            r.set(made);
+        } else {
+            napi_call!(napi_get_reference_value(env, r.get(), &mut out))?;
+        }
+        Ok(out)
+    }
+
+    /// `raw(format)`: the wire bytes as a Buffer, made once per format.
+    fn raw_value(&self, env: sys::napi_env, format: Option<String>) -> Result<sys::napi_value> {
+        let format = format.as_deref().unwrap_or("msgpack").parse::<Format>()?;
+        let slot = match format {
+            Format::MsgPack => &self.raw[0],
+            Format::Json => &self.raw[1],
+        };
+        Message::cached(env, slot, || {
+            let bytes = self.inner.raw(format)?;
+            crate::realm::buffer(env, &bytes)
+        })
+    }
+}
+
+fn unknown(env: &Env, v: sys::napi_value) -> Unknown<'_> {
+    // SAFETY: `v` is a value of the running callback.
+    unsafe { Unknown::from_raw_unchecked(env.raw(), v) }
+}
+
+#[napi]
+impl Message {
+    /// `'snapshot'`, `'update'` or `'recovered'`.
+    #[napi(
+        getter,
+        catch_unwind,
+        ts_return_type = "'snapshot' | 'update' | 'recovered'"
+    )]
+    pub fn kind(&self) -> &'static str {
+        self.inner.kind().name()
+    }
+
+    /// The dashboard id.
+    #[napi(getter, catch_unwind)]
+    pub fn dashboard(&self) -> String {
+        self.inner.dashboard().to_owned()
+    }
+
+    /// The epoch (16 hex digits) of the topic history this message belongs to.
+    #[napi(getter, catch_unwind)]
+    pub fn epoch(&self) -> String {
+        self.inner.epoch().to_owned()
+    }
+
+    /// The sequence number: of the publication (update), of the last publication included
+    /// (snapshot), or the latest one at resume time (recovered).
+    #[napi(getter, catch_unwind)]
+    pub fn seq(&self) -> f64 {
+        self.inner.seq() as f64
+    }
+
+    /// `true` on a `recovered` header, `false` on a snapshot sent because a resume was
+    /// impossible, `null` otherwise.
+    #[napi(getter, catch_unwind)]
+    pub fn recovered(&self) -> Option<bool> {
+        self.inner.recovered()
+    }
+
+    /// On a `recovered` header: how many updates follow; `null` otherwise.
+    #[napi(getter, catch_unwind)]
+    pub fn missed(&self) -> Option<f64> {
+        self.inner.missed().map(|n| n as f64)
+    }
+
+    /// The data (metric → value): built on first access, then the same object.
+    #[napi(getter, catch_unwind, ts_return_type = "Record<string, unknown>")]
+    pub fn data<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>, Code> {
+        guard(|| {
+            let raw_env = env.raw();
+            let v = Message::cached(raw_env, &self.data, || {
+                value_to_js(raw_env, self.inner.data())
+            })?;
+            Ok(unknown(env, v))
+        })
+    }
+
+    /// The wire bytes in `format` (`'msgpack'`, the default, or `'json'`), gzipped above the hub's
+    /// `compressOver`: encoded once per publication and format whatever the subscriber count, and
+    /// copied into a `Buffer` once per message object (the same Buffer on every call).
+    #[napi(
+        catch_unwind,
+        ts_args_type = "format?: 'msgpack' | 'json'",
+        ts_return_type = "Buffer"
+    )]
+    pub fn raw<'env>(
+        &self,
+        env: &'env Env,
+        format: Option<String>,
+    ) -> napi::Result<Unknown<'env>, Code> {
+        guard(|| Ok(unknown(env, self.raw_value(env.raw(), format)?)))
+    }
+
+    /// The wire message as a plain object, fields in wire order (`type` first); what
+    /// `JSON.stringify(message)` writes.
+    #[napi(
+        js_name = "toJSON",
+        catch_unwind,
+        ts_return_type = "Record<string, unknown>"
+    )]
+    pub fn to_json<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>, Code> {
+        guard(|| {
+            let v = value_to_js(env.raw(), &self.inner.to_value())?;
+            Ok(unknown(env, v))
+        })
+    }
+
+    /// The same as `toJSON()`.
+    #[napi(catch_unwind, ts_return_type = "Record<string, unknown>")]
+    pub fn to_object<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>, Code> {
+        self.to_json(env)
+    }
+
+    /// `Message(kind="update", dashboard="ops", epoch="…", seq=13)`.
+    #[napi(js_name = "toString", catch_unwind)]
+    pub fn to_js_string(&self) -> String {
+        format!(
+            "Message(kind={:?}, dashboard={:?}, epoch={:?}, seq={})",
+            self.inner.kind().name(),
+            self.inner.dashboard(),
+            self.inner.epoch(),
+            self.inner.seq()
+        )
+    }
+}

@@ -1,0 +1,231 @@
+//! Node face of `dashfeed::limit`: the keyed `RateLimiter` (`check` / `checkN` return a
+//! `RateDecision`, `tryAcquire` throws `rate_limited` with `retryAfter` in ms, `await acquire(key)`
+//! waits on JS timers until the call is allowed). The limiter itself is the core's (GCRA per key).
+
+use crate::breaker::js::{self, Deferred, Env, Value};
+use crate::breaker::options as args;
+use crate::clock::{shared, ManualClock};
+use crate::error::{guard, Code, Result};
+use crate::raw;
+use dashfeed::limit::{LimiterConfig, RateLimiter as CoreLimiter};
+use dashfeed::Error;
+use napi::bindgen_prelude::{ClassInstance, FromNapiValue, Unknown};
+use napi::{JsValue, ValueType};
+use napi_derive::napi;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// Whether a call may go ahead now, and if not, how long to wait.
+#[napi(object, object_from_js = false)]
+pub struct RateDecision {
+    /// True when the call was taken.
+    pub allowed: bool,
+    /// Milliseconds until the call would be allowed (0 when allowed).
+    pub retry_after_ms: f64,
+}
+
+/// A rate limiter keyed by client or dashboard: `rate` calls per second with bursts of `burst` per
+/// key (default: `rate` rounded up). `new RateLimiter(10, 20)`.
+#[napi]
+pub struct RateLimiter {
+    inner: Rc<CoreLimiter>,
+}
+
+/// A positive-integer-or-absent `burst`.
+fn burst_of(rate: f64, burst: Option<Unknown<'_>>) -> Result<u32> {
+    match args::opt_number("burst", burst)? {
+        None => Ok((rate.ceil() as u32).max(1)),
+        Some(b) => args::count("burst", b),
+    }
+}
+
+/// The decision for a core result: `rate_limited` is a decision, any other error is thrown.
+fn decide(r: dashfeed::Result<()>) -> Result<RateDecision> {
+    match r {
+        Ok(()) => Ok(RateDecision {
+            allowed: true,
+            retry_after_ms: 0.0,
+        }),
+        Err(Error::RateLimited { retry_after }) => Ok(RateDecision {
+            allowed: false,
+            retry_after_ms: js::ms_of(retry_after),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Runs `f` on the text of a string key (`invalid_input` for anything else).
+fn with_key<R>(env: Env, key: &Unknown<'_>, f: impl FnOnce(&str) -> R) -> Result<R> {
+    if key.get_type()? != ValueType::String {
+        return Err(Error::invalid("the key must be a string").into());
+    }
+    raw::with_str(env, key.raw(), f)
+}
+
+#[napi]
+impl RateLimiter {
+    /// `rate` calls per second (in 1e-9..=1e9) with bursts of `burst` (≥ 1); `clock`: a test clock.
+    /// `invalid_input` on a bad quota.
+    #[napi(
+        constructor,
+        catch_unwind,
+        ts_args_type = "rate: number, burst?: number | null, clock?: ManualClock | null"
+    )]
+    pub fn new(
+        rate: Unknown<'_>,
+        burst: Option<Unknown<'_>>,
+        clock: Option<Unknown<'_>>,
+    ) -> napi::Result<Self, Code> {
+        guard(|| {
+            let rate = args::number("rate", rate)?;
+            let burst = burst_of(rate, burst)?;
+            let clock = match clock {
+                Some(c) if !matches!(c.get_type()?, ValueType::Undefined | ValueType::Null) => {
+                    // SAFETY: a value of the running callback; the reader checks its class.
+                    let c = unsafe {
+                        ClassInstance::<ManualClock>::from_napi_value(c.value().env, c.raw())
+                    }
+                    .map_err(|_| Error::invalid("clock must be a ManualClock"))?;
+                    shared(Some(&c))
+                }
+                _ => shared(None),
+            };
+            let inner = CoreLimiter::with_clock(LimiterConfig::new(rate, burst), clock)?;
+            Ok(RateLimiter {
+                inner: Rc::new(inner),
+            })
+        })
+    }
+
+    /// Takes one call for `key` if allowed; otherwise says how long to wait.
+    #[napi(catch_unwind, ts_args_type = "key: string")]
+    pub fn check(&self, env: napi::Env, key: Unknown<'_>) -> napi::Result<RateDecision, Code> {
+        guard(|| decide(with_key(env.raw(), &key, |k| self.inner.check(k))?))
+    }
+
+    /// Takes `n` calls at once for `key`, all or none (weighted limits); `n` above the burst is
+    /// `invalid_input`.
+    #[napi(catch_unwind, ts_args_type = "key: string, n: number")]
+    pub fn check_n(
+        &self,
+        env: napi::Env,
+        key: Unknown<'_>,
+        n: Unknown<'_>,
+    ) -> napi::Result<RateDecision, Code> {
+        guard(|| {
+            let n = args::count("n", args::number("n", n)?)?;
+            decide(with_key(env.raw(), &key, |k| self.inner.check_n(k, n))?)
+        })
+    }
+
+    /// Like `check`, but throws the `rate_limited` error (with `retryAfter` in ms) when limited.
+    #[napi(catch_unwind, ts_args_type = "key: string")]
+    pub fn try_acquire(&self, env: napi::Env, key: Unknown<'_>) -> napi::Result<(), Code> {
+        guard(|| {
+            let env = env.raw();
+            match with_key(env, &key, |k| self.inner.check(k))? {
+                Ok(()) => Ok(()),
+                Err(e @ Error::RateLimited { .. }) => {
+                    Err(js::throw_value(env, js::core_error(env, &e)?))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    /// Waits until a call for `key` is allowed, then takes it. Each wait is a JS timer of the
+    /// reported retry time (a `ManualClock` must be advanced for the wait to end).
+    #[napi(
+        catch_unwind,
+        ts_args_type = "key: string",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn acquire<'env>(
+        &self,
+        env: &'env napi::Env,
+        key: Unknown<'env>,
+    ) -> napi::Result<Unknown<'env>, Code> {
+        guard(|| {
+            let env = env.raw();
+            let key_text = with_key(env, &key, str::to_owned)?;
+            let p = match self.inner.check(&key_text) {
+                Ok(()) => js::resolved(env, js::undefined(env)?)?,
+                Err(Error::RateLimited { retry_after }) => {
+                    let (deferred, promise) = js::promise(env)?;
+                    let waiter = Rc::new(Waiter {
+                        limiter: Rc::clone(&self.inner),
+                        key: key_text,
+                        deferred: RefCell::new(Some(deferred)),
+                    });
+                    waiter.arm(env, js::ms_of(retry_after))?;
+                    promise
+                }
+                Err(e) => return Err(e.into()),
+            };
+            // SAFETY: made in this callback's scope.
+            Ok(unsafe { Unknown::from_raw_unchecked(env, p) })
+        })
+    }
+
+    /// Drops the keys whose budget is full again (they behave as new keys).
+    #[napi(catch_unwind)]
+    pub fn retain_recent(&self) {
+        self.inner.retain_recent();
+    }
+
+    /// Number of keys stored.
+    #[napi(getter, catch_unwind)]
+    pub fn size(&self) -> u32 {
+        u32::try_from(self.inner.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Calls per second.
+    #[napi(getter, catch_unwind)]
+    pub fn rate(&self) -> f64 {
+        self.inner.config().rate
+    }
+
+    /// Calls allowed at once.
+    #[napi(getter, catch_unwind)]
+    pub fn burst(&self) -> u32 {
+        self.inner.config().burst
+    }
+}
+
+/// An `acquire` waiting for its key's budget.
+struct Waiter {
+    limiter: Rc<CoreLimiter>,
+    key: String,
+    deferred: RefCell<Option<Deferred>>,
+}
+
+impl Waiter {
+    /// Checks again after `ms` (at least 1 ms: timers are in whole ms).
+    fn arm(self: &Rc<Self>, env: Env, ms: f64) -> Result<()> {
+        let f = js::function(env, c"retryAcquire", Rc::clone(self), retry)?;
+        js::set_timeout(env, f, ms.ceil().max(1.0)).map(|_| ())
+    }
+}
+
+/// The timer of a waiting `acquire` fired.
+fn retry(env: Env, w: &Rc<Waiter>, _this: Value, _args: &[Value]) -> Result<Value> {
+    let outcome = match w.limiter.check(&w.key) {
+        Ok(()) => Ok(true),
+        Err(Error::RateLimited { retry_after }) => {
+            w.arm(env, js::ms_of(retry_after)).map(|()| false)
+        }
+        Err(e) => Err(e.into()),
+    };
+    let undefined = js::undefined(env)?;
+    if let Ok(false) = outcome {
+        return Ok(undefined);
+    }
+    let Some(d) = w.deferred.borrow_mut().take() else {
+        return Ok(undefined);
+    };
+    match outcome {
+        Err(e) => d.reject(env, js::error_value(env, e)?)?,
+        _ => d.resolve(env, undefined)?,
+    }
+    Ok(undefined)
+}

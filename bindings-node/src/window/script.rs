@@ -1,0 +1,78 @@
+//! The JavaScript halves of the conversions (`bindings-node/js/window.js` for the aggregator,
+//! `bindings-node/js/hub.js` for subscriptions; compiled into the addon with `include_str!`): each
+//! source is one function expression returning an object of helper functions, compiled and run
+//! once per environment (the main thread, each worker) and then kept by reference.
+
+use crate::error::Result;
+use crate::raw::{self, napi_call};
+use napi::sys;
+use std::cell::RefCell;
+use std::ffi::CStr;
+use std::ptr;
+
+/// The aggregator's helpers: `{ codes, results }`.
+pub const WINDOW: &str = include_str!("../../js/window.js");
+
+thread_local! {
+    /// (env, source address, reference to the helpers object) of the environment on this thread.
+    static HELPERS: RefCell<Vec<(usize, usize, sys::napi_ref)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The helpers object of `source` in `env`, compiled on first use.
+pub fn helpers(env: sys::napi_env, source: &'static str) -> Result<sys::napi_value> {
+    let key = (env as usize, source.as_ptr() as usize);
+    let cached = HELPERS.with(|c| {
+        c.borrow()
+            .iter()
+            .find(|(e, s, _)| (*e, *s) == key)
+            .map(|(_, _, r)| *r)
+    });
+    let mut obj = ptr::null_mut();
+    if let Some(r) = cached {
+        napi_call!(napi_get_reference_value(env, r, &mut obj))?;
+        if !obj.is_null() {
+            return Ok(obj);
+        }
+    }
+    let code = raw::string(env, source)?;
+    let (mut factory, mut global) = (ptr::null_mut(), ptr::null_mut());
+    napi_call!(napi_run_script(env, code, &mut factory))?;
+    napi_call!(napi_get_global(env, &mut global))?;
+    napi_call!(napi_call_function(
+        env,
+        global,
+        factory,
+        0,
+        ptr::null(),
+        &mut obj
+    ))?;
+    let mut r = ptr::null_mut();
+    napi_call!(napi_create_reference(env, obj, 1, &mut r))?;
+    HELPERS.with(|c| {
+        let mut c = c.borrow_mut();
+        c.retain(|(e, s, _)| (*e, *s) != key);
+        c.push((key.0, key.1, r));
+    });
+    Ok(obj)
+}
+
+/// Calls the helper `name` of `source` with `args`.
+pub fn call(
+    env: sys::napi_env,
+    source: &'static str,
+    name: &CStr,
+    args: &[sys::napi_value],
+) -> Result<sys::napi_value> {
+    let obj = helpers(env, source)?;
+    let f = raw::named(env, obj, name)?;
+    let mut out = ptr::null_mut();
+    napi_call!(napi_call_function(
+        env,
+        obj,
+        f,
+        args.len(),
+        args.as_ptr(),
+        &mut out
+    ))?;
+    Ok(out)
+}

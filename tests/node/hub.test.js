@@ -1,0 +1,353 @@
+'use strict';
+// The Hub from Node: snapshot-first subscriptions, wire bytes, resume with `since`, `for await` woken by
+// publishes from the event loop and from worker threads, listeners, policies, dedupe, closing from any
+// state, and a process that exits once its subscriptions are closed.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const { Worker } = require('node:worker_threads');
+const { Unpackr } = require('msgpackr');
+const dashfeed = require('../..');
+
+const ROOT = path.join(__dirname, '..', '..');
+const unpackr = new Unpackr({ mapsAsObjects: true, useRecords: false });
+
+/** Resolves like `promise`, or rejects after `ms` (a bound on every wait, never a sleep). */
+function within(promise, ms, what = 'wait') {
+  let timer;
+  const limit = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+}
+
+function throwsCode(fn, code) {
+  assert.throws(fn, (err) => err instanceof Error && err.code === code);
+}
+
+test('the first message is the snapshot, then updates, with pre-encoded wire bytes', () => {
+  const hub = new dashfeed.Hub();
+  hub.publish('ops', { cpu: 0.4, mem: 0.5 });
+  const sub = hub.subscribe('ops');
+  assert.equal(sub.dashboard, 'ops');
+  const first = sub.tryRecv();
+  assert.ok(first instanceof dashfeed.Message);
+  assert.deepEqual([first.kind, first.seq, first.recovered, first.missed], ['snapshot', 1, null, null]);
+  assert.deepEqual(first.data, { cpu: 0.4, mem: 0.5 });
+  assert.equal(first.data, first.data); // built once
+  assert.match(first.epoch, /^[0-9a-f]{16}$/);
+  assert.equal(sub.tryRecv(), null);
+
+  hub.publish('ops', { cpu: 0.6 });
+  const upd = sub.tryRecv();
+  assert.deepEqual([upd.kind, upd.seq, upd.data], ['update', 2, { cpu: 0.6 }]);
+  const wire = unpackr.unpack(upd.raw());
+  assert.deepStrictEqual(wire, { type: 'update', dashboard: 'ops', epoch: upd.epoch, seq: 2, data: { cpu: 0.6 } });
+  assert.deepEqual(Object.keys(wire), ['type', 'dashboard', 'epoch', 'seq', 'data']);
+  assert.ok(Buffer.isBuffer(upd.raw()));
+  assert.equal(upd.raw(), upd.raw('msgpack')); // one Buffer per message and format
+  assert.deepStrictEqual(dashfeed.decode(upd.raw()), wire);
+  assert.equal(upd.raw('json').toString(), JSON.stringify(wire));
+  assert.deepStrictEqual(upd.toJSON(), wire);
+  assert.equal(JSON.stringify(upd), JSON.stringify(wire));
+  throwsCode(() => upd.raw('yaml'), 'invalid_input');
+  assert.equal(String(upd), `Message(kind="update", dashboard="ops", epoch="${upd.epoch}", seq=2)`);
+  assert.equal(hub.stats.encodes >= 2, true);
+  sub.close();
+  assert.ok(sub.closed);
+  throwsCode(() => sub.tryRecv(), 'closed');
+});
+
+test('since resumes within history, or starts over with a fresh snapshot', () => {
+  const hub = new dashfeed.Hub({ history: 10 });
+  for (let i = 0; i < 5; i += 1) hub.publish('ops', { n: i });
+  const snap = hub.snapshot('ops');
+  assert.equal(snap.seq, 5);
+  for (let i = 5; i < 8; i += 1) hub.publish('ops', { n: i });
+  const sub = hub.subscribe('ops', { since: { epoch: snap.epoch, seq: 5 } });
+  const msgs = sub.tryRecvMany(100);
+  assert.deepEqual(msgs.map((m) => m.kind), ['recovered', 'update', 'update', 'update']);
+  assert.deepEqual([msgs[0].recovered, msgs[0].missed], [true, 3]);
+  assert.deepEqual(msgs.slice(1).map((m) => m.seq), [6, 7, 8]);
+  const stale = hub.subscribe('ops', { since: ['gone', 1] });
+  const m = stale.tryRecv();
+  assert.deepEqual([m.kind, m.recovered, m.data], ['snapshot', false, { n: 7 }]);
+  const again = hub.subscribe('ops', { since: msgs[msgs.length - 1] }); // a Message works as since
+  const hdr = again.tryRecv();
+  assert.deepEqual([hdr.kind, hdr.missed], ['recovered', 0]);
+  assert.equal(hub.snapshot('nowhere'), null);
+  const epoch = hub.resetEpoch('ops');
+  assert.notEqual(epoch, snap.epoch);
+  assert.equal(hub.subscribe('ops', { since: [snap.epoch, 8n] }).tryRecv().recovered, false);
+  for (const s of [sub, stale, again]) s.close();
+});
+
+test('for await is woken by publishes from a setImmediate loop', async () => {
+  const hub = new dashfeed.Hub({ queue: 4096 });
+  const sub = hub.subscribe('loop');
+  const n = 500;
+  let i = 0;
+  const publish = () => {
+    hub.publish('loop', { i });
+    i += 1;
+    if (i < n) setImmediate(publish);
+  };
+  setImmediate(publish);
+  const seen = [];
+  await within((async () => {
+    for await (const msg of sub) {
+      seen.push(msg.seq);
+      if (msg.seq === n) break;
+    }
+  })(), 10_000, 'for await');
+  assert.equal(seen[0], 0); // the empty snapshot
+  assert.deepEqual(seen.slice(1), Array.from({ length: n }, (_, k) => k + 1));
+  assert.ok(sub.closed, 'leaving the loop closes the subscription');
+});
+
+test('for await is woken by publishes from a worker thread (Hub.attach)', async () => {
+  const hub = new dashfeed.Hub({ queue: 100_000, queueBytes: 1 << 26 });
+  const sub = hub.subscribe('threads');
+  const n = 2000;
+  const worker = new Worker(
+    `const { workerData } = require('node:worker_threads');
+     const dashfeed = require(workerData.root);
+     const hub = dashfeed.Hub.attach(workerData.token);
+     for (let i = 0; i < workerData.n; i += 1) hub.publish('threads', { i });`,
+    { eval: true, workerData: { root: ROOT, token: hub.share(), n } },
+  );
+  const exited = new Promise((resolve, reject) => {
+    worker.on('exit', resolve);
+    worker.on('error', reject);
+  });
+  const seen = [];
+  await within((async () => {
+    for await (const msg of sub) {
+      seen.push(msg.kind === 'snapshot' ? 0 : msg.data.i + 1);
+      if (msg.seq === n) break;
+    }
+  })(), 20_000, 'for await');
+  assert.equal(await within(exited, 10_000, 'worker exit'), 0);
+  // Everything arrived in order (the snapshot may already include some of the worker's publications).
+  const start = seen[1] - 1;
+  assert.deepEqual(seen.slice(1), Array.from({ length: n - start }, (_, k) => start + k + 1));
+  throwsCode(() => dashfeed.Hub.attach(123456789), 'invalid_input');
+});
+
+test('a worker subscribes to a shared hub and is woken by the main thread', async () => {
+  const hub = new dashfeed.Hub();
+  const worker = new Worker(
+    `const { workerData, parentPort } = require('node:worker_threads');
+     const dashfeed = require(workerData.root);
+     const sub = dashfeed.Hub.attach(workerData.token).subscribe('back');
+     (async () => {
+       const seqs = [];
+       parentPort.postMessage('ready');
+       for await (const msg of sub) {
+         seqs.push(msg.seq);
+         if (msg.seq === 3) break;
+       }
+       parentPort.postMessage(seqs);
+     })();`,
+    { eval: true, workerData: { root: ROOT, token: hub.share() } },
+  );
+  const messages = [];
+  const done = new Promise((resolve, reject) => {
+    worker.on('message', (m) => {
+      messages.push(m);
+      if (m === 'ready') for (let i = 0; i < 3; i += 1) hub.publish('back', { i });
+      else resolve(m);
+    });
+    worker.on('error', reject);
+  });
+  const seqs = await within(done, 10_000, 'worker');
+  assert.equal(seqs[seqs.length - 1], 3);
+  await within(new Promise((resolve) => worker.on('exit', resolve)), 10_000, 'worker exit');
+});
+
+test('subscribers woken by one publication share its message object and wire bytes', async () => {
+  const hub = new dashfeed.Hub();
+  const subs = [hub.subscribe('s'), hub.subscribe('s'), hub.subscribe('s', { format: 'json' })];
+  const its = subs.map((sub) => sub[Symbol.asyncIterator]());
+  for (const it of its) assert.equal((await within(it.next(), 2000)).value.kind, 'snapshot');
+  const pending = its.map((it) => it.next());
+  hub.publish('s', { v: 1 });
+  const [a, b, c] = (await within(Promise.all(pending), 2000)).map((r) => r.value);
+  assert.equal(a, b); // one object for the subscribers woken together
+  assert.equal(a.raw(), b.raw());
+  assert.notEqual(a, c); // another wire format: its own object
+  assert.deepStrictEqual(c.toJSON(), a.toJSON());
+  assert.equal(hub.stats.encodes, 2 + 2); // the snapshot and the update, once per format
+  // Fields are plain read-only properties of the object.
+  assert.deepEqual(Object.keys(a), ['kind', 'dashboard', 'epoch', 'seq', 'recovered', 'missed']);
+  assert.throws(() => { 'use strict'; a.seq = 7; }, TypeError);
+  for (const sub of subs) sub.close();
+});
+
+test("'message' listeners get every message, then 'close'", async () => {
+  const hub = new dashfeed.Hub();
+  const sub = hub.subscribe('cb');
+  const got = [];
+  let closed = 0;
+  const onMessage = (m) => {
+    got.push([m.kind, m.seq]);
+    if (m.seq === 3) sub.close(); // closing from inside a listener
+  };
+  const done = new Promise((resolve) => sub.on('close', () => { closed += 1; resolve(); }));
+  assert.equal(sub.on('message', onMessage), sub);
+  for (let i = 0; i < 5; i += 1) hub.publish('cb', { i });
+  await within(done, 5000, 'close');
+  assert.deepEqual(got, [['snapshot', 0], ['update', 1], ['update', 2], ['update', 3]]);
+  assert.equal(closed, 1);
+  sub.close();
+  assert.equal(closed, 1, 'close is emitted once');
+  throwsCode(() => sub.on('nope', () => {}), 'invalid_input');
+  throwsCode(() => sub.on('message', 42), 'invalid_input');
+
+  const other = hub.subscribe('cb');
+  const seen = [];
+  const listener = (m) => seen.push(m.seq);
+  other.on('message', listener);
+  await within(new Promise((resolve) => other.on('message', () => resolve())), 5000, 'snapshot');
+  other.off('message', listener);
+  assert.deepEqual(seen, [5]);
+  other.close();
+});
+
+test('the disconnect policy ends a slow subscriber with slow_consumer; a fast one gets everything', async () => {
+  const hub = new dashfeed.Hub();
+  const slow = hub.subscribe('d', { policy: 'disconnect', queue: 4 });
+  assert.equal(slow.policy, 'disconnect');
+  const fast = hub.subscribe('d');
+  const errors = [];
+  const closed = new Promise((resolve) => slow.on('close', resolve));
+  slow.on('error', (err) => errors.push(err.code));
+  const seen = [fast.tryRecv()];
+  for (let i = 0; i < 10; i += 1) {
+    hub.publish('d', { i });
+    seen.push(...fast.tryRecvMany(100));
+  }
+  assert.deepEqual(seen.slice(1).map((m) => m.seq), Array.from({ length: 10 }, (_, k) => k + 1));
+  assert.ok(slow.closed);
+  await within(
+    assert.rejects(
+      (async () => {
+        for await (const msg of slow) assert.fail(`got ${msg.kind} after the disconnect`);
+      })(),
+      (err) => err instanceof Error && err.code === 'slow_consumer',
+    ),
+    5000,
+    'iteration',
+  );
+  throwsCode(() => slow.tryRecv(), 'slow_consumer');
+  assert.equal(hub.stats.disconnected, 1);
+  await within(closed, 5000, "'close'"); // 'error' comes first, from the event loop
+  assert.deepEqual(errors, ['slow_consumer']);
+  fast.close();
+});
+
+test('conflate keeps the newest value per metric in bounded memory (3000 × 4 KiB)', () => {
+  const hub = new dashfeed.Hub();
+  const slow = hub.subscribe('c', { queue: 8, queueBytes: 64 * 1024 });
+  const blob = 'x'.repeat(4096);
+  for (let i = 0; i < 3000; i += 1) hub.publish('c', { seq: i, [`m${i % 5}`]: i, blob });
+  const stats = slow.stats;
+  assert.ok(stats.peakBytes <= 64 * 1024 + 8 * 1024, JSON.stringify(stats));
+  assert.ok(stats.peakMessages <= 8, JSON.stringify(stats));
+  assert.ok(stats.conflated > 2900, JSON.stringify(stats));
+  let state = {};
+  for (const m of slow.tryRecvMany(100)) state = m.kind === 'snapshot' ? { ...m.data } : { ...state, ...m.data };
+  assert.equal(state.seq, 2999);
+  assert.equal(state.m4, 2999);
+  assert.equal(state.m0, 2995);
+  slow.close();
+});
+
+test('dedupe drops a repeated id; bad input changes nothing', () => {
+  const hub = new dashfeed.Hub({ dedupe: 100, dedupeHorizon: 60_000 });
+  assert.equal(hub.publish('d', { v: 1 }, 'evt-1'), 1);
+  assert.equal(hub.publish('d', { v: 2 }, 'evt-1'), null);
+  assert.equal(hub.publish('d', { v: 2 }, 'evt-2'), 2);
+  assert.equal(hub.stats.dedupeDropped, 1);
+  throwsCode(() => hub.publish('d', [1, 2]), 'invalid_input');
+  throwsCode(() => hub.publish('', { v: 1 }), 'invalid_input');
+  throwsCode(() => hub.publish('d', { v: new Set([1]) }), 'unsupported_type');
+  throwsCode(() => hub.publish('d', { v: 1 }, ''), 'invalid_input');
+  throwsCode(() => hub.subscribe('d', { policy: 'yolo' }), 'invalid_input');
+  throwsCode(() => hub.subscribe('d', { queue: 0 }), 'invalid_input');
+  throwsCode(() => hub.subscribe('d', { qeue: 1 }), 'invalid_input');
+  throwsCode(() => hub.subscribe('d', { since: 'x' }), 'invalid_input');
+  throwsCode(() => new dashfeed.Hub({ queue: -1 }), 'invalid_input');
+  throwsCode(() => new dashfeed.Hub({ policy: 'sometimes' }), 'invalid_input');
+  throwsCode(() => new dashfeed.Hub({ clock: 1 }), 'invalid_input');
+  const snap = hub.snapshot('d');
+  assert.deepEqual([snap.seq, snap.data], [2, { v: 2 }]);
+  assert.deepEqual(hub.dashboards(), ['d']);
+  assert.equal(hub.stats.topics.d.seq, 2);
+});
+
+test('closing works from any state and settles what waits', async () => {
+  const hub = new dashfeed.Hub();
+  const sub = hub.subscribe('x');
+  assert.equal((await within(sub.recv(1000), 2000)).kind, 'snapshot');
+  assert.equal(await within(sub.recv(5), 2000), null); // timeout
+  const pendingNext = sub.next();
+  const pendingRecv = sub.recv();
+  sub.close();
+  assert.deepEqual(await within(pendingNext, 1000), { value: undefined, done: true });
+  assert.equal(await within(pendingRecv, 1000), null);
+  sub.close();
+  assert.deepEqual(await sub.next(), { value: undefined, done: true });
+  assert.deepEqual(hub.stats.subscribers, 0);
+
+  // A publish wakes a pending recv; the queued messages of a removed topic are delivered, then the end.
+  const b = hub.subscribe('y');
+  b.tryRecv();
+  const waiting = b.recv(10_000);
+  hub.publish('y', { a: 1 });
+  assert.equal((await within(waiting, 2000)).seq, 1);
+  hub.publish('y', { a: 2 });
+  assert.equal(hub.remove('y'), true);
+  const rest = [];
+  for await (const m of b) rest.push(m.seq);
+  assert.deepEqual(rest, [2]);
+  throwsCode(() => b.tryRecv(), 'closed');
+});
+
+/** Runs `code` in a child node process; resolves with its exit code, or rejects after `ms`. */
+function runChild(code, ms) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => { err += d; });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`child still running after ${ms} ms (a dangling handle?) ${err}`));
+    }, ms);
+    child.on('exit', (status) => {
+      clearTimeout(timer);
+      resolve({ status, err });
+    });
+  });
+}
+
+test('the process exits once its subscriptions are closed', async () => {
+  const code = `
+    const dashfeed = require('.');
+    const hub = new dashfeed.Hub();
+    const a = hub.subscribe('x');
+    const b = hub.subscribe('x');
+    const c = hub.subscribe('x');
+    b.on('message', () => {});
+    (async () => { for await (const m of a) { if (m.seq === 1) break; } })();
+    const pending = c.next().then(() => c.next());
+    setImmediate(() => {
+      hub.publish('x', { v: 1 });
+      setImmediate(() => { b.close(); c.close(); hub.subscribe('idle'); });
+    });
+  `;
+  const { status, err } = await runChild(code, 15_000);
+  assert.equal(status, 0, err);
+});
