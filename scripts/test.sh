@@ -18,7 +18,8 @@ mkdir -p test-output
 if want rust; then
   step "rust: fmt + clippy"
   cargo fmt --all -- --check
-  cargo clippy --workspace --all-targets -- -D warnings
+  cargo clippy -p dashfeed --all-targets -- -D warnings
+  cargo clippy -p dashfeed-python -p dashfeed-node -- -D warnings
   step "rust: tests"
   cargo test -p dashfeed --all-targets
   cargo test -p dashfeed --doc

@@ -21,12 +21,11 @@ pyo3::create_exception!(
     "Base class of every dashfeed error. `.code` is the stable error code shared with Rust and Node."
 );
 
+/// Makes the built-in base class of an exception subclass.
+type BuiltinBase = fn(Python<'_>) -> Bound<'_, PyType>;
+
 /// (code, Python class name, built-in base or None).
-fn classes() -> [(
-    &'static str,
-    &'static str,
-    Option<fn(Python<'_>) -> Bound<'_, PyType>>,
-); 13] {
+fn classes() -> [(&'static str, &'static str, Option<BuiltinBase>); 13] {
     [
         (
             "decode_error",
@@ -121,7 +120,7 @@ pub fn to_py(err: Error) -> PyErr {
             };
             let exc = cls.call1((err.to_string(),))?;
             // Subclasses carry `code` as a class attribute; only the base class needs it on the instance.
-            if cls.is(&py.get_type::<DashfeedError>()) {
+            if cls.is(py.get_type::<DashfeedError>()) {
                 exc.setattr("code", code)?;
             }
             match &err {
