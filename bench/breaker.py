@@ -9,6 +9,7 @@ pybreaker / dashfeed (> 1: dashfeed faster).
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import statistics
 import time
 from typing import Any, Callable
@@ -101,7 +102,7 @@ def main() -> None:
     mix_df = timed(mix(df_mix), n, r)
     mix_pb = timed(mix(pb_mix), n, r)
 
-    print(f"python, dashfeed {dashfeed.__version__}, pybreaker {pybreaker.__version__ if hasattr(pybreaker, '__version__') else '?'}; "
+    print(f"python, dashfeed {dashfeed.__version__}, pybreaker {importlib.metadata.version('pybreaker')}; "
           f"median of {r} rounds x {n} calls\n")
     print("| case | bare ns | dashfeed ns (overhead) | pybreaker ns (overhead) | pybreaker / dashfeed (overhead) |")
     print("|---|---:|---:|---:|---:|")
