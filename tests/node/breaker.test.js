@@ -1,9 +1,7 @@
 'use strict';
-// The circuit breaker and rate limiter from Node: fire/call with sync and async functions, errors
-// passing through, rejection, fallback, errorFilter, timeout (mocked timers), listeners, manual
-// control, stats, bad options, half-open admission under many concurrent promises, permits, and the
-// keyed rate limiter. Time comes from a ManualClock or node:test's mocked timers; every wait is
-// bounded.
+// The circuit breaker and rate limiter from Node: fire/call (sync and async), errors passing through,
+// rejection, fallback, errorFilter, timeout, listeners, manual control, stats, bad options, half-open
+// admission under concurrent promises, permits, the keyed rate limiter. Every wait is bounded.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
