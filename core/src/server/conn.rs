@@ -43,6 +43,8 @@ const STAGE_MAX: usize = 256;
 const REPLY_MAX: usize = 64;
 /// Socket write buffer: bytes fed before a write is attempted (a flush always writes everything).
 const WRITE_BUFFER: usize = 64 << 10;
+/// Initial read buffer of a WebSocket connection.
+const READ_BUFFER: usize = 2 << 10;
 /// Most bytes read and dropped while lingering after an error close.
 const LINGER_BYTES: usize = 4 << 20;
 
@@ -80,7 +82,9 @@ struct Conn<S> {
 /// The WebSocket settings of the server's connections.
 pub(crate) fn ws_config(state: &State) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(16 << 10)
+        // Client messages are small (subscribe, ping); the buffer grows for bigger ones. A small initial
+        // buffer keeps idle connections cheap (tungstenite allocates it up front).
+        .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(Some(state.config.max_message_bytes))
         .max_frame_size(Some(state.config.max_frame_bytes))
