@@ -388,3 +388,10 @@ test('encode and decode work in a worker thread as well', async () => {
   assert.deepStrictEqual(message, { from: 'worker', big: 2n ** 60n, m: new Map([[1, 2]]) });
   assert.deepStrictEqual(dashfeed.decode(dashfeed.encode(UPDATE)), UPDATE);
 });
+
+test('a maxDepth high enough to overflow the stack is refused up front', () => {
+  assert.throws(() => dashfeed.decode(Buffer.from([0xc0]), { maxDepth: 10000 }), (e) => e.code === 'invalid_input');
+  assert.throws(() => new dashfeed.Codec({ maxDepth: 10000 }), (e) => e.code === 'invalid_input');
+  const deep = Buffer.concat([Buffer.alloc(300, 0x91), Buffer.from([0xc0])]);
+  assert.ok(Array.isArray(dashfeed.decode(deep, { maxDepth: 512 })));
+});

@@ -181,3 +181,13 @@ def test_large_decodes_with_many_repeated_and_colliding_keys() -> None:
         assert len(data) > 1024
         assert dashfeed.decode(data) == value
         assert dashfeed.decode(gzip.compress(data)) == value
+
+
+def test_max_depth_setting_is_capped() -> None:
+    # A depth limit so high that recursion could overflow a thread's stack is refused up front.
+    with pytest.raises(dashfeed.InvalidInputError) as info:
+        dashfeed.decode(b"\xc0", max_depth=10_000)
+    assert info.value.code == "invalid_input"
+    with pytest.raises(dashfeed.InvalidInputError):
+        dashfeed.Codec(max_depth=10_000)
+    assert dashfeed.decode(b"\x91" * 300 + b"\xc0", max_depth=512) is not None

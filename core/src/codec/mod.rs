@@ -81,6 +81,10 @@ impl Default for Limits {
     }
 }
 
+/// Highest accepted `max_depth`: decoding and the bindings' walkers recurse once per level, and this many
+/// levels stay well inside a 2 MiB thread stack even in a debug build.
+pub const MAX_DEPTH_LIMIT: usize = 512;
+
 /// Default threshold above which encoded payloads are gzipped (the reference notes' 1024 bytes).
 pub const DEFAULT_COMPRESS_OVER: usize = 1024;
 /// Default gzip level: 1, the fastest (as nginx's `gzip_comp_level` default). On dashboard payloads it is
@@ -128,8 +132,14 @@ impl Codec {
         }
     }
 
-    /// Checks option ranges (`level` ≤ 9, limits > 0).
+    /// Checks option ranges (`level` ≤ 9, limits > 0, `max_depth` ≤ [`MAX_DEPTH_LIMIT`]).
     pub fn validate(&self) -> Result<()> {
+        if self.limits.max_depth > MAX_DEPTH_LIMIT {
+            return Err(Error::invalid(format!(
+                "max_depth {} is above {MAX_DEPTH_LIMIT}: deeper recursion could overflow a thread's stack",
+                self.limits.max_depth
+            )));
+        }
         if self.level > 9 {
             return Err(Error::invalid(format!(
                 "gzip level {} is not in 0..=9",

@@ -185,6 +185,44 @@ fn declared_lengths_truncation_and_trailing_bytes_are_decode_errors() {
 }
 
 #[test]
+fn max_depth_is_capped_so_no_setting_can_overflow_the_stack() {
+    let deep = Codec {
+        limits: Limits {
+            max_depth: MAX_DEPTH_LIMIT + 1,
+            ..Limits::default()
+        },
+        ..Codec::default()
+    };
+    assert_eq!(deep.validate().unwrap_err().code(), "invalid_input");
+    let ok = Codec {
+        limits: Limits {
+            max_depth: MAX_DEPTH_LIMIT,
+            ..Limits::default()
+        },
+        ..Codec::default()
+    };
+    ok.validate().unwrap();
+    let handle = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let mut v = vec![0x91u8; MAX_DEPTH_LIMIT];
+            v.push(0xc0);
+            let json = Codec {
+                format: Format::Json,
+                ..ok
+            };
+            let text = format!(
+                "{}{}",
+                "[".repeat(MAX_DEPTH_LIMIT),
+                "]".repeat(MAX_DEPTH_LIMIT)
+            );
+            ok.decode(&v).is_ok() && json.decode(text.as_bytes()).is_ok()
+        })
+        .unwrap();
+    assert!(handle.join().unwrap());
+}
+
+#[test]
 fn format_names_parse() {
     assert_eq!("msgpack".parse::<Format>().unwrap(), Format::MsgPack);
     assert_eq!("JSON".parse::<Format>().unwrap(), Format::Json);
