@@ -12,7 +12,7 @@ mod options;
 mod share;
 mod subscription;
 mod timer;
-mod values;
+pub(crate) mod values;
 mod waker;
 
 use crate::error::{guard, Code, Result};

@@ -12,6 +12,7 @@ mod build;
 mod clock;
 mod codec;
 mod error;
+mod event;
 mod hub;
 mod limit;
 mod pipeline;

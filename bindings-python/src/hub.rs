@@ -116,7 +116,7 @@ impl PyHub {
 
     /// Subscribes to `dashboard`. Without `since` the first message is the snapshot; with `since=(epoch,
     /// seq)` the missed updates follow a `recovered` message, or a fresh snapshot says `recovered=False`.
-    #[pyo3(signature = (dashboard, *, since = None, policy = None, queue = None, queue_bytes = None, format = "msgpack"))]
+    #[pyo3(signature = (dashboard, *, since = None, policy = None, queue = None, queue_bytes = None, format = "msgpack", compress = true))]
     fn subscribe(
         &self,
         dashboard: &str,
@@ -125,6 +125,7 @@ impl PyHub {
         queue: Option<usize>,
         queue_bytes: Option<usize>,
         format: &str,
+        compress: bool,
     ) -> PyResult<PySubscription> {
         let options = SubscribeOptions {
             since: since.map(parse_since).transpose()?,
@@ -132,6 +133,7 @@ impl PyHub {
             queue_messages: queue,
             queue_bytes,
             format: format.parse::<Format>().py()?,
+            compress: Some(compress),
         };
         Ok(PySubscription {
             inner: self.inner.subscribe(dashboard, options).py()?,
@@ -387,7 +389,7 @@ impl PyMessage {
         if let Some(d) = self.data.get() {
             return Ok(d.clone_ref(py));
         }
-        let obj = to_object(py, self.inner.data())?.unbind();
+        let obj = to_object(py, &*self.inner.data().py()?)?.unbind();
         Ok(self.data.get_or_init(|| obj).clone_ref(py))
     }
     /// For a resume: True on `recovered`, False on a fresh snapshot; None otherwise.
@@ -409,7 +411,7 @@ impl PyMessage {
     }
     /// The whole message as a dict (the wire message's fields).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_object(py, &self.inner.to_value())
+        to_object(py, &self.inner.to_value().py()?)
     }
     fn __repr__(&self) -> String {
         format!(

@@ -8,6 +8,7 @@ mod buffer;
 mod clock;
 mod codec;
 mod error;
+mod event;
 mod hub;
 mod limit;
 mod pipeline;
@@ -21,6 +22,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     error::register(m)?;
     codec::register(m)?;
+    event::register(m)?;
     clock::register(m)?;
     breaker::register(m)?;
     limit::register(m)?;

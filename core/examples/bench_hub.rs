@@ -173,7 +173,7 @@ fn latency(
         tasks.push(rt.spawn(async move {
             let mut lat = Vec::with_capacity(LATENCY_MSGS as usize);
             while let Some(m) = sub.recv().await? {
-                if let Some(Value::Int(t)) = m.data().get("t") {
+                if let Some(Value::Int(t)) = m.data()?.get("t") {
                     lat.push((now_ns() - t).max(0) as u64);
                 }
                 if m.seq() == LATENCY_MSGS {

@@ -3,8 +3,9 @@
 //! registry ([`HealthCheck`]) that `/healthz` and the `dashfeed_link_up` gauge read.
 //!
 //! Series (the reference notes' three first):
-//! - `dashboard_messages_processed_total{dashboard_id}`: messages ingested or published through the
-//!   server, per dashboard ([`Metrics::record_processed`]);
+//! - `dashboard_messages_processed_total{dashboard_id}`: publications of every watched [`Hub`] per
+//!   dashboard, read from the hub at scrape time — whoever published them (HTTP ingest, Python or Node
+//!   `publish` / `publish_results`, a source);
 //! - `dashboard_processing_seconds`: histogram of ingest / publish processing time;
 //! - `dashboard_active_connections{dashboard_id}`: subscribed connections (WebSocket and SSE) per
 //!   dashboard;
@@ -146,7 +147,6 @@ impl fmt::Debug for Watched {
 pub struct Metrics {
     registry: Registry,
     watched: Arc<Watched>,
-    processed: Family<DashboardLabels, Counter>,
     processing: Histogram,
     active: Family<DashboardLabels, Gauge>,
     rejections: Family<ReasonLabels, Counter>,
@@ -176,12 +176,6 @@ impl Metrics {
     /// A registry with every series registered.
     pub fn new() -> Self {
         let mut registry = Registry::default();
-        let processed = Family::<DashboardLabels, Counter>::default();
-        registry.register(
-            "dashboard_messages_processed",
-            "Messages ingested or published, per dashboard",
-            processed.clone(),
-        );
         let processing = Histogram::new(exponential_buckets(1e-5, 4.0, 10));
         registry.register(
             "dashboard_processing_seconds",
@@ -231,7 +225,6 @@ impl Metrics {
             sse_frames: frames.get_or_create_owned(&transport("sse")),
             registry,
             watched,
-            processed,
             processing,
             active,
             rejections,
@@ -252,37 +245,20 @@ impl Metrics {
         Ok(out)
     }
 
-    /// Counts `n` messages processed for `dashboard` and observes the time they took.
-    pub fn record_processed(&self, dashboard: &str, n: u64, took: Duration) {
-        self.processed
-            .get_or_create(&DashboardLabels {
-                dashboard_id: dashboard.to_owned(),
-            })
-            .inc_by(n);
-        self.processing.observe(took.as_secs_f64());
-    }
-
-    /// Counts `n` messages processed for `dashboard` (without a timing).
-    pub fn count_processed(&self, dashboard: &str, n: u64) {
-        self.processed
-            .get_or_create(&DashboardLabels {
-                dashboard_id: dashboard.to_owned(),
-            })
-            .inc_by(n);
-    }
-
     /// Observes one processing time (a batch or a single message).
     pub fn observe_processing(&self, took: Duration) {
         self.processing.observe(took.as_secs_f64());
     }
 
-    /// Messages processed so far for `dashboard`.
+    /// Publications of `dashboard` in the watched hubs (`dashboard_messages_processed_total`).
     pub fn processed(&self, dashboard: &str) -> u64 {
-        self.processed
-            .get(&DashboardLabels {
-                dashboard_id: dashboard.to_owned(),
-            })
-            .map_or(0, |c| c.get())
+        self.watched
+            .hubs
+            .read()
+            .iter()
+            .filter_map(|h| h.topic_stats(dashboard))
+            .map(|t| t.seq)
+            .sum()
     }
 
     /// One more (`delta = 1`) or one fewer (`-1`) connection subscribed to `dashboard`.
@@ -342,9 +318,13 @@ impl Metrics {
         &self.socket_writes
     }
 
-    /// Exports `hub`'s counters (`dashfeed_hub_*`) at every scrape.
+    /// Exports `hub`'s counters (`dashfeed_hub_*`, and its publications per dashboard as
+    /// `dashboard_messages_processed_total`) at every scrape. Watching the same hub twice counts it once.
     pub fn watch_hub(&self, hub: &Hub) {
-        self.watched.hubs.write().push(hub.clone());
+        let mut hubs = self.watched.hubs.write();
+        if !hubs.iter().any(|h| h.same_as(hub)) {
+            hubs.push(hub.clone());
+        }
     }
 
     /// Exports `breaker`'s state (`dashfeed_breaker_state{name,state}`, 1 for the current state) and
@@ -393,6 +373,24 @@ impl WatchedCollector {
         }
         let stats: Vec<_> = hubs.iter().map(Hub::stats).collect();
         let sum = |f: fn(&crate::hub::HubStats) -> u64| stats.iter().map(f).sum::<u64>();
+        // Per dashboard: a topic's seq counts its publications (deduplicated ones excluded).
+        let mut per_dashboard: Vec<(&str, u64)> = Vec::new();
+        for t in stats.iter().flat_map(|s| &s.topics) {
+            match per_dashboard.iter_mut().find(|(d, _)| *d == t.dashboard) {
+                Some((_, n)) => *n += t.seq,
+                None => per_dashboard.push((&t.dashboard, t.seq)),
+            }
+        }
+        let mut m = enc.encode_descriptor(
+            "dashboard_messages_processed",
+            "Messages published per dashboard (ingest, bindings, sources)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (dashboard, n) in per_dashboard {
+            let labels = [("dashboard_id", dashboard)];
+            ConstCounter::new(n).encode(m.encode_family(&labels)?)?;
+        }
         counter(
             enc,
             "dashfeed_hub_publications",
@@ -511,14 +509,17 @@ mod tests {
     #[test]
     fn exposes_every_series_in_both_formats() {
         let m = Metrics::new();
-        m.record_processed("ops", 3, Duration::from_millis(2));
+        m.observe_processing(Duration::from_millis(2));
         m.add_active("ops", 1);
         m.reject("origin");
         m.socket_writes().inc();
         let hub = Hub::new(HubConfig::default()).unwrap();
-        hub.publish("ops", Value::Map(vec![("cpu".into(), 0.5.into())]))
-            .unwrap();
+        for _ in 0..3 {
+            hub.publish("ops", Value::Map(vec![("cpu".into(), 0.5.into())]))
+                .unwrap();
+        }
         m.watch_hub(&hub);
+        m.watch_hub(&hub.clone());
         let b = Arc::new(CircuitBreaker::new(BreakerConfig::default()).unwrap());
         m.register_breaker("redis", b);
         let link = Arc::new(HealthFlag::new("kafka"));
@@ -533,7 +534,7 @@ mod tests {
             "dashfeed_rejections_total{reason=\"origin\"} 1",
             "dashfeed_rejections_total{reason=\"forbidden\"} 0",
             "dashfeed_socket_writes_total 1",
-            "dashfeed_hub_publications_total 1",
+            "dashfeed_hub_publications_total 3",
             "dashfeed_hub_dropped_total{policy=\"conflate\"} 0",
             "dashfeed_breaker_state{name=\"redis\",state=\"closed\"} 1",
             "dashfeed_breaker_state{name=\"redis\",state=\"open\"} 0",

@@ -20,7 +20,7 @@ fn topic(t: usize) -> String {
 }
 
 fn int(m: &Message, key: &str) -> i64 {
-    match m.data().get(key) {
+    match m.data().unwrap().get(key) {
         Some(Value::Int(i)) => *i,
         other => panic!("{key} = {other:?}"),
     }
@@ -149,7 +149,7 @@ fn concurrent_publishers_and_subscribers_keep_order_and_lose_nothing() {
     for t in &stats.topics {
         let snap = hub.snapshot(&t.dashboard).unwrap().unwrap();
         assert_eq!(
-            snap.data().get("n"),
+            snap.data().unwrap().get("n"),
             Some(&Value::Int(PER_PUBLISHER as i64 - 1))
         );
     }

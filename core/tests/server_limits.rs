@@ -236,7 +236,8 @@ async fn repeated_malformed_messages_close_with_1008() {
     }
     // A valid message resets the count.
     assert_alive(&mut ws).await;
-    for _ in 0..2 {
+    // `max_invalid_messages` (3) malformed messages each get their error; the 4th closes.
+    for _ in 0..3 {
         within(ws.send(Message::Text("nope".into()))).await.unwrap();
         assert_eq!(recv(&mut ws).await["code"], "decode_error");
     }
@@ -301,7 +302,8 @@ async fn message_rate_gives_errors_then_closes_with_4029() {
         send_json(&mut ws, json!({"op": "ping", "id": i})).await;
         assert_eq!(recv(&mut ws).await, json!({"type": "pong", "id": i}));
     }
-    for _ in 0..3 {
+    // `rate_limit_close_after` (4) over-rate messages each get a `rate_limited` error; the 5th closes.
+    for _ in 0..4 {
         send_json(&mut ws, json!({"op": "ping"})).await;
         let e = recv(&mut ws).await;
         assert_eq!(e["code"], "rate_limited");
@@ -311,6 +313,61 @@ async fn message_rate_gives_errors_then_closes_with_4029() {
     assert_eq!(code(&recv_close(&mut ws).await), 4029);
     assert_alive(&mut other).await;
     drop(other);
+    server.shutdown().await.unwrap();
+}
+
+/// Errors a flooding client gets before its connection is closed with `code`.
+async fn errors_before_close(ws: &mut Ws, frame: Message, expect: &str, code_: u16) -> usize {
+    let mut errors = 0;
+    loop {
+        assert!(errors <= 100, "never closed");
+        within(ws.send(frame.clone())).await.unwrap();
+        match within(ws.next()).await {
+            Some(Ok(Message::Text(t))) => {
+                let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+                assert_eq!(v["code"], expect, "{v}");
+                errors += 1;
+            }
+            Some(Ok(Message::Close(Some(f)))) => {
+                assert_eq!(u16::from(f.code), code_);
+                return errors;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn with_the_default_settings_20_rate_errors_and_32_malformed_errors_come_before_the_close() {
+    let hub = hub();
+    let config = ServerConfig {
+        message_rate: LimiterConfig::new(0.001, 1),
+        ..ServerConfig::ephemeral()
+    };
+    assert_eq!(
+        (config.rate_limit_close_after, config.max_invalid_messages),
+        (20, 32)
+    );
+    let server = start(&hub, config);
+    let mut ws = connect(&server, "/ws").await;
+    send_json(&mut ws, json!({"op": "ping"})).await;
+    assert_eq!(recv(&mut ws).await["type"], "pong");
+    let ping = Message::Text(json!({"op": "ping"}).to_string().into());
+    assert_eq!(
+        errors_before_close(&mut ws, ping, "rate_limited", 4029).await,
+        20
+    );
+    drop(ws);
+    server.shutdown().await.unwrap();
+
+    let server = start(&hub, ServerConfig::ephemeral());
+    let mut ws = connect(&server, "/ws").await;
+    let junk = Message::Text("nope".into());
+    assert_eq!(
+        errors_before_close(&mut ws, junk, "decode_error", 1008).await,
+        32
+    );
+    drop(ws);
     server.shutdown().await.unwrap();
 }
 

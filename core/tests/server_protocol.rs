@@ -193,6 +193,65 @@ async fn gzipped_messages_are_binary_frames_on_json() {
     server.shutdown().await.unwrap();
 }
 
+/// The next frame that is not a ping.
+async fn next_frame(ws: &mut Ws) -> Message {
+    loop {
+        match within(ws.next()).await.unwrap().unwrap() {
+            Message::Ping(_) => continue,
+            other => return other,
+        }
+    }
+}
+
+#[tokio::test]
+async fn plain_clients_get_json_text_frames_never_gzip() {
+    // The reference notes' client: `new WebSocket(url)` without a subprotocol, then
+    // `JSON.parse(event.data)` on every frame.
+    let hub = Hub::new(HubConfig {
+        compress_over: Some(256),
+        ..HubConfig::default()
+    })
+    .unwrap();
+    let server = start(&hub, ServerConfig::ephemeral());
+    let mut plain = try_connect(&server, "/dashboard/ops", &[], &[])
+        .await
+        .unwrap();
+    let mut opted = try_connect(&server, "/dashboard/ops?compress=gzip", &[], &[])
+        .await
+        .unwrap();
+    let mut dashfeed = try_connect(&server, "/dashboard/ops", &["dashfeed.v1.json"], &[])
+        .await
+        .unwrap();
+    let big: Vec<(String, f64)> = (0..40)
+        .map(|i| (format!("metric_{i}"), i as f64 + 0.5))
+        .collect();
+    let pairs: Vec<(&str, f64)> = big.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    // Every client has its (small) snapshot, so each is subscribed before the big update.
+    for ws in [&mut plain, &mut opted, &mut dashfeed] {
+        let f = next_frame(ws).await;
+        assert!(matches!(f, Message::Text(_)), "{f:?}");
+    }
+    hub.publish("ops", data(&pairs)).unwrap();
+    let Message::Text(t) = next_frame(&mut plain).await else {
+        panic!("a plain client gets text frames");
+    };
+    let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+    assert_eq!(v["data"]["metric_39"], 39.5);
+    for ws in [&mut opted, &mut dashfeed] {
+        let Message::Binary(b) = next_frame(ws).await else {
+            panic!("clients that opted in get gzipped binary frames");
+        };
+        assert!(dashfeed::codec::is_gzip(&b));
+        assert_eq!(decode_binary(&b)["data"]["metric_39"], 39.5);
+    }
+    assert_eq!(
+        refused_status(try_connect(&server, "/dashboard/ops?compress=br", &[], &[]).await),
+        400
+    );
+    drop((plain, opted, dashfeed));
+    server.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn every_subscriber_shares_one_encode_per_publication() {
     let hub = hub();

@@ -105,7 +105,7 @@ fn wire(m: &Message) -> String {
         .decode(&m.raw(Format::MsgPack).unwrap())
         .unwrap();
     assert_eq!(from_json, from_msgpack);
-    assert_eq!(from_json, m.to_value());
+    assert_eq!(from_json, m.to_value().unwrap());
     String::from_utf8(json.to_vec()).unwrap()
 }
 

@@ -231,6 +231,7 @@ fn add_event(agg: &mut Aggregator, e: &Value) -> dashfeed::Result<()> {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            metadata: None,
         }),
         None => agg.add_parts(d, m, value, ts, &t),
     }

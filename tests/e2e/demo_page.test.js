@@ -6,57 +6,17 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const net = require('node:net');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
-const { ROOT } = require('./helpers');
+const { ROOT, freePort, startDemo, stopDemo, CHROMIUM, launchChromium } = require('./helpers');
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const OUT = path.join(ROOT, 'test-output');
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-    srv.on('error', reject);
-  });
-}
-
-/** Starts the demo and resolves once it prints its URL. */
-function startDemo(port) {
-  const proc = spawn('python3', ['-m', 'dashfeed', 'demo', '--port', String(port)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('demo did not start within 20 s')), 20000);
-    let buf = '';
-    proc.stdout.on('data', (d) => {
-      buf += d;
-      const m = buf.match(/(http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) { clearTimeout(t); resolve({ proc, url: m[1] }); }
-    });
-    proc.on('exit', (code) => { clearTimeout(t); reject(new Error(`demo exited with ${code}`)); });
-  });
-}
-
-function stopDemo(proc) {
-  return new Promise((resolve) => {
-    if (proc.exitCode !== null) return resolve(proc.exitCode);
-    const t = setTimeout(() => proc.kill('SIGKILL'), 15000);
-    proc.on('exit', (code) => { clearTimeout(t); resolve(code); });
-    proc.kill('SIGTERM');
-  });
-}
-
 test('demo page: live numbers, reconnecting on outage, live again after restart', { skip: !fs.existsSync(CHROMIUM) && 'no chromium', timeout: 120000 }, async (t) => {
-  const { chromium } = require('playwright-core');
   fs.mkdirSync(OUT, { recursive: true });
   const port = await freePort();
   let demo = await startDemo(port);
   t.after(() => demo.proc.exitCode === null && demo.proc.kill('SIGKILL'));
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-      '--no-first-run', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   const errors = [];

@@ -83,3 +83,37 @@ test('npx dashfeed demo serves the page and stops on SIGTERM', { timeout: 60000 
   proc.kill('SIGTERM');
   assert.equal(await exited, 0);
 });
+
+/** `{dashboard_id: value}` of the samples of `name` in a Prometheus text exposition. */
+function samples(text, name) {
+  const out = {};
+  const re = new RegExp(`^${name}\\{dashboard_id="([^"]*)"\\} (\\S+)$`, 'gm');
+  for (const m of text.matchAll(re)) out[m[1]] = Number(m[2]);
+  return out;
+}
+
+test('/metrics counts what Node publishes, per dashboard, and the connections of each', async () => {
+  const hub = new Hub({ compressOver: 64 });
+  const server = new Server(hub, { port: 0 });
+  await server.listen();
+  for (let i = 0; i < 4; i++) hub.publish('node', { cpu: i });
+  // A plain client (no subprotocol): JSON text frames, even over the gzip threshold.
+  const ws = new WebSocket(`${server.wsUrl}/dashboard/node`);
+  const frames = [];
+  const waiters = [];
+  ws.on('message', (d, isBinary) => {
+    frames.push({ isBinary, text: d.toString() });
+    if (waiters[frames.length - 1]) waiters[frames.length - 1]();
+  });
+  const nth = (n) => new Promise((r) => { if (frames.length > n) r(); else waiters[n] = r; });
+  await nth(0); // the snapshot: the connection is subscribed
+  const { body } = await get(`${server.url}/metrics`);
+  assert.deepEqual(samples(body, 'dashboard_messages_processed_total'), { node: 4 });
+  assert.equal(samples(body, 'dashboard_active_connections').node, 1);
+  hub.publish('node', { blob: 'x'.repeat(500) });
+  await nth(1);
+  assert.deepEqual(frames.map((f) => f.isBinary), [false, false]);
+  assert.equal(JSON.parse(frames[1].text).data.blob.length, 500);
+  ws.close();
+  await server.close();
+});

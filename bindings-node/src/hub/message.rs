@@ -243,7 +243,7 @@ impl Message {
         guard(|| {
             let raw_env = env.raw();
             let v = Message::cached(raw_env, &self.data, || {
-                value_to_js(raw_env, self.inner.data())
+                value_to_js(raw_env, &*self.inner.data()?)
             })?;
             Ok(unknown(env, v))
         })
@@ -274,7 +274,7 @@ impl Message {
     )]
     pub fn to_json<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>, Code> {
         guard(|| {
-            let v = value_to_js(env.raw(), &self.inner.to_value())?;
+            let v = value_to_js(env.raw(), &self.inner.to_value()?)?;
             Ok(unknown(env, v))
         })
     }

@@ -57,6 +57,9 @@ pub struct SubscribeOptions<'a> {
     /// Wire format counted against `queueBytes` and encoded eagerly (default `'msgpack'`).
     #[napi(ts_type = "'msgpack' | 'json'")]
     pub format: Option<String>,
+    /// Gzip messages over the hub's `compressOver` in this subscriber's bytes (default `true`);
+    /// `false` never gzips.
+    pub compress: Option<bool>,
 }
 
 const HUB_KEYS: [&str; 9] = [
@@ -71,7 +74,14 @@ const HUB_KEYS: [&str; 9] = [
     "clock",
 ];
 
-const SUBSCRIBE_KEYS: [&str; 5] = ["since", "policy", "queue", "queueBytes", "format"];
+const SUBSCRIBE_KEYS: [&str; 6] = [
+    "since",
+    "policy",
+    "queue",
+    "queueBytes",
+    "format",
+    "compress",
+];
 
 /// A count or size: a non-negative whole number.
 fn count(name: &str, n: f64) -> Result<usize> {
@@ -159,6 +169,7 @@ pub fn subscribe_options(
         queue_messages: o.queue.map(|n| count("queue", n)).transpose()?,
         queue_bytes: o.queue_bytes.map(|n| count("queueBytes", n)).transpose()?,
         format: o.format.as_deref().unwrap_or("msgpack").parse::<Format>()?,
+        compress: o.compress,
     })
 }
 

@@ -34,12 +34,14 @@ from ._native import (
     __version__,
     decode,
     encode,
+    parse_events,
 )
 from .breaker import CircuitBreaker, RateLimiter
 from .server import Server
 from .window import count, hopping, session, tumbling
 
 __all__ = [
+    "parse_events",
     "Aggregator",
     "WindowResult",
     "count",

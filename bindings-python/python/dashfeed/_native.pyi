@@ -1,7 +1,7 @@
 """Type stubs of the native module (checked against the built module by mypy.stubtest in the test suite)."""
 
 import builtins
-from typing import Any, AsyncIterator, Callable, Final, Literal, Optional, Sequence, TypeVar, Union, final
+from typing import Any, AsyncIterator, Callable, Dict, Final, List, Literal, Mapping, Optional, Sequence, TypeVar, Union, final
 
 from typing_extensions import Self
 
@@ -56,6 +56,17 @@ def decode(
     max_depth: Optional[int] = None,
 ) -> Any:
     """Decodes bytes made by :func:`encode`, msgpack-python or any JSON encoder, gzipped or not."""
+
+def parse_events(
+    message: Union[bytes, bytearray, Mapping[str, Any], Sequence[Mapping[str, Any]]],
+    *,
+    format: _Format = "json",
+    max_bytes: int = 1048576,
+) -> List[Dict[str, Any]]:
+    """The events of one message in dashfeed's shape or the reference notes' (``dashboard_id``,
+    ``metric_name``, ``timestamp``: seconds below 1e11 else ms, ``metadata``), each as
+    ``{dashboard, metric, value, ts, id, tags[, metadata]}``. Ambiguous or invalid input raises
+    :class:`InvalidInputError`."""
 
 @final
 class Codec:
@@ -238,6 +249,7 @@ class Hub:
         queue: Optional[int] = None,
         queue_bytes: Optional[int] = None,
         format: _Format = "msgpack",
+        compress: bool = True,
     ) -> Subscription: ...
     def reset_epoch(self, dashboard: str) -> str: ...
     def remove(self, dashboard: str) -> bool: ...

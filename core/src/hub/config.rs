@@ -1,6 +1,7 @@
 //! Hub and subscription settings: [`HubConfig`] (with its defaults and [`HubConfig::validate`]), the slow
 //! consumer [`Policy`], and the per-subscription [`SubscribeOptions`] with the resume point [`Since`].
 
+use super::publication::Wire;
 use crate::codec::{Format, DEFAULT_COMPRESS_OVER, DEFAULT_LEVEL};
 use crate::error::{Error, Result};
 use std::fmt;
@@ -163,6 +164,9 @@ pub struct SubscribeOptions {
     pub queue_bytes: Option<usize>,
     /// Wire format whose bytes are counted against `queue_bytes` and encoded eagerly. Default MessagePack.
     pub format: Format,
+    /// Gzip messages over the hub's `compress_over` for this subscriber (`None`: yes). `Some(false)`
+    /// never gzips: plain WebSocket clients and SSE read text.
+    pub compress: Option<bool>,
 }
 
 impl SubscribeOptions {
@@ -181,7 +185,7 @@ pub(crate) struct QueueLimits {
     pub(crate) policy: Policy,
     pub(crate) max_messages: usize,
     pub(crate) max_bytes: usize,
-    pub(crate) format: Format,
+    pub(crate) wire: Wire,
 }
 
 impl QueueLimits {
@@ -191,7 +195,10 @@ impl QueueLimits {
             policy: opts.policy.unwrap_or(config.policy),
             max_messages: opts.queue_messages.unwrap_or(config.queue_messages),
             max_bytes: opts.queue_bytes.unwrap_or(config.queue_bytes),
-            format: opts.format,
+            wire: Wire {
+                format: opts.format,
+                compress: opts.compress.unwrap_or(true),
+            },
         };
         if limits.max_messages == 0 || limits.max_bytes == 0 {
             return Err(Error::invalid("queue caps must be at least 1"));

@@ -2,7 +2,7 @@
 //! accessors for its fields, its pre-encoded wire bytes ([`Message::raw`]) and its wire map as a
 //! [`Value`] ([`Message::to_value`]).
 
-use super::publication::{self, Kind, Publication};
+use super::publication::{self, Kind, Publication, Wire};
 use crate::codec::{Format, Value};
 use crate::error::Result;
 use bytes::Bytes;
@@ -56,9 +56,11 @@ impl Message {
     }
 
     /// The metric map: the publication's data (update), the latest value per metric (snapshot), or an
-    /// empty map (recovered, which carries no `data` field on the wire).
-    pub fn data(&self) -> &Arc<Value> {
-        &self.p.data
+    /// empty map (recovered, which carries no `data` field on the wire). Shared with the publisher for
+    /// a live message; decoded from the wire bytes for one replayed from history (history keeps bytes
+    /// only).
+    pub fn data(&self) -> Result<Arc<Value>> {
+        self.p.data()
     }
 
     /// `Some(true)` on a recovered header, `Some(false)` on a snapshot sent because a resume was
@@ -75,11 +77,16 @@ impl Message {
     /// The wire bytes in `format` (gzipped when longer than the hub's `compress_over`). Encoded at most
     /// once per message and format; every subscriber of a publication shares the same bytes.
     pub fn raw(&self, format: Format) -> Result<Bytes> {
-        self.p.bytes(format).cloned()
+        self.p.bytes(Wire::compressed(format)).cloned()
+    }
+
+    /// The bytes of `wire`: [`raw`](Message::raw) when `wire.compress`, never gzipped otherwise.
+    pub fn wire(&self, wire: Wire) -> Result<Bytes> {
+        self.p.bytes(wire).cloned()
     }
 
     /// The wire map as a value, fields in wire order (what decoding [`raw`](Message::raw) gives).
-    pub fn to_value(&self) -> Value {
+    pub fn to_value(&self) -> Result<Value> {
         publication::to_value(&self.p)
     }
 }

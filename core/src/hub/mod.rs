@@ -52,7 +52,7 @@ pub use config::{
 };
 pub use dedupe::Dedupe;
 pub use message::Message;
-pub use publication::Kind;
+pub use publication::{Kind, Wire};
 pub use results::series_name;
 pub use stats::{HubStats, SubscriptionStats, TopicStats};
 pub use subscription::{ReadyCallback, Subscription};
@@ -122,6 +122,11 @@ impl Hub {
                 topics: RwLock::new(HashMap::new()),
             }),
         })
+    }
+
+    /// Whether `other` is a handle on this same hub.
+    pub fn same_as(&self, other: &Hub) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// The settings this hub runs with.

@@ -1,5 +1,11 @@
-//! One wire message as the hub keeps it: a [`Publication`] holds the message's fields and its bytes per wire
-//! format, encoded lazily at most once and then shared (as [`Bytes`]) by every subscriber and by history.
+//! One wire message as the hub keeps it: a [`Publication`] holds the message's fields and its bytes per
+//! [`Wire`] (format, gzip or not), encoded lazily at most once and then shared (as [`Bytes`]) by every
+//! subscriber and by history.
+//!
+//! Memory: what history keeps is a [`Publication::slim`] copy — the same wire bytes, without the decoded
+//! data (a 4 KiB string that gzips to 60 bytes is kept as 60 bytes); its `data()` is decoded from its
+//! bytes when a resumed subscriber asks. Gzip runs on one reusable compressor per thread
+//! ([`crate::codec::compress`]), so no publication pins a compressor's buffers.
 //!
 //! The [`Encoder`] is hub-wide: compression settings, the encode counter (`encodes` in the hub stats, which
 //! proves that fan-out does not encode per subscriber) and the shared empty map.
@@ -42,6 +48,47 @@ impl fmt::Display for Kind {
     }
 }
 
+/// The bytes a subscriber reads: a format, gzipped above the hub's `compress_over` or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Wire {
+    /// MessagePack or JSON.
+    pub format: Format,
+    /// Gzip messages longer than the hub's `compress_over` (false: never, as plain WebSocket clients
+    /// and SSE need).
+    pub compress: bool,
+}
+
+impl Wire {
+    /// `format`, gzipped above the hub's threshold.
+    pub const fn compressed(format: Format) -> Self {
+        Wire {
+            format,
+            compress: true,
+        }
+    }
+
+    /// `format`, never gzipped.
+    pub const fn plain(format: Format) -> Self {
+        Wire {
+            format,
+            compress: false,
+        }
+    }
+
+    /// Index in per-wire arrays.
+    pub(crate) fn index(self) -> usize {
+        format_index(self.format) * 2 + usize::from(self.compress)
+    }
+}
+
+/// Every wire, in [`Wire::index`] order.
+pub(crate) const WIRES: [Wire; 4] = [
+    Wire::plain(Format::MsgPack),
+    Wire::compressed(Format::MsgPack),
+    Wire::plain(Format::Json),
+    Wire::compressed(Format::Json),
+];
+
 /// Hub-wide encoding settings and counter.
 #[derive(Debug)]
 pub(crate) struct Encoder {
@@ -77,29 +124,39 @@ impl Encoder {
         self.encodes.load(Ordering::Relaxed)
     }
 
-    /// Serializes `p` in `format`, gzipped above the threshold.
-    fn encode(&self, p: &Publication, format: Format) -> Result<Bytes> {
+    /// The plain (never gzipped) serialization of `p` in `format`.
+    fn encode_plain(&self, p: &Publication, format: Format) -> Result<Vec<u8>> {
         self.encodes.fetch_add(1, Ordering::Relaxed);
         let last_len = &self.last_len[format_index(format)];
         let capacity = 64 + last_len.load(Ordering::Relaxed).min(MAX_PREALLOC);
+        let data = p.data()?;
         let plain = match format {
             Format::Json => {
                 let mut out = Vec::with_capacity(capacity);
-                Wire(p)
+                JsonWire(p, &data)
                     .serialize(&mut serde_json::Serializer::new(&mut out))
                     .map_err(|e| Error::Encode(e.to_string()))?;
                 out
             }
             Format::MsgPack => {
                 let mut w = MsgPackWriter::with_capacity(capacity);
-                write_msgpack(p, &mut w)?;
+                write_msgpack(p, &data, &mut w)?;
                 w.into_bytes()
             }
         };
         last_len.store(plain.len(), Ordering::Relaxed);
-        let mut out = self.codec.maybe_compress(plain)?;
-        // Queues count `len`; keep the allocation close to it.
-        if out.capacity() - out.len() > out.len() / 4 + 64 {
+        Ok(plain)
+    }
+
+    /// Whether `len` plain bytes get gzipped on a compressing wire.
+    fn gzips(&self, len: usize) -> bool {
+        self.codec.compress_over.is_some_and(|over| len > over)
+    }
+
+    /// Gzips plain bytes; queues and history count `len`, so the allocation is kept close to it.
+    fn gzip(&self, plain: &[u8]) -> Result<Bytes> {
+        let mut out = crate::codec::compress(plain, self.codec.level)?;
+        if out.capacity() - out.len() > out.len() / 8 + 16 {
             out.shrink_to_fit();
         }
         Ok(Bytes::from(out))
@@ -114,22 +171,21 @@ pub(crate) fn format_index(format: Format) -> usize {
     }
 }
 
-/// Every wire format, in [`format_index`] order.
-pub(crate) const FORMATS: [Format; 2] = [Format::MsgPack, Format::Json];
-
 /// A wire message with its lazily encoded, shared bytes.
 pub(crate) struct Publication {
     pub(crate) kind: Kind,
     pub(crate) dashboard: Arc<str>,
     pub(crate) epoch: Arc<str>,
     pub(crate) seq: u64,
-    pub(crate) data: Arc<Value>,
+    /// The decoded data; `None` in a [`slim`](Publication::slim) copy (decoded from the bytes on demand).
+    data: Option<Arc<Value>>,
     pub(crate) recovered: Option<bool>,
     pub(crate) missed: Option<u64>,
     /// Hub clock reading when the message was made (history age).
     pub(crate) at_nanos: u64,
     encoder: Arc<Encoder>,
-    encoded: [OnceLock<Result<Bytes>>; 2],
+    /// Bytes per [`Wire::index`].
+    encoded: [OnceLock<Result<Bytes>>; 4],
 }
 
 impl fmt::Debug for Publication {
@@ -164,13 +220,71 @@ impl Publication {
             dashboard: f.dashboard,
             epoch: f.epoch,
             seq: f.seq,
-            data: f.data,
+            data: Some(f.data),
             recovered: f.recovered,
             missed: None,
             at_nanos: f.at_nanos,
             encoder: encoder.clone(),
-            encoded: [OnceLock::new(), OnceLock::new()],
+            encoded: Default::default(),
         }
+    }
+
+    /// What history keeps of `self`: the same fields and wire bytes (at least one wire is encoded
+    /// first, `wire`), without the decoded data. Fails when `self` cannot be encoded.
+    pub(crate) fn slim(&self, wire: Wire) -> Result<Self> {
+        if self.encoded.iter().all(|e| e.get().is_none()) {
+            self.bytes(wire)?;
+        }
+        let encoded: [OnceLock<Result<Bytes>>; 4] = Default::default();
+        for (to, from) in encoded.iter().zip(&self.encoded) {
+            if let Some(Ok(b)) = from.get() {
+                let _ = to.set(Ok(b.clone()));
+            }
+        }
+        Ok(Publication {
+            kind: self.kind,
+            dashboard: self.dashboard.clone(),
+            epoch: self.epoch.clone(),
+            seq: self.seq,
+            data: None,
+            recovered: self.recovered,
+            missed: self.missed,
+            at_nanos: self.at_nanos,
+            encoder: self.encoder.clone(),
+            encoded,
+        })
+    }
+
+    /// The data map: shared when this publication has it, otherwise decoded from its bytes.
+    pub(crate) fn data(&self) -> Result<Arc<Value>> {
+        if let Some(d) = &self.data {
+            return Ok(d.clone());
+        }
+        for wire in WIRES {
+            if let Some(Ok(b)) = self.encoded[wire.index()].get() {
+                let codec = Codec {
+                    format: wire.format,
+                    limits: crate::codec::Limits {
+                        max_input: usize::MAX,
+                        max_decompressed: usize::MAX,
+                        ..crate::codec::Limits::default()
+                    },
+                    ..Codec::default()
+                };
+                let wire_map = codec.decode(b)?;
+                let data = match wire_map {
+                    Value::Map(mut fields) => fields
+                        .iter()
+                        .position(|(k, _)| k.as_str() == Some("data"))
+                        .map(|i| fields.swap_remove(i).1),
+                    _ => None,
+                };
+                return Ok(Arc::new(data.unwrap_or(Value::Map(Vec::new()))));
+            }
+        }
+        Err(Error::Internal(
+            "a publication without data or bytes".into(),
+        ))
     }
 
     /// A `recovered` header: `missed` updates up to `seq` follow it.
@@ -214,12 +328,37 @@ impl Publication {
         )
     }
 
-    /// The wire bytes in `format`, encoded on first use and shared afterwards.
-    pub(crate) fn bytes(&self, format: Format) -> Result<&Bytes> {
-        self.encoded[format_index(format)]
-            .get_or_init(|| self.encoder.encode(self, format))
-            .as_ref()
-            .map_err(Clone::clone)
+    /// The bytes of `wire`, encoded on first use and shared afterwards. A compressed wire reuses the
+    /// plain bytes when they are there (or when the message is under the threshold), and does not keep
+    /// a plain copy otherwise.
+    pub(crate) fn bytes(&self, wire: Wire) -> Result<&Bytes> {
+        let plain = Wire::plain(wire.format);
+        let slot = |w: Wire| &self.encoded[w.index()];
+        let encode_plain = || {
+            self.encoder
+                .encode_plain(self, wire.format)
+                .map(Bytes::from)
+        };
+        let out = if !wire.compress {
+            slot(plain).get_or_init(encode_plain)
+        } else {
+            slot(wire).get_or_init(|| match slot(plain).get() {
+                Some(Ok(b)) if self.encoder.gzips(b.len()) => self.encoder.gzip(b),
+                Some(done) => done.clone(),
+                None => {
+                    let bytes = self.encoder.encode_plain(self, wire.format)?;
+                    if self.encoder.gzips(bytes.len()) {
+                        self.encoder.gzip(&bytes)
+                    } else {
+                        // Under the threshold both wires are the same bytes: share them.
+                        let b = Bytes::from(bytes);
+                        let _ = slot(plain).set(Ok(b.clone()));
+                        Ok(b)
+                    }
+                }
+            })
+        };
+        out.as_ref().map_err(Clone::clone)
     }
 }
 
@@ -228,14 +367,14 @@ fn field_count(p: &Publication) -> usize {
     5 + usize::from(p.recovered.is_some())
 }
 
-/// JSON serialization of a publication as its wire map, in the fixed field order:
+/// JSON serialization of a publication (with its data) as its wire map, in the fixed field order:
 /// `type, dashboard, epoch, seq, [recovered], data` (snapshot, update) or
 /// `type, dashboard, epoch, seq, recovered, missed` (recovered).
-struct Wire<'a>(&'a Publication);
+struct JsonWire<'a>(&'a Publication, &'a Value);
 
-impl Serialize for Wire<'_> {
+impl Serialize for JsonWire<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let p = self.0;
+        let (p, data) = (self.0, self.1);
         let mut m = s.serialize_map(Some(field_count(p)))?;
         m.serialize_entry("type", p.kind.name())?;
         m.serialize_entry("dashboard", &*p.dashboard)?;
@@ -246,14 +385,14 @@ impl Serialize for Wire<'_> {
         }
         match p.kind {
             Kind::Recovered => m.serialize_entry("missed", &p.missed.unwrap_or(0))?,
-            Kind::Snapshot | Kind::Update => m.serialize_entry("data", &*p.data)?,
+            Kind::Snapshot | Kind::Update => m.serialize_entry("data", data)?,
         }
         m.end()
     }
 }
 
 /// MessagePack of the same wire map, as msgpack-python's `packb` writes the equivalent dict.
-fn write_msgpack(p: &Publication, w: &mut MsgPackWriter) -> Result<()> {
+fn write_msgpack(p: &Publication, data: &Value, w: &mut MsgPackWriter) -> Result<()> {
     w.map_len(field_count(p))?;
     w.str("type")?;
     w.str(p.kind.name())?;
@@ -274,13 +413,13 @@ fn write_msgpack(p: &Publication, w: &mut MsgPackWriter) -> Result<()> {
         }
         Kind::Snapshot | Kind::Update => {
             w.str("data")?;
-            w.value(&p.data)
+            w.value(data)
         }
     }
 }
 
 /// The wire map of `p` as a [`Value`], in the same field order as its bytes.
-pub(crate) fn to_value(p: &Publication) -> Value {
+pub(crate) fn to_value(p: &Publication) -> Result<Value> {
     let mut m: Vec<(Value, Value)> = Vec::with_capacity(6);
     m.push(("type".into(), p.kind.name().into()));
     m.push(("dashboard".into(), Value::Str(p.dashboard.to_string())));
@@ -291,7 +430,7 @@ pub(crate) fn to_value(p: &Publication) -> Value {
     }
     match p.kind {
         Kind::Recovered => m.push(("missed".into(), Value::from(p.missed.unwrap_or(0)))),
-        Kind::Snapshot | Kind::Update => m.push(("data".into(), (*p.data).clone())),
+        Kind::Snapshot | Kind::Update => m.push(("data".into(), (*p.data()?).clone())),
     }
-    Value::Map(m)
+    Ok(Value::Map(m))
 }

@@ -95,14 +95,14 @@ impl Queue {
 
     /// Appends `p` without applying the policy (the caller checked the caps, or `p` is the only message).
     pub(crate) fn push_unchecked(&mut self, p: Arc<Publication>) -> Result<()> {
-        let len = p.bytes(self.limits.format)?.len();
+        let len = p.bytes(self.limits.wire)?.len();
         self.push_back(p, len);
         Ok(())
     }
 
     /// Appends `p`, applying the policy when the queue is full.
     pub(crate) fn push(&mut self, p: &Arc<Publication>) -> Result<Pushed> {
-        let len = p.bytes(self.limits.format)?.len();
+        let len = p.bytes(self.limits.wire)?.len();
         if self.fits(len) {
             self.push_back(p.clone(), len);
             return Ok(Pushed::Queued {
@@ -138,7 +138,7 @@ impl Queue {
                 .is_some_and(|e| e.p.kind == Kind::Recovered),
         );
         if self.entries.len() == keep {
-            self.push_back(p.clone(), p.bytes(self.limits.format)?.len());
+            self.push_back(p.clone(), p.bytes(self.limits.wire)?.len());
             return Ok(Pushed::Queued {
                 dropped: 0,
                 conflated: 0,
@@ -149,10 +149,14 @@ impl Queue {
             Kind::Snapshot => (Kind::Snapshot, base.recovered),
             _ => (Kind::Update, None),
         };
-        let parts = self.entries.range(keep..).map(|e| &*e.p.data);
-        let data = LatestValues::merged(parts.chain(std::iter::once(&*p.data)));
+        let mut parts = Vec::with_capacity(self.entries.len() - keep + 1);
+        for e in self.entries.range(keep..) {
+            parts.push(e.p.data()?);
+        }
+        parts.push(p.data()?);
+        let data = LatestValues::merged(parts.iter().map(|d| &**d));
         let merged = Arc::new(p.derive(kind, data, recovered));
-        let len = merged.bytes(self.limits.format)?.len();
+        let len = merged.bytes(self.limits.wire)?.len();
         let conflated = (self.entries.len() - keep) as u64;
         while self.entries.len() > keep {
             if let Some(old) = self.entries.pop_back() {

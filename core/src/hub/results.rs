@@ -88,7 +88,7 @@ mod tests {
         assert_eq!(seqs.len(), 3); // host@1000, api@1000, host@2000
         let _snapshot = sub.try_recv().unwrap().unwrap();
         let first = sub.try_recv().unwrap().unwrap();
-        let data = first.data();
+        let data = first.data().unwrap();
         assert_eq!(
             data.get("cpu").and_then(|r| r.get("count")),
             Some(&Value::Int(2))
@@ -104,7 +104,11 @@ mod tests {
         );
         let second = sub.try_recv().unwrap().unwrap();
         assert_eq!(
-            second.data().get("cpu").and_then(|r| r.get("last")),
+            second
+                .data()
+                .unwrap()
+                .get("cpu")
+                .and_then(|r| r.get("last")),
             Some(&Value::Float(7.0))
         );
         assert!(hub.snapshot("api").unwrap().is_some());

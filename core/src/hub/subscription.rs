@@ -9,7 +9,7 @@
 
 use super::config::{Policy, QueueLimits};
 use super::message::Message;
-use super::publication::Publication;
+use super::publication::{Publication, Wire};
 use super::queue::{Pushed, Queue};
 use super::stats::SubscriptionStats;
 use super::topic::Topic;
@@ -59,7 +59,7 @@ pub(crate) struct Delivery {
 /// The part of a subscription that its topic holds.
 pub(crate) struct SubShared {
     pub(crate) id: u64,
-    pub(crate) format: Format,
+    pub(crate) wire: Wire,
     state: Mutex<SubState>,
     event: Event,
 }
@@ -68,7 +68,7 @@ impl SubShared {
     pub(crate) fn new(id: u64, limits: QueueLimits) -> Self {
         SubShared {
             id,
-            format: limits.format,
+            wire: limits.wire,
             state: Mutex::new(SubState {
                 queue: Queue::new(limits),
                 end: None,
@@ -173,7 +173,7 @@ impl fmt::Debug for Subscription {
         f.debug_struct("Subscription")
             .field("dashboard", &self.dashboard())
             .field("id", &self.shared.id)
-            .field("format", &self.shared.format)
+            .field("wire", &self.shared.wire)
             .finish_non_exhaustive()
     }
 }
@@ -188,9 +188,14 @@ impl Subscription {
         self.topic.name()
     }
 
-    /// The wire format whose bytes the queue counts (and that [`Message::raw`] finds pre-encoded).
+    /// The wire format whose bytes the queue counts (and that [`Message::wire`] finds pre-encoded).
     pub fn format(&self) -> Format {
-        self.shared.format
+        self.shared.wire.format
+    }
+
+    /// The format and gzip setting of this subscriber's bytes ([`Message::wire`] finds them pre-encoded).
+    pub fn wire(&self) -> Wire {
+        self.shared.wire
     }
 
     /// The slow-consumer policy.

@@ -59,7 +59,7 @@ fn first_message_is_the_snapshot_then_updates_in_order() {
         (s.kind(), s.seq(), s.recovered()),
         (Kind::Snapshot, 0, None)
     );
-    assert_eq!(**s.data(), Value::Map(vec![]));
+    assert_eq!(*s.data().unwrap(), Value::Map(vec![]));
     let epoch = s.epoch().to_owned();
     assert_eq!(epoch.len(), 16);
     assert!(epoch.chars().all(|c| c.is_ascii_hexdigit()));
@@ -93,11 +93,11 @@ fn msgpack_bytes_decode_to_the_same_map_in_wire_order() {
         let decoded = Codec::new(Format::MsgPack)
             .decode(&m.raw(Format::MsgPack).unwrap())
             .unwrap();
-        assert_eq!(decoded, m.to_value());
+        assert_eq!(decoded, m.to_value().unwrap());
         let from_json = Codec::new(Format::Json)
             .decode(&m.raw(Format::Json).unwrap())
             .unwrap();
-        assert_eq!(from_json, m.to_value());
+        assert_eq!(from_json, m.to_value().unwrap());
         let Value::Map(fields) = decoded else {
             panic!("not a map")
         };
@@ -117,7 +117,7 @@ fn snapshot_keeps_the_latest_value_per_metric_in_first_seen_order() {
     let s = hub.snapshot("ops").unwrap().unwrap();
     assert_eq!((s.kind(), s.seq()), (Kind::Snapshot, 2));
     assert_eq!(
-        **s.data(),
+        *s.data().unwrap(),
         map(&[
             ("cpu", 0.2.into()),
             ("mem", 0.5.into()),
@@ -184,17 +184,34 @@ fn each_publication_is_encoded_once_per_format_whatever_the_subscriber_count() {
 }
 
 #[test]
-fn no_subscriber_means_no_encode_until_asked() {
+fn without_subscribers_only_history_encodes_once() {
     let (hub, _) = hub_with(plain());
     hub.publish("ops", cpu(0.1)).unwrap();
-    assert_eq!(hub.stats().encodes, 0);
+    assert_eq!(hub.stats().encodes, 1, "history keeps bytes, not data");
     let sub = hub
         .subscribe("ops", SubscribeOptions::since(epoch_of(&hub, "ops"), 0))
         .unwrap();
     let got = drain(&sub);
     assert_eq!(got[0].kind(), Kind::Recovered);
     assert_eq!(got[1].seq(), 1);
-    assert_eq!(hub.stats().encodes, 2, "the header and the history entry");
+    assert_eq!(*got[1].data().unwrap(), cpu(0.1), "decoded from the bytes");
+    assert_eq!(
+        hub.stats().encodes,
+        2,
+        "the header; the history entry was encoded"
+    );
+
+    let none = Hub::new(HubConfig {
+        history: 0,
+        ..plain()
+    })
+    .unwrap();
+    none.publish("ops", cpu(0.1)).unwrap();
+    assert_eq!(
+        none.stats().encodes,
+        0,
+        "no history, no subscriber: nothing encoded"
+    );
 }
 
 pub(super) fn epoch_of(hub: &Hub, dashboard: &str) -> String {
@@ -242,7 +259,7 @@ fn resume_within_history_gets_every_missed_update_in_order() {
         (gap[0].kind(), gap[0].seq(), gap[0].recovered()),
         (Kind::Snapshot, 8, Some(false))
     );
-    assert_eq!(**gap[0].data(), cpu(8.0));
+    assert_eq!(*gap[0].data().unwrap(), cpu(8.0));
     assert!(json_text(&gap[0]).contains(r#""seq":8,"recovered":false,"data":{"cpu":8.0}}"#));
 }
 
@@ -382,7 +399,10 @@ fn duplicate_ids_are_dropped_within_the_horizon() {
     assert_eq!(hub.publish_with_id("ops", "c", cpu(6.0)).unwrap(), Some(5));
     let stats = hub.stats();
     assert_eq!((stats.dedupe_dropped, stats.publications), (2, 6));
-    assert_eq!(**hub.snapshot("ops").unwrap().unwrap().data(), cpu(6.0));
+    assert_eq!(
+        *hub.snapshot("ops").unwrap().unwrap().data().unwrap(),
+        cpu(6.0)
+    );
 }
 
 #[test]

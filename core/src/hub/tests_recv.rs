@@ -28,7 +28,7 @@ fn conflate_folds_the_queue_into_the_snapshot_with_the_newest_seq() {
     assert_eq!(got.len(), 2);
     assert_eq!((got[0].kind(), got[0].seq()), (Kind::Snapshot, 3));
     assert_eq!(
-        **got[0].data(),
+        *got[0].data().unwrap(),
         map(&[
             ("cpu", 0.2.into()),
             ("mem", 0.5.into()),
@@ -63,7 +63,7 @@ fn conflate_merges_live_updates_and_keeps_a_recovered_header() {
     );
     assert_eq!((got[1].kind(), got[1].seq()), (Kind::Update, 5));
     assert_eq!(
-        **got[1].data(),
+        *got[1].data().unwrap(),
         map(&[
             ("m2", Value::Int(20)),
             ("m3", Value::Int(3)),
@@ -79,7 +79,7 @@ fn conflate_merges_live_updates_and_keeps_a_recovered_header() {
     let got = drain(&live);
     assert_eq!(got.len(), 1);
     assert_eq!((got[0].kind(), got[0].seq()), (Kind::Update, 8));
-    assert_eq!(**got[0].data(), cpu(3.0));
+    assert_eq!(*got[0].data().unwrap(), cpu(3.0));
 }
 
 #[test]
@@ -154,7 +154,10 @@ fn byte_caps_bound_every_policy_and_one_large_message_still_passes() {
         assert!(st.queued_messages <= 4);
         let got = drain(sub);
         assert_eq!(got.last().unwrap().seq(), 50);
-        assert_eq!(got.last().unwrap().data().get("n"), Some(&Value::Int(49)));
+        assert_eq!(
+            got.last().unwrap().data().unwrap().get("n"),
+            Some(&Value::Int(49))
+        );
     }
     let tiny = SubscribeOptions {
         queue_bytes: Some(10),

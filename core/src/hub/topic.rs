@@ -11,16 +11,20 @@ use super::dedupe::Dedupe;
 use super::history::History;
 use super::latest::LatestValues;
 use super::message::Message;
-use super::publication::{format_index, Fields, Kind, Publication, FORMATS};
+use super::publication::{Fields, Kind, Publication, Wire, WIRES};
 use super::stats::{Counters, TopicStats};
 use super::subscription::{ReadyCallback, SubShared, Subscription};
 use super::Shared;
+use crate::codec::Format;
 use crate::codec::Value;
 use crate::error::{Error, Result};
 use parking_lot::Mutex;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+
+/// The wire history encodes a publication in when no subscriber needed one: what most subscribers read.
+const HISTORY_WIRE: Wire = Wire::compressed(Format::MsgPack);
 
 /// Bytes of randomness in an epoch id (written as 16 lowercase hex digits).
 const EPOCH_BYTES: usize = 8;
@@ -48,8 +52,8 @@ struct TopicState {
     /// Snapshot messages at `seq`: plain, and with `"recovered": false`.
     snapshots: [Option<Arc<Publication>>; 2],
     subs: Vec<Arc<SubShared>>,
-    /// Subscribers per wire format (the formats encoded eagerly at publish).
-    formats: [usize; 2],
+    /// Subscribers per [`Wire::index`] (the wires encoded eagerly at publish).
+    wires: [usize; 4],
     dedupe: Dedupe,
     /// Removed from the hub: new subscribers end at once.
     removed: bool,
@@ -78,7 +82,7 @@ impl Topic {
             snapshot_data: None,
             snapshots: [None, None],
             subs: Vec::new(),
-            formats: [0, 0],
+            wires: [0; 4],
             dedupe,
             removed: false,
         };
@@ -116,26 +120,33 @@ impl Topic {
                     dashboard: self.name.clone(),
                     epoch: st.epoch.clone(),
                     seq,
-                    data,
+                    data: data.clone(),
                     recovered: None,
                     at_nanos: now,
                 },
                 &self.shared.encoder,
             ));
-            // Encode once per format in use; an error leaves the topic unchanged.
-            for format in FORMATS {
-                if st.formats[format_index(format)] > 0 {
-                    p.bytes(format)?;
+            // Encode once per wire in use; an error leaves the topic unchanged. History keeps a slim
+            // copy (bytes only, at least the default wire encoded).
+            for wire in WIRES {
+                if st.wires[wire.index()] > 0 {
+                    p.bytes(wire)?;
                 }
             }
+            let kept = match self.shared.config.history {
+                0 => None,
+                _ => Some(Arc::new(p.slim(HISTORY_WIRE)?)),
+            };
             if let Some(id) = id {
                 st.dedupe.insert(id);
             }
             st.seq = seq;
-            st.latest.merge(&p.data);
+            st.latest.merge(&data);
             st.snapshot_data = None;
             st.snapshots = [None, None];
-            st.history.push(p.clone(), now);
+            if let Some(kept) = kept {
+                st.history.push(kept, now);
+            }
 
             let (mut delivered, mut dropped, mut conflated, mut disconnected) = (0, 0, 0, 0);
             let mut i = 0;
@@ -148,7 +159,7 @@ impl Topic {
                 conflated += d.conflated;
                 if d.ended {
                     let gone = st.subs.swap_remove(i);
-                    st.formats[format_index(gone.format)] -= 1;
+                    st.wires[gone.wire.index()] -= 1;
                     disconnected += u64::from(d.disconnected);
                 } else {
                     delivered += 1;
@@ -188,7 +199,7 @@ impl Topic {
                 sub.end(Error::Closed, true);
             } else {
                 st.subs.push(sub.clone());
-                st.formats[format_index(limits.format)] += 1;
+                st.wires[limits.wire.index()] += 1;
             }
         }
         Ok(Subscription::new(sub, self.clone()))
@@ -217,11 +228,11 @@ impl Topic {
                         now,
                         &self.shared.encoder,
                     ));
-                    let mut bytes = header.bytes(limits.format)?.len();
+                    let mut bytes = header.bytes(limits.wire)?.len();
                     let mut items = Vec::with_capacity(missed.len() + 1);
                     items.push(header);
                     for p in missed {
-                        bytes = bytes.saturating_add(p.bytes(limits.format)?.len());
+                        bytes = bytes.saturating_add(p.bytes(limits.wire)?.len());
                         if bytes > limits.max_bytes {
                             break;
                         }
@@ -280,7 +291,7 @@ impl Topic {
         let mut st = self.state.lock();
         if let Some(i) = st.subs.iter().position(|s| s.id == sub.id) {
             let gone = st.subs.swap_remove(i);
-            st.formats[format_index(gone.format)] -= 1;
+            st.wires[gone.wire.index()] -= 1;
         }
     }
 
@@ -298,7 +309,7 @@ impl Topic {
             let mut st = self.state.lock();
             st.removed = true;
             st.history.clear();
-            st.formats = [0, 0];
+            st.wires = [0; 4];
             std::mem::take(&mut st.subs)
         };
         for sub in subs {

@@ -263,7 +263,11 @@ mod tests {
         while std::time::Instant::now() < deadline {
             let ready = ["host", "api"].iter().all(|d| {
                 hub.snapshot(d).ok().flatten().is_some_and(|s| {
-                    s.data().get("latency_ms{endpoint=/feed}").is_some() || s.seq() > 0
+                    s.data()
+                        .unwrap()
+                        .get("latency_ms{endpoint=/feed}")
+                        .is_some()
+                        || s.seq() > 0
                 })
             });
             if ready {
@@ -273,12 +277,15 @@ mod tests {
         }
         let api = hub.snapshot("api").unwrap().expect("api topic");
         assert!(
-            api.data().get("latency_ms{endpoint=/feed}").is_some(),
-            "{:?}",
             api.data()
+                .unwrap()
+                .get("latency_ms{endpoint=/feed}")
+                .is_some(),
+            "{:?}",
+            api.data().unwrap()
         );
         let host = hub.snapshot("host").unwrap().expect("host topic");
-        assert!(host.data().get("mem_used_percent").is_some());
+        assert!(host.data().unwrap().get("mem_used_percent").is_some());
         let page = std::fs::read_to_string(demo.dir.join("index.html")).unwrap();
         assert!(page.contains("<html"));
         demo.shutdown_blocking(Duration::from_secs(5)).unwrap();

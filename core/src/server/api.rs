@@ -185,22 +185,12 @@ pub(crate) async fn ingest(state: &Arc<State>, req: Request<Incoming>) -> Resp {
         }
         return r;
     }
-    let mut per_dashboard: Vec<(String, u64)> = Vec::new();
-    for ev in &passed {
-        match per_dashboard.iter_mut().find(|(d, _)| *d == ev.dashboard) {
-            Some((_, n)) => *n += 1,
-            None => per_dashboard.push((ev.dashboard.clone(), 1)),
-        }
-    }
     let start = Instant::now();
     let accepted = match state.ingest.ingest(passed) {
         Ok(n) => n,
         Err(e) => return web::error_from(&e),
     };
     state.metrics.observe_processing(start.elapsed());
-    for (d, n) in &per_dashboard {
-        state.metrics.count_processed(d, *n);
-    }
     let body = serde_json::json!({
         "received": received,
         "accepted": accepted,

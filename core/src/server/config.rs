@@ -63,9 +63,11 @@ pub struct ServerConfig {
     pub allowed_origins: Option<Vec<String>>,
     /// Client messages per WebSocket connection. Default 50/s with bursts of 100.
     pub message_rate: LimiterConfig,
-    /// Consecutive rate-limited messages after which the connection is closed (4029). Default 20.
+    /// Consecutive over-rate messages answered with a `rate_limited` error; the next one closes the
+    /// connection (4029). Default 20.
     pub rate_limit_close_after: u32,
-    /// Consecutive malformed messages after which the connection is closed (1008). Default 32.
+    /// Consecutive malformed messages answered with an error; the next one closes the connection
+    /// (1008). Default 32.
     pub max_invalid_messages: u32,
     /// Ingested events per dashboard. Default 1000/s with bursts of 2000.
     pub ingest_rate: LimiterConfig,

@@ -18,7 +18,7 @@ use super::protocol::close;
 use super::session::{Closing, Session, Wake};
 use super::state::{Slot, State};
 use crate::codec::Format;
-use crate::hub::Since;
+use crate::hub::{Since, Wire};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
@@ -51,7 +51,7 @@ const LINGER_BYTES: usize = 4 << 20;
 /// Everything the connection task needs besides the socket.
 pub(crate) struct Start {
     pub(crate) state: Arc<State>,
-    pub(crate) format: Format,
+    pub(crate) wire: Wire,
     pub(crate) grant: Option<Grant>,
     pub(crate) fixed: Option<(String, Option<Since>)>,
     pub(crate) slot: Slot,
@@ -97,7 +97,7 @@ where
 {
     let Start {
         state,
-        format,
+        wire,
         grant,
         fixed,
         slot,
@@ -106,7 +106,7 @@ where
     let gauge = state.metrics.ws_connections().clone();
     gauge.inc();
     let wake = Arc::new(Wake::default());
-    match Session::new(state.clone(), format, grant, fixed, wake.clone()) {
+    match Session::new(state.clone(), wire, grant, fixed, wake.clone()) {
         Ok(session) => Conn::new(state.clone(), ws, session, wake).run().await,
         Err(closing) => {
             let mut ws = ws;

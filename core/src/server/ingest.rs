@@ -3,11 +3,13 @@
 //! validated [`Event`]s.
 //!
 //! Body: one event object or an array of them, JSON or MessagePack (gzip allowed):
-//! `{"dashboard": str, "metric": str, "value": number, "ts"?: integer ms, "id"?: str, "tags"?: {str: str}}`.
-//! Other fields are ignored. The whole body is refused (nothing ingested) when one event is invalid.
+//! `{"dashboard": str, "metric": str, "value": number, "ts"?: integer ms, "id"?: str, "tags"?: {str: str}}`,
+//! or the reference notes' shape (`dashboard_id`/`dashboardId`, `metric_name`, `timestamp`, `metadata`;
+//! the rules are in [`crate::event`]). Other fields are ignored. The whole body is refused (nothing
+//! ingested) when one event is invalid.
 
-use crate::codec::{Codec, Format, Limits, Value};
-use crate::error::{Error, Result};
+use crate::codec::Format;
+use crate::error::Result;
 use crate::event::Event;
 use crate::hub::Hub;
 
@@ -44,7 +46,7 @@ impl Ingest for HubIngest {
     fn ingest(&self, events: Vec<Event>) -> Result<usize> {
         let mut accepted = 0;
         for ev in events {
-            let data = Value::Map(vec![(Value::Str(ev.metric), Value::Float(ev.value))]);
+            let data = ev.published_data();
             match &ev.id {
                 Some(id) => {
                     if self.hub.publish_with_id(&ev.dashboard, id, data)?.is_some() {
@@ -75,88 +77,10 @@ pub(crate) fn body_format(content_type: Option<&str>) -> Format {
     }
 }
 
-/// Decodes and validates a body of at most `max_bytes` (also after gzip).
+/// Decodes and validates a body of at most `max_bytes` (also after gzip), in any event shape of
+/// [`crate::event::parse_events`].
 pub(crate) fn parse_events(body: &[u8], format: Format, max_bytes: usize) -> Result<Vec<Event>> {
-    let codec = Codec {
-        format,
-        compress_over: None,
-        level: 0,
-        limits: Limits {
-            max_input: max_bytes,
-            max_decompressed: max_bytes,
-            max_depth: 8,
-        },
-    };
-    let value = codec.decode(body)?;
-    match value {
-        Value::Array(items) => {
-            let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                out.push(event_from(item).map_err(|e| Error::invalid(format!("event {i}: {e}")))?);
-            }
-            Ok(out)
-        }
-        single @ Value::Map(_) => Ok(vec![event_from(&single)?]),
-        _ => Err(Error::invalid(
-            "the body must be an event object or an array of them",
-        )),
-    }
-}
-
-fn text(v: &Value, name: &str) -> Result<String> {
-    match v.get(name) {
-        Some(Value::Str(s)) => Ok(s.clone()),
-        Some(_) => Err(Error::invalid(format!("{name} must be a string"))),
-        None => Err(Error::invalid(format!("{name} is required"))),
-    }
-}
-
-fn event_from(v: &Value) -> Result<Event> {
-    if !matches!(v, Value::Map(_)) {
-        return Err(Error::invalid("an event must be an object"));
-    }
-    let value = match v.get("value") {
-        Some(n) => n
-            .as_f64()
-            .ok_or_else(|| Error::invalid("value must be a number"))?,
-        None => return Err(Error::invalid("value is required")),
-    };
-    let ts = match v.get("ts") {
-        None | Some(Value::Nil) => None,
-        Some(Value::Int(i)) => Some(*i),
-        Some(Value::UInt(u)) => {
-            Some(i64::try_from(*u).map_err(|_| Error::invalid("ts is too large"))?)
-        }
-        Some(Value::Float(f)) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
-            Some(*f as i64)
-        }
-        Some(_) => {
-            return Err(Error::invalid(
-                "ts must be an integer (ms since the Unix epoch)",
-            ))
-        }
-    };
-    let mut ev = Event::new(text(v, "dashboard")?, text(v, "metric")?, value, ts)?;
-    match v.get("id") {
-        None | Some(Value::Nil) => {}
-        Some(Value::Str(id)) => ev = ev.with_id(id.clone())?,
-        Some(_) => return Err(Error::invalid("id must be a string")),
-    }
-    match v.get("tags") {
-        None | Some(Value::Nil) => {}
-        Some(Value::Map(pairs)) => {
-            let mut tags = Vec::with_capacity(pairs.len());
-            for (k, val) in pairs {
-                match (k, val) {
-                    (Value::Str(k), Value::Str(val)) => tags.push((k.clone(), val.clone())),
-                    _ => return Err(Error::invalid("tags must map strings to strings")),
-                }
-            }
-            ev = ev.with_tags(tags)?;
-        }
-        Some(_) => return Err(Error::invalid("tags must be an object")),
-    }
-    Ok(ev)
+    crate::event::parse_events(body, format, max_bytes)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use super::protocol::{self, close, codes, ClientOp};
 use super::state::State;
 use crate::codec::{is_gzip, Format};
 use crate::error::Error;
-use crate::hub::{Since, Subscription};
+use crate::hub::{Since, Subscription, Wire};
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;
@@ -76,6 +76,7 @@ pub(crate) struct Session {
     state: Arc<State>,
     key: String,
     format: Format,
+    wire: Wire,
     grant: Option<Grant>,
     fixed: Option<String>,
     subs: Vec<Sub>,
@@ -86,10 +87,10 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// A session in `format`; on `/dashboard/{id}` (`fixed`) it subscribes at once.
+    /// A session reading `wire`; on `/dashboard/{id}` (`fixed`) it subscribes at once.
     pub(crate) fn new(
         state: Arc<State>,
-        format: Format,
+        wire: Wire,
         grant: Option<Grant>,
         fixed: Option<(String, Option<Since>)>,
         wake: Arc<Wake>,
@@ -98,7 +99,8 @@ impl Session {
         let mut s = Session {
             state,
             key,
-            format,
+            format: wire.format,
+            wire,
             grant,
             fixed: fixed.as_ref().map(|(d, _)| d.clone()),
             subs: Vec::new(),
@@ -154,11 +156,13 @@ impl Session {
         replies: &mut VecDeque<Message>,
     ) -> Result<(), Closing> {
         if let Err(e) = self.state.msg_limiter.check(&self.key) {
+            // The first `rate_limit_close_after` over-rate messages each get their error; the next
+            // one closes the connection.
             self.state.metrics.reject("rate_limited");
-            self.rate_strikes += 1;
             if self.rate_strikes >= self.state.config.rate_limit_close_after {
                 return Err(Closing::new(close::RATE_LIMITED, "rate limited"));
             }
+            self.rate_strikes += 1;
             self.reply(replies, protocol::error_from(self.format, &e, None));
             return Ok(());
         }
@@ -166,14 +170,15 @@ impl Session {
         let op = match ClientOp::parse(bytes, format, self.state.config.max_message_bytes) {
             Ok(op) => op,
             Err(refusal) => {
+                // Same rule: `max_invalid_messages` errors, then the close on the next one.
                 self.state.metrics.reject("invalid_message");
-                self.bad_strikes += 1;
                 if self.bad_strikes >= self.state.config.max_invalid_messages {
                     return Err(Closing::new(
                         close::POLICY_VIOLATION,
                         "too many invalid messages",
                     ));
                 }
+                self.bad_strikes += 1;
                 self.reply_error(replies, refusal.code, &refusal.message, None);
                 return Ok(());
             }
@@ -229,7 +234,7 @@ impl Session {
             );
             return Ok(());
         }
-        let opts = self.state.subscribe_options(self.format, since);
+        let opts = self.state.subscribe_options(self.wire, since);
         let sub = match self.state.hub.subscribe(&dashboard, opts) {
             Ok(sub) => sub,
             Err(e) => {
@@ -323,7 +328,7 @@ impl Session {
                     }
                     Ok(msgs) => {
                         for m in msgs {
-                            let bytes = m.raw(self.format).map_err(|_| {
+                            let bytes = m.wire(self.wire).map_err(|_| {
                                 Closing::new(close::INTERNAL_ERROR, "encode failure")
                             })?;
                             out.push_back(frame(self.format, bytes));

@@ -14,21 +14,19 @@
 //!
 //! A pump task per stream (tracked for shutdown) moves messages from the subscription into a small
 //! bounded channel that the response body reads, several events per chunk when they are queued.
-//! Gzipped JSON (over the hub's threshold) is inflated once per message for all streams
-//! ([`PlainCache`]).
+//! Streams subscribe to plain JSON ([`Wire::plain`]): the hub encodes it once per message for every
+//! stream, never gzipped (an event stream is text).
 
 use super::state::{since_from_query, Slot, State};
 use super::web::{self, Body, Refused, Resp};
 use super::ws::check_id;
-use crate::codec::{decompress, is_gzip, Format};
+use crate::codec::Format;
 use crate::error::{Error, Result};
-use crate::hub::{Kind, Message, Since, Subscription};
+use crate::hub::{Kind, Message, Since, Subscription, Wire};
 use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use parking_lot::Mutex;
-use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -36,37 +34,6 @@ use tokio::sync::mpsc;
 const CHANNEL: usize = 2;
 /// Events written per chunk at most.
 const CHUNK_EVENTS: usize = 64;
-/// Inflated messages remembered by [`PlainCache`].
-const CACHE_ENTRIES: usize = 32;
-/// Largest inflated message.
-const MAX_PLAIN: usize = 64 << 20;
-
-/// The last few gzipped JSON messages and their inflated bytes. An entry holds the gzipped `Bytes`
-/// (so their address cannot be reused while cached) and is found by address and length.
-#[derive(Debug, Default)]
-pub(crate) struct PlainCache {
-    entries: Mutex<VecDeque<(Bytes, Bytes)>>,
-}
-
-impl PlainCache {
-    /// `json` without gzip.
-    fn plain(&self, json: Bytes) -> Result<Bytes> {
-        if !is_gzip(&json) {
-            return Ok(json);
-        }
-        let same = |b: &Bytes| b.as_ptr() == json.as_ptr() && b.len() == json.len();
-        if let Some((_, plain)) = self.entries.lock().iter().find(|(gz, _)| same(gz)) {
-            return Ok(plain.clone());
-        }
-        let plain = Bytes::from(decompress(&json, MAX_PLAIN)?);
-        let mut entries = self.entries.lock();
-        if entries.len() >= CACHE_ENTRIES {
-            entries.pop_front();
-        }
-        entries.push_back((json, plain.clone()));
-        Ok(plain)
-    }
-}
 
 /// The resume point of a `Last-Event-ID: <epoch>:<seq>` header.
 fn since_from_header(req: &Request<Incoming>) -> Option<Since> {
@@ -122,7 +89,7 @@ fn open(
         )));
     };
     let since = since_from_header(req).or_else(|| since_from_query(query));
-    let opts = state.subscribe_options(Format::Json, since);
+    let opts = state.subscribe_options(Wire::plain(Format::Json), since);
     let sub = state
         .hub
         .subscribe(dashboard, opts)
@@ -130,8 +97,8 @@ fn open(
     Ok((sub, slot))
 }
 
-fn append_event(state: &State, buf: &mut Vec<u8>, m: &Message) -> Result<()> {
-    let json = state.sse_plain.plain(m.raw(Format::Json)?)?;
+fn append_event(buf: &mut Vec<u8>, m: &Message) -> Result<()> {
+    let json = m.wire(Wire::plain(Format::Json))?;
     if m.kind() != Kind::Recovered {
         buf.extend_from_slice(b"id: ");
         buf.extend_from_slice(m.epoch().as_bytes());
@@ -157,13 +124,13 @@ fn error_event(e: &Error, dashboard: &str) -> Bytes {
 }
 
 /// One chunk of events: `first` and whatever else is queued (up to [`CHUNK_EVENTS`]).
-fn chunk(state: &State, sub: &Subscription, first: &Message) -> Result<(Bytes, u64)> {
+fn chunk(sub: &Subscription, first: &Message) -> Result<(Bytes, u64)> {
     let mut buf = Vec::with_capacity(512);
-    append_event(state, &mut buf, first)?;
+    append_event(&mut buf, first)?;
     let mut n = 1;
     if let Ok(more) = sub.try_recv_many(CHUNK_EVENTS - 1) {
         for m in &more {
-            append_event(state, &mut buf, m)?;
+            append_event(&mut buf, m)?;
             n += 1;
         }
     }
@@ -183,7 +150,7 @@ async fn pump(state: Arc<State>, sub: Subscription, tx: mpsc::Sender<Bytes>, slo
             _ = tx.closed() => break,
             _ = ping.tick() => Bytes::from_static(b": ping\n\n"),
             r = sub.recv() => match r {
-                Ok(Some(first)) => match chunk(&state, &sub, &first) {
+                Ok(Some(first)) => match chunk(&sub, &first) {
                     Ok((bytes, n)) => {
                         state.metrics.sse_frames().inc_by(n);
                         bytes

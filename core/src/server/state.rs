@@ -5,10 +5,9 @@
 use super::auth::{find_token, Grant, Verifier};
 use super::config::ServerConfig;
 use super::ingest::{HubIngest, Ingest};
-use super::sse::PlainCache;
 use super::web::{self, Refused};
-use crate::codec::Format;
 use crate::error::Result;
+use crate::hub::Wire;
 use crate::hub::{Hub, Since, SubscribeOptions};
 use crate::limit::RateLimiter;
 use crate::metrics::Metrics;
@@ -29,7 +28,6 @@ pub(crate) struct State {
     pub(crate) ingest: Arc<dyn Ingest>,
     pub(crate) cancel: CancellationToken,
     pub(crate) tracker: TaskTracker,
-    pub(crate) sse_plain: PlainCache,
     streams: AtomicUsize,
     sockets: AtomicUsize,
     next_conn: AtomicU64,
@@ -65,12 +63,10 @@ impl State {
         config.validate()?;
         let metrics = match &config.metrics {
             Some(shared) => shared.clone(),
-            None => {
-                let own = Arc::new(Metrics::new());
-                own.watch_hub(&hub);
-                own
-            }
+            None => Arc::new(Metrics::new()),
         };
+        // The served hub's publications are this server's `dashboard_messages_processed_total`.
+        metrics.watch_hub(&hub);
         for check in &config.health {
             metrics.register_health(check.clone());
         }
@@ -89,7 +85,6 @@ impl State {
             config,
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
-            sse_plain: PlainCache::default(),
             streams: AtomicUsize::new(0),
             sockets: AtomicUsize::new(0),
             next_conn: AtomicU64::new(1),
@@ -185,18 +180,15 @@ impl State {
         }
     }
 
-    /// Subscription options of the server's connections in `format`.
-    pub(crate) fn subscribe_options(
-        &self,
-        format: Format,
-        since: Option<Since>,
-    ) -> SubscribeOptions {
+    /// Subscription options of the server's connections reading `wire`.
+    pub(crate) fn subscribe_options(&self, wire: Wire, since: Option<Since>) -> SubscribeOptions {
         SubscribeOptions {
             since,
             policy: self.config.policy,
             queue_messages: self.config.queue_messages,
             queue_bytes: self.config.queue_bytes,
-            format,
+            format: wire.format,
+            compress: Some(wire.compress),
         }
     }
 }

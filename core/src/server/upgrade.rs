@@ -2,7 +2,12 @@
 //! (and so the frame format) choice, and the `101 Switching Protocols` response.
 //!
 //! Format: the first of `dashfeed.v1.json` / `dashfeed.v1.msgpack` the client offers, echoed back; with
-//! no subprotocol offered, `?format=json|msgpack` (default JSON). A `dashfeed.token.<jwt>` entry carries
+//! no subprotocol offered, `?format=json|msgpack` (default JSON).
+//!
+//! Gzip: a client that offers a dashfeed subprotocol reads gzipped binary frames for messages over the
+//! hub's threshold (`?compress=none` turns it off). A client that offers none is a plain client (the
+//! reference notes' `new WebSocket(url)` + `JSON.parse(event.data)`): it never gets gzip, so JSON
+//! messages are always text frames, unless it asks with `?compress=gzip`. A `dashfeed.token.<jwt>` entry carries
 //! a token and is never echoed, so it must come with a format subprotocol (browsers fail a connection
 //! whose offered subprotocols get no answer); other unknown subprotocols are refused with 400.
 
@@ -10,6 +15,7 @@ use super::auth::TOKEN_PROTOCOL_PREFIX;
 use super::protocol::{PROTOCOL_JSON, PROTOCOL_MSGPACK};
 use super::web::{self, Body, Refused, Resp};
 use crate::codec::Format;
+use crate::hub::Wire;
 use http::header::{
     CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL,
     SEC_WEBSOCKET_VERSION, UPGRADE,
@@ -20,8 +26,8 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 /// An accepted opening handshake.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Handshake {
-    /// Frame format of the connection.
-    pub(crate) format: Format,
+    /// Frame format and gzip setting of the connection.
+    pub(crate) wire: Wire,
     /// The subprotocol to echo, if the client offered one.
     protocol: Option<&'static str>,
     /// `Sec-WebSocket-Accept`.
@@ -101,8 +107,14 @@ pub(crate) fn check(headers: &HeaderMap, query: Option<&str>) -> Result<Handshak
             Some(f) => f.parse().map_err(|e: crate::Error| bad(&e.to_string()))?,
         },
     };
+    let compress = match web::query_param(query, "compress").as_deref() {
+        None => protocol.is_some(),
+        Some("gzip" | "true" | "1") => true,
+        Some("none" | "false" | "0") => false,
+        Some(_) => return Err(bad("compress must be gzip or none")),
+    };
     Ok(Handshake {
-        format,
+        wire: Wire { format, compress },
         protocol,
         accept,
     })
@@ -146,18 +158,24 @@ mod tests {
     #[test]
     fn picks_format_and_derives_accept() {
         let h = check(&headers(None), None).unwrap();
-        assert_eq!(h.format, Format::Json);
+        assert_eq!(h.wire, Wire::plain(Format::Json));
         assert_eq!(h.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
         let h = check(&headers(None), Some("format=msgpack")).unwrap();
-        assert_eq!(h.format, Format::MsgPack);
+        assert_eq!(h.wire, Wire::plain(Format::MsgPack));
+        let h = check(&headers(None), Some("compress=gzip")).unwrap();
+        assert_eq!(h.wire, Wire::compressed(Format::Json));
+        let h = check(&headers(Some("dashfeed.v1.json")), None).unwrap();
+        assert_eq!(h.wire, Wire::compressed(Format::Json));
+        let h = check(&headers(Some("dashfeed.v1.json")), Some("compress=none")).unwrap();
+        assert_eq!(h.wire, Wire::plain(Format::Json));
         let h = check(
             &headers(Some("dashfeed.token.a.b.c, dashfeed.v1.msgpack")),
             None,
         )
         .unwrap();
         assert_eq!(
-            (h.format, h.protocol),
-            (Format::MsgPack, Some(PROTOCOL_MSGPACK))
+            (h.wire, h.protocol),
+            (Wire::compressed(Format::MsgPack), Some(PROTOCOL_MSGPACK))
         );
         let r = response(&h);
         assert_eq!(r.headers()[SEC_WEBSOCKET_PROTOCOL], "dashfeed.v1.msgpack");
@@ -173,6 +191,7 @@ mod tests {
                 StatusCode::BAD_REQUEST,
             ),
             (headers(None), Some("format=xml"), StatusCode::BAD_REQUEST),
+            (headers(None), Some("compress=br"), StatusCode::BAD_REQUEST),
             (HeaderMap::new(), None, StatusCode::UPGRADE_REQUIRED),
         ] {
             assert_eq!(check(&h, q).unwrap_err().status(), status);

@@ -77,7 +77,7 @@ fn prepare(
     let since = since_from_query(query);
     let start = Start {
         state: state.clone(),
-        format: hs.format,
+        wire: hs.wire,
         grant,
         fixed: fixed.map(|d| (d, since)),
         slot,

@@ -100,6 +100,7 @@ impl Aggregator {
             ts_ms: ts,
             id: id.map(str::to_owned),
             tags: owned_tags(tags),
+            metadata: None,
         });
     }
 

@@ -1,7 +1,13 @@
 //! The metric [`Event`] that flows from sources into the aggregator, and its grouping [`Key`].
 //!
 //! Validation lives here so that every entry point (Python, Node, HTTP ingest, connectors) refuses the same
-//! inputs with the same `invalid_input` error.
+//! inputs with the same `invalid_input` error, and so does parsing from the shapes users send
+//! ([`parse`]: dashfeed's own fields and the reference notes' `dashboard_id`/`metric_name`/`timestamp`/
+//! `metadata`).
+
+mod parse;
+
+pub use parse::{events_from_value, parse_events, EVENT_MAX_DEPTH, SECONDS_BELOW};
 
 use crate::error::{Error, Result};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,6 +30,9 @@ pub struct Event {
     pub id: Option<String>,
     /// Optional string tags, kept sorted by key (part of the grouping [`Key`]).
     pub tags: Vec<(String, String)>,
+    /// Metadata that is not string tags (a map with other values, as the reference notes' `metadata`):
+    /// carried along with the value when the event is published, never part of the key.
+    pub metadata: Option<crate::codec::Value>,
 }
 
 /// Grouping key of an event: dashboard, metric and sorted tags.
@@ -76,6 +85,7 @@ impl Event {
             ts_ms: ts_ms.unwrap_or_else(now_ms),
             id: None,
             tags: Vec::new(),
+            metadata: None,
         };
         ev.validate()?;
         Ok(ev)
@@ -137,7 +147,8 @@ impl Event {
     }
 
     /// The event as a map: `dashboard`, `metric`, `value`, `ts`, `id` (nil when absent), `tags` (a map),
-    /// in that order. Late output and ingest echo events in this shape in every language.
+    /// and `metadata` when there is some, in that order. Late output and ingest echo events in this shape
+    /// in every language.
     pub fn to_value(&self) -> crate::codec::Value {
         use crate::codec::Value;
         let tags = self
@@ -145,7 +156,7 @@ impl Event {
             .iter()
             .map(|(k, v)| (Value::from(k.as_str()), Value::from(v.as_str())))
             .collect();
-        Value::Map(vec![
+        let mut map = vec![
             ("dashboard".into(), self.dashboard.as_str().into()),
             ("metric".into(), self.metric.as_str().into()),
             ("value".into(), Value::Float(self.value)),
@@ -155,7 +166,26 @@ impl Event {
                 self.id.as_deref().map(Value::from).unwrap_or(Value::Nil),
             ),
             ("tags".into(), Value::Map(tags)),
-        ])
+        ];
+        if let Some(m) = &self.metadata {
+            map.push(("metadata".into(), m.clone()));
+        }
+        Value::Map(map)
+    }
+
+    /// What HTTP ingest and the sources publish for this event on its dashboard: `{metric: value}`, or
+    /// with metadata the reference notes' `{metric: {value, timestamp, metadata}}`.
+    pub fn published_data(&self) -> crate::codec::Value {
+        use crate::codec::Value;
+        let value = match &self.metadata {
+            None => Value::Float(self.value),
+            Some(m) => Value::Map(vec![
+                ("value".into(), Value::Float(self.value)),
+                ("timestamp".into(), Value::Int(self.ts_ms)),
+                ("metadata".into(), m.clone()),
+            ]),
+        };
+        Value::Map(vec![(Value::Str(self.metric.clone()), value)])
     }
 
     /// The grouping key of this event.

@@ -1,0 +1,98 @@
+//! Memory a hub really retains (counted by a global allocator, not by element counts): history holding
+//! N gzipped publications keeps about their wire bytes, not a compressor's buffers or a spare capacity.
+//!
+//! One test per binary section, run one after the other in one test function so that no other thread
+//! allocates during a measurement.
+
+use dashfeed::hub::{Hub, HubConfig, Policy, SubscribeOptions};
+use dashfeed::{Format, Value};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size, Relaxed);
+        LIVE.fetch_sub(layout.size(), Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn blob(i: usize) -> Value {
+    Value::Map(vec![
+        ("blob".into(), Value::Str("x".repeat(4096))),
+        ("i".into(), Value::from(i as u64)),
+    ])
+}
+
+#[test]
+fn history_of_gzipped_publications_retains_their_wire_bytes() {
+    const N: usize = 2000;
+    let base = LIVE.load(Relaxed);
+    let hub = Hub::new(HubConfig {
+        history: N,
+        ..HubConfig::default()
+    })
+    .unwrap();
+    let sub = hub
+        .subscribe(
+            "d2",
+            SubscribeOptions {
+                policy: Some(Policy::DropOldest),
+                queue_messages: Some(50),
+                ..SubscribeOptions::default()
+            },
+        )
+        .unwrap();
+    for i in 0..N {
+        hub.publish("d2", blob(i)).unwrap();
+    }
+    let retained = LIVE.load(Relaxed) - base;
+    // The wire bytes the hub holds: every publication in history, in the subscriber's format.
+    let mut wire = 0;
+    let resumed = hub
+        .subscribe(
+            "d2",
+            SubscribeOptions {
+                since: Some(dashfeed::hub::Since {
+                    epoch: hub.topic_stats("d2").unwrap().epoch,
+                    seq: 0,
+                }),
+                queue_messages: Some(N + 1),
+                queue_bytes: Some(1 << 30),
+                ..SubscribeOptions::default()
+            },
+        )
+        .unwrap();
+    let mut got = 0;
+    while let Some(m) = resumed.try_recv().unwrap() {
+        let raw = m.raw(Format::MsgPack).unwrap();
+        if m.kind() == dashfeed::hub::Kind::Update {
+            assert_eq!(&raw[..2], &[0x1f, 0x8b], "gzipped");
+            wire += raw.len();
+        }
+        got += 1;
+    }
+    assert_eq!(got, N + 1, "a recovered header and every publication");
+    let per_entry = 512;
+    println!("retained {retained} B for {N} publications, wire {wire} B");
+    assert!(
+        retained <= 2 * wire + N * per_entry,
+        "retained {retained} B, wire {wire} B ({} B per publication)",
+        retained / N
+    );
+    drop((sub, resumed));
+}
