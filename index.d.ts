@@ -669,6 +669,24 @@ export interface LateEvent {
   tags: Record<string, string>
 }
 
+/**
+ * `parseEvents(message, options?)`: the events of one message (an object, an array of objects, or
+ * JSON / MessagePack bytes) as `{dashboard, metric, value, ts, id, tags[, metadata]}` objects. An
+ * invalid or ambiguous event throws `invalid_input` (the whole message is refused).
+ */
+export declare function parseEvents(message: unknown, options?: ParseEventsOptions): Array<{ dashboard: string; metric: string; value: number; ts: number; id: string | null; tags: Record<string, string>; metadata?: Record<string, unknown> }>
+
+/** Options of `parseEvents`. */
+export interface ParseEventsOptions {
+  /**
+   * Format of a Buffer message: `"json"` (default) or `"msgpack"`; gzip is recognised by its magic
+   * bytes.
+   */
+  format?: 'msgpack' | 'json'
+  /** Largest message in bytes, before and after gzip (default 1 MiB). */
+  maxBytes?: number
+}
+
 /** Whether a call may go ahead now, and if not, how long to wait. */
 export interface RateDecision {
   /** True when the call was taken. */
@@ -743,6 +761,11 @@ export interface SubscribeOptions {
   queueBytes?: number
   /** Wire format counted against `queueBytes` and encoded eagerly (default `'msgpack'`). */
   format?: 'msgpack' | 'json'
+  /**
+   * Gzip messages over the hub's `compressOver` in this subscriber's bytes (default `true`);
+   * `false` never gzips.
+   */
+  compress?: boolean
 }
 
 /** Figures of one subscription. */

@@ -12,7 +12,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyList};
 /// as a dict `{dashboard, metric, value, ts, id, tags[, metadata]}`. Raises `InvalidInputError` when an
 /// event is invalid or ambiguous (the whole message is refused).
 #[pyfunction]
-#[pyo3(signature = (message, *, format = "json", max_bytes = 1 << 20))]
+#[pyo3(signature = (message, *, format = "json", max_bytes = 1048576))]
 fn parse_events<'py>(
     py: Python<'py>,
     message: &Bound<'py, PyAny>,
