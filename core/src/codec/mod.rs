@@ -132,6 +132,21 @@ impl Codec {
         }
     }
 
+    /// A decoder for untrusted messages in `format`: at most `max_bytes` before and after gzip, nesting at
+    /// most `max_depth`, never compressing (ingest bodies, client messages, broker messages).
+    pub fn bounded(format: Format, max_bytes: usize, max_depth: usize) -> Self {
+        Codec {
+            format,
+            compress_over: None,
+            level: 0,
+            limits: Limits {
+                max_input: max_bytes,
+                max_decompressed: max_bytes,
+                max_depth,
+            },
+        }
+    }
+
     /// Checks option ranges (`level` ≤ 9, limits > 0, `max_depth` ≤ [`MAX_DEPTH_LIMIT`]).
     pub fn validate(&self) -> Result<()> {
         if self.limits.max_depth > MAX_DEPTH_LIMIT {

@@ -19,7 +19,7 @@
 //! and `tags` and a string-only `metadata`. Absent time means now. Other fields are ignored.
 
 use super::Event;
-use crate::codec::{Codec, Format, Limits, Value};
+use crate::codec::{Codec, Format, Value};
 use crate::error::{Error, Result};
 
 /// Nesting accepted in an event message (an array of events with a metadata map inside).
@@ -31,17 +31,7 @@ pub const SECONDS_BELOW: f64 = 1e11;
 /// Decodes `bytes` (JSON or MessagePack in `format`, gzip allowed, at most `max_bytes` before and after
 /// gzip) and parses the events in it. The whole message is refused when one event is invalid.
 pub fn parse_events(bytes: &[u8], format: Format, max_bytes: usize) -> Result<Vec<Event>> {
-    let codec = Codec {
-        format,
-        compress_over: None,
-        level: 0,
-        limits: Limits {
-            max_input: max_bytes,
-            max_decompressed: max_bytes,
-            max_depth: EVENT_MAX_DEPTH,
-        },
-    };
-    events_from_value(&codec.decode(bytes)?)
+    events_from_value(&Codec::bounded(format, max_bytes, EVENT_MAX_DEPTH).decode(bytes)?)
 }
 
 /// The events of a decoded message: one event object or an array of them.

@@ -2,7 +2,7 @@
 //! ([`ClientOp::parse`]), the server's own replies (`error`, `pong`; the hub's `snapshot` / `update` /
 //! `recovered` bytes are sent as they are), and the close codes ([`close`]).
 
-use crate::codec::{Codec, Format, Limits, Value};
+use crate::codec::{Codec, Format, Value};
 use crate::error::{Error, Result};
 use crate::hub::Since;
 use bytes::Bytes;
@@ -132,16 +132,7 @@ impl ClientOp {
         format: Format,
         max_bytes: usize,
     ) -> std::result::Result<Self, Refusal> {
-        let codec = Codec {
-            format,
-            compress_over: None,
-            level: 0,
-            limits: Limits {
-                max_input: max_bytes,
-                max_decompressed: max_bytes,
-                max_depth: CLIENT_MAX_DEPTH,
-            },
-        };
+        let codec = Codec::bounded(format, max_bytes, CLIENT_MAX_DEPTH);
         let value = codec.decode(bytes).map_err(|e| Refusal {
             code: "decode_error",
             message: format!("not a valid {} message: {e}", format.name()),
