@@ -117,6 +117,8 @@ impl PyHub {
     /// Subscribes to `dashboard`. Without `since` the first message is the snapshot; with `since=(epoch,
     /// seq)` the missed updates follow a `recovered` message, or a fresh snapshot says `recovered=False`.
     #[pyo3(signature = (dashboard, *, since = None, policy = None, queue = None, queue_bytes = None, format = "msgpack", compress = true))]
+    // Each keyword argument of the Python method is a parameter here: that is how pyo3 spells them.
+    #[allow(clippy::too_many_arguments)]
     fn subscribe(
         &self,
         dashboard: &str,
