@@ -13,6 +13,7 @@
 //! - [`clock`]: the monotonic clock trait, real and manual (for tests).
 //! - [`limit`]: rate limiters keyed by client or dashboard.
 //! - [`metrics`]: the Prometheus registry (the reference notes' series and dashfeed's own).
+//! - [`connect`]: Redis and Kafka sources and sinks behind breakers (features `redis`, `kafka`).
 //! - [`pipeline`]: wiring sources → aggregator → hub → server; the `demo` entry.
 //! - [`server`]: HTTP + WebSocket + SSE endpoints, JWT auth, Origin checks, limits, graceful shutdown.
 //! - [`runtime`]: the one lazily started tokio runtime that the bindings share.
@@ -20,6 +21,7 @@
 pub mod breaker;
 pub mod clock;
 pub mod codec;
+pub mod connect;
 pub mod error;
 pub mod event;
 pub mod hub;

@@ -22,6 +22,7 @@
 //! only on rare events (subscribe, rejection) or once per dashboard per ingest request.
 
 use crate::breaker::{CircuitBreaker, State};
+use crate::connect::Link;
 use crate::error::{Error, Result};
 use crate::hub::Hub;
 use parking_lot::RwLock;
@@ -131,6 +132,7 @@ struct Watched {
     hubs: RwLock<Vec<Hub>>,
     breakers: RwLock<Vec<(String, Arc<CircuitBreaker>)>>,
     health: RwLock<Vec<Arc<dyn HealthCheck>>>,
+    links: RwLock<Vec<Arc<Link>>>,
 }
 
 impl fmt::Debug for Watched {
@@ -139,6 +141,7 @@ impl fmt::Debug for Watched {
             .field("hubs", &self.hubs.read().len())
             .field("breakers", &self.breakers.read().len())
             .field("health", &self.health.read().len())
+            .field("links", &self.links.read().len())
             .finish()
     }
 }
@@ -338,6 +341,15 @@ impl Metrics {
         self.watched.health.write().push(check);
     }
 
+    /// Adds a connector's link: `/healthz` reports it, `dashfeed_link_up{name}`, its breaker
+    /// (`dashfeed_breaker_*{name}`) and its counters (`dashfeed_connector_*{name}`,
+    /// `dashfeed_source_rejected_total{source,code}`) are exported at every scrape.
+    pub fn register_link(&self, link: Arc<Link>) {
+        self.register_health(link.clone());
+        self.register_breaker(link.name().to_owned(), link.breaker().clone());
+        self.watched.links.write().push(link);
+    }
+
     /// Every registered link with its current check result.
     pub fn health(&self) -> Vec<(String, Result<()>)> {
         self.watched
@@ -495,7 +507,8 @@ impl Collector for WatchedCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Fmt {
         self.hubs(&mut enc)?;
         self.breakers(&mut enc)?;
-        self.links(&mut enc)
+        self.links(&mut enc)?;
+        crate::connect::exposition::encode(&mut enc, &self.0.links.read())
     }
 }
 

@@ -38,6 +38,7 @@ mod queue;
 mod results;
 mod stats;
 mod subscription;
+mod tap;
 mod topic;
 mod validate;
 
@@ -56,6 +57,7 @@ pub use publication::{Kind, Wire};
 pub use results::series_name;
 pub use stats::{HubStats, SubscriptionStats, TopicStats};
 pub use subscription::{ReadyCallback, Subscription};
+pub use tap::{Tap, TapId, Tapped};
 pub use validate::MAX_DATA_DEPTH;
 
 use crate::clock::{SharedClock, SystemClock};
@@ -67,7 +69,7 @@ use publication::Encoder;
 use stats::Counters;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use topic::Topic;
 
@@ -83,6 +85,8 @@ pub(crate) struct Shared {
 struct Inner {
     shared: Arc<Shared>,
     topics: RwLock<HashMap<Arc<str>, Arc<Topic>>>,
+    taps: RwLock<Vec<(TapId, Arc<dyn Tap>)>>,
+    next_tap: AtomicU64,
 }
 
 /// The fan-out hub. Cloning gives another handle on the same hub; it is `Send + Sync`.
@@ -120,6 +124,8 @@ impl Hub {
                     next_sub: AtomicU64::new(1),
                 }),
                 topics: RwLock::new(HashMap::new()),
+                taps: RwLock::new(Vec::new()),
+                next_tap: AtomicU64::new(1),
             }),
         })
     }
@@ -158,7 +164,7 @@ impl Hub {
     pub fn publish(&self, dashboard: &str, data: Value) -> Result<u64> {
         validate::check_data(&data)?;
         let topic = self.topic_or_create(dashboard)?;
-        let seq = topic.publish(None, data)?;
+        let seq = self.publish_to(&topic, None, data, true)?;
         seq.ok_or_else(|| Error::Internal("a publication without id was deduplicated".into()))
     }
 
@@ -168,7 +174,87 @@ impl Hub {
     pub fn publish_with_id(&self, dashboard: &str, id: &str, data: Value) -> Result<Option<u64>> {
         validate::check_id(id)?;
         validate::check_data(&data)?;
-        self.topic_or_create(dashboard)?.publish(Some(id), data)
+        let topic = self.topic_or_create(dashboard)?;
+        self.publish_to(&topic, Some(id), data, true)
+    }
+
+    /// `Ok` when every tap has room for one more publication; the first tap's refusal otherwise
+    /// (`slow_consumer` from a full sink). [`publish`](Hub::publish) checks it itself.
+    pub fn taps_ready(&self) -> Result<()> {
+        for (_, tap) in self.inner.taps.read().iter() {
+            tap.ready()?;
+        }
+        Ok(())
+    }
+
+    /// Publishes `data` without asking the taps first: for a batch admitted as a whole by one
+    /// [`taps_ready`](Hub::taps_ready) (window results), so that it is never half published.
+    pub(crate) fn publish_admitted(&self, dashboard: &str, data: Value) -> Result<u64> {
+        validate::check_data(&data)?;
+        let topic = self.topic_or_create(dashboard)?;
+        let seq = self.publish_to(&topic, None, data, false)?;
+        seq.ok_or_else(|| Error::Internal("a publication without id was deduplicated".into()))
+    }
+
+    /// Publishes through the taps: each must have room first (when `check`); each sees the
+    /// publication after.
+    fn publish_to(
+        &self,
+        topic: &Topic,
+        id: Option<&str>,
+        data: Value,
+        check: bool,
+    ) -> Result<Option<u64>> {
+        let taps = self.inner.taps.read();
+        if taps.is_empty() {
+            drop(taps);
+            return Ok(topic.publish(id, Arc::new(data))?.map(|(seq, _)| seq));
+        }
+        if check {
+            for (_, tap) in taps.iter() {
+                tap.ready()?;
+            }
+        }
+        let data = Arc::new(data);
+        let Some((seq, epoch)) = topic.publish(id, data.clone())? else {
+            return Ok(None);
+        };
+        let tapped = Tapped {
+            dashboard: topic.name_arc(),
+            epoch: &epoch,
+            seq,
+            ts_ms: crate::event::now_ms(),
+            data: &data,
+        };
+        for (_, tap) in taps.iter() {
+            tap.published(tapped);
+        }
+        Ok(Some(seq))
+    }
+
+    /// Adds a tap that sees every publication from now on (see [`Tap`]).
+    pub fn add_tap(&self, tap: Arc<dyn Tap>) -> TapId {
+        let id = TapId(self.inner.next_tap.fetch_add(1, Ordering::Relaxed));
+        self.inner.taps.write().push((id, tap));
+        id
+    }
+
+    /// Removes a tap; returns whether it was there.
+    pub fn remove_tap(&self, id: TapId) -> bool {
+        let mut taps = self.inner.taps.write();
+        let before = taps.len();
+        taps.retain(|(t, _)| *t != id);
+        taps.len() != before
+    }
+
+    /// Merges `data` (metric → value, as a publication's data) into `dashboard`'s snapshot without
+    /// making a publication: no seq, no history entry, nothing sent to subscribers or taps. A restarted
+    /// node seeds its snapshots from the Redis cache with it, so that new subscribers get initial state
+    /// at once.
+    pub fn seed(&self, dashboard: &str, data: Value) -> Result<()> {
+        validate::check_data(&data)?;
+        self.topic_or_create(dashboard)?.seed(&data);
+        Ok(())
     }
 
     /// Subscribes to `dashboard` (creating its topic if needed). Without `since` the first message is the

@@ -32,6 +32,8 @@ impl Hub {
 
     /// [`publish_results`](Hub::publish_results) with `suffix` appended to every series name, so that
     /// several aggregators can feed one dashboard (the demo publishes its 10 s windows as `cpu@10s`).
+    /// The call is admitted as a whole: when a tap (a sink) is full, nothing is published and the
+    /// error is `slow_consumer`.
     pub fn publish_results_as(&self, results: &[WindowResult], suffix: &str) -> Result<Vec<u64>> {
         let mut groups: Vec<Group<'_>> = Vec::new();
         for r in results {
@@ -50,6 +52,10 @@ impl Hub {
                 None => entries.push((name, r.to_value())),
             }
         }
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.taps_ready()?;
         let mut seqs = Vec::with_capacity(groups.len());
         for ((dashboard, _), entries) in groups {
             let data = Value::Map(
@@ -58,7 +64,7 @@ impl Hub {
                     .map(|(k, v)| (Value::Str(k), v))
                     .collect(),
             );
-            seqs.push(self.publish(dashboard, data)?);
+            seqs.push(self.publish_admitted(dashboard, data)?);
         }
         Ok(seqs)
     }

@@ -98,12 +98,28 @@ impl Topic {
         &self.name
     }
 
+    /// The dashboard id, shared.
+    pub(crate) fn name_arc(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// Merges `data` into the snapshot without a publication (see [`Hub::seed`](super::Hub::seed)).
+    pub(crate) fn seed(&self, data: &Value) {
+        let mut st = self.state.lock();
+        st.latest.merge(data);
+        st.snapshot_data = None;
+        st.snapshots = [None, None];
+    }
+
     /// Publishes validated `data`: `Ok(None)` when `id` was seen within the dedupe horizon.
-    pub(crate) fn publish(&self, id: Option<&str>, data: Value) -> Result<Option<u64>> {
+    pub(crate) fn publish(
+        &self,
+        id: Option<&str>,
+        data: Arc<Value>,
+    ) -> Result<Option<(u64, Arc<str>)>> {
         let counters = &self.shared.counters;
-        let data = Arc::new(data);
         let mut wakes: Vec<ReadyCallback> = Vec::new();
-        let seq = {
+        let (seq, epoch) = {
             let mut guard = self.state.lock();
             let st = &mut *guard;
             if let Some(id) = id {
@@ -171,12 +187,12 @@ impl Topic {
             Counters::add(&counters.dropped_oldest, dropped);
             Counters::add(&counters.conflated, conflated);
             Counters::add(&counters.disconnected, disconnected);
-            seq
+            (seq, st.epoch.clone())
         };
         for wake in wakes {
             wake();
         }
-        Ok(Some(seq))
+        Ok(Some((seq, epoch)))
     }
 
     /// Registers a subscriber and queues its first messages.
