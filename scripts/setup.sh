@@ -13,6 +13,8 @@ need_cmd() { command -v "$1" >/dev/null 2>&1 || apt_need+=("$2"); }
 need_cmd gcc build-essential
 need_cmd cmake cmake
 need_cmd pkg-config pkg-config
+# the connector tests (Rust and Python) run a real redis-server
+need_cmd redis-server redis-server
 if want e2e; then
   need_cmd chromium chromium
 fi

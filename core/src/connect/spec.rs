@@ -63,6 +63,12 @@ pub fn from_json<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T> {
 }
 
 impl SourceSpec {
+    /// A spec from a decoded options map with its `kind` (a Python dict, a JS object): unknown keys
+    /// and wrong types are `invalid_input` naming the key.
+    pub fn from_value(options: &crate::codec::Value) -> Result<Self> {
+        from_json(&crate::codec::Codec::new(crate::codec::Format::Json).encode_plain(options)?)
+    }
+
     /// Starts the source feeding `target` on `rt`.
     pub fn start(self, target: Arc<dyn Ingest>, rt: &Handle) -> Result<SourceHandle> {
         #[allow(unreachable_patterns)]
@@ -101,6 +107,11 @@ impl SourceHandle {
 }
 
 impl SinkSpec {
+    /// A spec from a decoded options map with its `kind` (see [`SourceSpec::from_value`]).
+    pub fn from_value(options: &crate::codec::Value) -> Result<Self> {
+        from_json(&crate::codec::Codec::new(crate::codec::Format::Json).encode_plain(options)?)
+    }
+
     /// Starts the sink's writer on `rt` (not yet attached to a hub).
     pub fn start(self, rt: &Handle) -> Result<SinkHandle> {
         #[allow(unreachable_patterns)]

@@ -49,6 +49,17 @@ impl AggregatorIngest {
         }
     }
 
+    /// Feeds an aggregator that its owner polls (a Python / Node `Aggregator` a source is attached
+    /// to), deduplicating event ids over the pipeline's default horizon (100 000 ids, 10 minutes).
+    pub fn for_aggregator(aggregator: Arc<Mutex<Aggregator>>) -> Result<Self> {
+        let dedupe = Dedupe::new(
+            100_000,
+            Some(std::time::Duration::from_secs(600)),
+            crate::clock::SystemClock::shared(),
+        )?;
+        Ok(AggregatorIngest::new(aggregator, Some(dedupe), None, None))
+    }
+
     /// Publishes the results ready now (idle windows closed by the clock, `updates` partials): the
     /// pipeline's ticker calls it. Nothing is polled while a sink is full.
     pub fn tick(&self) -> Result<usize> {
