@@ -7,6 +7,7 @@ mod breaker;
 mod buffer;
 mod clock;
 mod codec;
+mod connect;
 mod error;
 mod event;
 mod hub;
@@ -29,6 +30,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     hub::register(m)?;
     window::register(m)?;
     server::register(m)?;
+    connect::register(m)?;
     pipeline::register(m)?;
     Ok(())
 }

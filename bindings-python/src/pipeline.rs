@@ -1,10 +1,15 @@
 //! Python face of `dashfeed::pipeline`: the `Demo` (sources → windows → hub → server with the live page)
-//! that the `dashfeed demo` console script runs.
+//! that the `dashfeed demo` console script runs, and the `Pipeline` of `dashfeed serve --config`.
 
+use crate::codec::to_value;
+use crate::connect::{links, timeout};
 use crate::error::{to_py, IntoPyResult};
-use dashfeed::pipeline::{Demo, DemoConfig};
+use crate::hub::PyHub;
+use dashfeed::codec::{Codec, Format};
+use dashfeed::pipeline::{Demo, DemoConfig, Pipeline, PipelineConfig};
 use dashfeed::Error;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -79,7 +84,135 @@ impl PyDemo {
     }
 }
 
-/// Adds `Demo` to the module.
+/// Sources → dedupe → aggregator → hub → sinks and the server, from a config: `Pipeline(config)` with
+/// TOML text or a dict, `Pipeline.from_file(path)`; `start()`, `.url`, `.hub`, `stop()`.
+#[pyclass(module = "dashfeed", name = "Pipeline", subclass, frozen)]
+pub struct PyPipeline {
+    config: PipelineConfig,
+    hub: Option<dashfeed::hub::Hub>,
+    running: Mutex<Option<Pipeline>>,
+}
+
+impl PyPipeline {
+    fn with<T>(&self, f: impl FnOnce(&Pipeline) -> PyResult<T>) -> PyResult<T> {
+        let guard = self
+            .running
+            .lock()
+            .map_err(|_| to_py(Error::Internal("pipeline lock poisoned".into())))?;
+        f(guard.as_ref().ok_or_else(|| to_py(Error::Closed))?)
+    }
+}
+
+#[pymethods]
+impl PyPipeline {
+    #[new]
+    #[pyo3(signature = (config, *, hub = None))]
+    fn new(config: &Bound<'_, PyAny>, hub: Option<&Bound<'_, PyHub>>) -> PyResult<Self> {
+        let config = if let Ok(text) = config.extract::<String>() {
+            PipelineConfig::parse(&text).py()?
+        } else if config.is_instance_of::<PyDict>() {
+            let v = to_value(config, 32)?;
+            PipelineConfig::from_json(&Codec::new(Format::Json).encode_plain(&v).py()?).py()?
+        } else {
+            return Err(to_py(Error::invalid("config must be TOML text or a dict")));
+        };
+        Ok(PyPipeline {
+            config,
+            hub: hub.map(|h| h.get().inner.clone()),
+            running: Mutex::new(None),
+        })
+    }
+
+    /// Reads a TOML config file (errors name the file, the key and the line).
+    #[staticmethod]
+    #[pyo3(signature = (path, *, hub = None))]
+    fn from_file(path: std::path::PathBuf, hub: Option<&Bound<'_, PyHub>>) -> PyResult<Self> {
+        Ok(PyPipeline {
+            config: PipelineConfig::read(&path).py()?,
+            hub: hub.map(|h| h.get().inner.clone()),
+            running: Mutex::new(None),
+        })
+    }
+
+    /// Starts sinks (seeding the hub from Redis caches), the server, then the sources.
+    fn start(&self, py: Python<'_>) -> PyResult<()> {
+        let mut guard = self
+            .running
+            .lock()
+            .map_err(|_| to_py(Error::Internal("pipeline lock poisoned".into())))?;
+        if guard.is_none() {
+            let config = self.config.clone();
+            let hub = self.hub.clone();
+            *guard = Some(
+                py.detach(move || match hub {
+                    Some(h) => Pipeline::start_with_hub(config, h),
+                    None => Pipeline::start(config),
+                })
+                .py()?,
+            );
+        }
+        Ok(())
+    }
+
+    /// The server's base URL (ClosedError when not started).
+    #[getter]
+    fn url(&self) -> PyResult<String> {
+        self.with(|p| Ok(p.url()))
+    }
+
+    /// The bound port.
+    #[getter]
+    fn port(&self) -> PyResult<u16> {
+        self.with(|p| Ok(p.server().port()))
+    }
+
+    /// The pipeline's hub (publish to it, subscribe to it).
+    #[getter]
+    fn hub(&self) -> PyResult<PyHub> {
+        self.with(|p| {
+            Ok(PyHub {
+                inner: p.hub().clone(),
+            })
+        })
+    }
+
+    /// Dashboards seeded from Redis caches at start.
+    #[getter]
+    fn seeded(&self) -> PyResult<usize> {
+        self.with(|p| Ok(p.seeded()))
+    }
+
+    /// Every source's and sink's link figures.
+    fn links<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        self.with(|p| links(py, p.sources(), p.sinks()))
+    }
+
+    /// Waits until every sink wrote what it holds.
+    #[pyo3(signature = (timeout = 10.0))]
+    fn flush(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+        let t = self::timeout(timeout)?;
+        let rt = dashfeed::runtime::handle().py()?;
+        self.with(|p| py.detach(|| rt.block_on(p.flush(t))).py())
+    }
+
+    /// Stops sources (committing what was applied), flushes sinks, closes clients with 1001.
+    #[pyo3(signature = (timeout = 10.0))]
+    fn stop(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+        let t = self::timeout(timeout)?;
+        let p = self
+            .running
+            .lock()
+            .map_err(|_| to_py(Error::Internal("pipeline lock poisoned".into())))?
+            .take();
+        match p {
+            Some(p) => py.detach(move || p.shutdown_blocking(t)).py(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Adds `Demo` and `Pipeline` to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyDemo>()
+    m.add_class::<PyDemo>()?;
+    m.add_class::<PyPipeline>()
 }

@@ -10,21 +10,20 @@ use dashfeed::codec::Value;
 use dashfeed::event::now_ms;
 use dashfeed::window::{quantile_name, Aggregator, AggregatorConfig, Column, WindowResult};
 use dashfeed::Error;
+use parking_lot::{Mutex, MutexGuard};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Arc;
 
 /// A time or count window aggregator. See `dashfeed.Aggregator` in the package docs.
 #[pyclass(module = "dashfeed", name = "Aggregator", frozen)]
 pub struct PyAggregator {
-    inner: Mutex<Aggregator>,
+    pub(crate) inner: Arc<Mutex<Aggregator>>,
 }
 
 impl PyAggregator {
     fn lock(&self) -> PyResult<MutexGuard<'_, Aggregator>> {
-        self.inner
-            .lock()
-            .map_err(|_| to_py(Error::Internal("aggregator lock poisoned".into())))
+        Ok(self.inner.lock())
     }
 }
 
@@ -109,7 +108,7 @@ impl PyAggregator {
         let config = AggregatorConfig::from_value(&Value::Map(map)).py()?;
         let inner = Aggregator::with_clock(config, shared(clock)).py()?;
         Ok(PyAggregator {
-            inner: Mutex::new(inner),
+            inner: Arc::new(Mutex::new(inner)),
         })
     }
 
@@ -125,7 +124,7 @@ impl PyAggregator {
         let config = AggregatorConfig::from_value(&to_value(config.as_any(), 8)?).py()?;
         let inner = Aggregator::with_clock(config, shared(clock)).py()?;
         Ok(PyAggregator {
-            inner: Mutex::new(inner),
+            inner: Arc::new(Mutex::new(inner)),
         })
     }
 
@@ -234,9 +233,9 @@ impl PyAggregator {
             Texts::Each(_) => Column::Each(&m_refs[..]),
         };
         let agg = &self.inner;
-        let res = py.detach(|| match agg.lock() {
-            Ok(mut a) => a.add_columns(d_col, m_col, vals, ts_col, &tag_refs),
-            Err(_) => Err(Error::Internal("aggregator lock poisoned".into())),
+        let res = py.detach(|| {
+            agg.lock()
+                .add_columns(d_col, m_col, vals, ts_col, &tag_refs)
         });
         drop(values_buf);
         drop(ts_buf);
