@@ -85,7 +85,7 @@ impl PyDemo {
 }
 
 /// Sources → dedupe → aggregator → hub → sinks and the server, from a config: `Pipeline(config)` with
-/// TOML text or a dict, `Pipeline.from_file(path)`; `start()`, `.url`, `.hub`, `stop()`.
+/// TOML text, a dict or a path (`os.PathLike`: errors name the file); `start()`, `.url`, `.hub`, `stop()`.
 #[pyclass(module = "dashfeed", name = "Pipeline", subclass, frozen)]
 pub struct PyPipeline {
     config: PipelineConfig,
@@ -113,22 +113,15 @@ impl PyPipeline {
         } else if config.is_instance_of::<PyDict>() {
             let v = to_value(config, 32)?;
             PipelineConfig::from_json(&Codec::new(Format::Json).encode_plain(&v).py()?).py()?
+        } else if let Ok(path) = config.extract::<std::path::PathBuf>() {
+            PipelineConfig::read(&path).py()?
         } else {
-            return Err(to_py(Error::invalid("config must be TOML text or a dict")));
+            return Err(to_py(Error::invalid(
+                "config must be TOML text, a dict or a path (os.PathLike)",
+            )));
         };
         Ok(PyPipeline {
             config,
-            hub: hub.map(|h| h.get().inner.clone()),
-            running: Mutex::new(None),
-        })
-    }
-
-    /// Reads a TOML config file (errors name the file, the key and the line).
-    #[staticmethod]
-    #[pyo3(signature = (path, *, hub = None))]
-    fn from_file(path: std::path::PathBuf, hub: Option<&Bound<'_, PyHub>>) -> PyResult<Self> {
-        Ok(PyPipeline {
-            config: PipelineConfig::read(&path).py()?,
             hub: hub.map(|h| h.get().inner.clone()),
             running: Mutex::new(None),
         })

@@ -37,10 +37,34 @@ from ._native import (
     parse_events,
 )
 from .breaker import CircuitBreaker, RateLimiter
+from .connect import (
+    KafkaSink,
+    KafkaSource,
+    Pipeline,
+    RedisCache,
+    RedisPubSubSink,
+    RedisPubSubSource,
+    RedisStreamSink,
+    RedisStreamSource,
+    Sink,
+    Source,
+    serve,
+)
 from .server import Server
 from .window import count, hopping, session, tumbling
 
 __all__ = [
+    "KafkaSink",
+    "KafkaSource",
+    "Pipeline",
+    "RedisCache",
+    "RedisPubSubSink",
+    "RedisPubSubSource",
+    "RedisStreamSink",
+    "RedisStreamSource",
+    "Sink",
+    "Source",
+    "serve",
     "parse_events",
     "Aggregator",
     "WindowResult",

@@ -1,6 +1,8 @@
-"""The ``dashfeed`` console script: ``dashfeed demo [--host H] [--port P] [--open]``.
+"""The ``dashfeed`` console script: ``dashfeed demo [--host H] [--port P] [--open]`` and
+``dashfeed serve --config dashfeed.toml [--check]``.
 
-The demo itself is the core's (``dashfeed._native.Demo``); this only parses arguments and waits for Ctrl-C.
+The demo and the pipeline are the core's (``dashfeed._native.Demo``, ``Pipeline``); this only parses
+arguments and waits for Ctrl-C / SIGTERM.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sys
 import threading
 from typing import Optional, Sequence
 
-from . import _native
+from . import _native, connect
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -32,6 +34,35 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve(args: argparse.Namespace) -> int:
+    try:
+        pipeline = connect.Pipeline.from_file(args.config)
+    except _native.DashfeedError as e:
+        print(f"dashfeed serve: {e} (code {e.code})", file=sys.stderr)
+        return 2
+    if args.check:
+        print(f"dashfeed serve: {args.config} is valid", flush=True)
+        return 0
+    try:
+        pipeline.start()
+    except _native.DashfeedError as e:
+        print(f"dashfeed serve: {e} (code {e.code})", file=sys.stderr)
+        return 1
+    print(f"dashfeed serve: listening at {pipeline.url}  (Ctrl-C to stop)", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+    print("dashfeed serve: stopping (sources commit, sinks flush)", flush=True)
+    try:
+        pipeline.stop()
+    except _native.DashfeedError as e:
+        print(f"dashfeed serve: {e} (code {e.code})", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="dashfeed", description="dashfeed: real-time dashboard feed engine")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -40,6 +71,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     p.add_argument("--open", action="store_true", help="open the page in a browser if one exists")
     p.set_defaults(run=demo)
+    p = sub.add_parser("serve", help="run sources -> windows -> hub -> sinks and the server from a config file")
+    p.add_argument("--config", required=True, help="the TOML config (see examples/dashfeed.toml)")
+    p.add_argument("--check", action="store_true", help="validate the config and exit (0 when valid)")
+    p.set_defaults(run=serve)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

@@ -38,4 +38,4 @@ pub use link::{Link, LinkStats};
 pub use payload::{PayloadFormat, PayloadParser};
 pub use queue::{QueueConfig, SinkQueue};
 pub use record::Record;
-pub use spec::{SinkHandle, SinkSpec, SourceHandle, SourceSpec};
+pub use spec::{SinkHandle, SinkSpec, SourceHandle, SourceSpec, SpecError};

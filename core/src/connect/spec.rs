@@ -57,16 +57,111 @@ pub enum SinkSpec {
     Kafka(KafkaSinkConfig),
 }
 
-/// Parses a spec from JSON text (what the bindings pass: a dict / object with `kind`).
-pub fn from_json<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T> {
-    serde_json::from_slice(json).map_err(|e| Error::invalid(format!("connector options: {e}")))
+/// Why a connector's options were refused: the key they name (a dotted path, when there is one)
+/// and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    /// The offending key's path (`queue.max_records`); `None` when the error is about the whole table.
+    pub key: Option<String>,
+    /// What is wrong, in serde's words.
+    pub message: String,
+}
+
+impl SpecError {
+    fn unknown_kind(kind: &str, known: &str) -> SpecError {
+        SpecError {
+            key: Some("kind".into()),
+            message: format!("unknown kind `{kind}`, expected one of {known}"),
+        }
+    }
+
+    /// As an `invalid_input` error.
+    pub fn into_error(self) -> Error {
+        match self.key {
+            Some(k) => Error::invalid(format!("connector options: `{k}`: {}", self.message)),
+            None => Error::invalid(format!("connector options: {}", self.message)),
+        }
+    }
+}
+
+/// The options map as JSON (maps with text keys only).
+fn options_json(options: &crate::codec::Value) -> Result<serde_json::Value> {
+    let bytes = crate::codec::Codec::new(crate::codec::Format::Json).encode_plain(options)?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::invalid(format!("connector options: {e}")))
+}
+
+/// Takes `kind` out of an options object.
+fn split_kind(
+    options: serde_json::Value,
+) -> std::result::Result<(String, serde_json::Value), SpecError> {
+    let serde_json::Value::Object(mut map) = options else {
+        return Err(SpecError {
+            key: None,
+            message: "expected a table of options".into(),
+        });
+    };
+    match map.remove("kind") {
+        Some(serde_json::Value::String(kind)) => Ok((kind, serde_json::Value::Object(map))),
+        Some(_) => Err(SpecError {
+            key: Some("kind".into()),
+            message: "expected text".into(),
+        }),
+        None => Err(SpecError {
+            key: Some("kind".into()),
+            message: "missing field `kind`".into(),
+        }),
+    }
+}
+
+/// Deserializes `T`, keeping the path of the key an error is about. For an unknown key the path
+/// ends with that key.
+#[allow(dead_code)] // unused in a build without connectors
+fn by_path<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> std::result::Result<T, SpecError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let message = e.inner().to_string();
+        let mut path = e.path().to_string();
+        if let Some(field) = message
+            .strip_prefix("unknown field `")
+            .and_then(|m| m.split('`').next())
+        {
+            path = if path == "." {
+                field.to_string()
+            } else {
+                format!("{path}.{field}")
+            };
+        }
+        SpecError {
+            key: (path != ".").then_some(path),
+            message,
+        }
+    })
 }
 
 impl SourceSpec {
     /// A spec from a decoded options map with its `kind` (a Python dict, a JS object): unknown keys
     /// and wrong types are `invalid_input` naming the key.
     pub fn from_value(options: &crate::codec::Value) -> Result<Self> {
-        from_json(&crate::codec::Codec::new(crate::codec::Format::Json).encode_plain(options)?)
+        SourceSpec::from_json_value(options_json(options)?).map_err(SpecError::into_error)
+    }
+
+    /// A spec from a JSON object with its `kind`, read by the kind's own settings type so that an
+    /// unknown key or a wrong type names its key path (`queue.max_records`).
+    pub fn from_json_value(options: serde_json::Value) -> std::result::Result<Self, SpecError> {
+        let (kind, rest) = split_kind(options)?;
+        match kind.as_str() {
+            #[cfg(feature = "redis")]
+            "redis_stream" => by_path(rest).map(SourceSpec::RedisStream),
+            #[cfg(feature = "redis")]
+            "redis_pubsub" => by_path(rest).map(SourceSpec::RedisPubsub),
+            #[cfg(feature = "kafka")]
+            "kafka" => by_path(rest).map(SourceSpec::Kafka),
+            _ => Err(SpecError::unknown_kind(
+                &kind,
+                "redis_stream, redis_pubsub, kafka",
+            )),
+        }
     }
 
     /// Starts the source feeding `target` on `rt`.
@@ -109,7 +204,26 @@ impl SourceHandle {
 impl SinkSpec {
     /// A spec from a decoded options map with its `kind` (see [`SourceSpec::from_value`]).
     pub fn from_value(options: &crate::codec::Value) -> Result<Self> {
-        from_json(&crate::codec::Codec::new(crate::codec::Format::Json).encode_plain(options)?)
+        SinkSpec::from_json_value(options_json(options)?).map_err(SpecError::into_error)
+    }
+
+    /// A spec from a JSON object with its `kind` (see [`SourceSpec::from_json_value`]).
+    pub fn from_json_value(options: serde_json::Value) -> std::result::Result<Self, SpecError> {
+        let (kind, rest) = split_kind(options)?;
+        match kind.as_str() {
+            #[cfg(feature = "redis")]
+            "redis_cache" => by_path(rest).map(SinkSpec::RedisCache),
+            #[cfg(feature = "redis")]
+            "redis_stream" => by_path(rest).map(SinkSpec::RedisStream),
+            #[cfg(feature = "redis")]
+            "redis_pubsub" => by_path(rest).map(SinkSpec::RedisPubsub),
+            #[cfg(feature = "kafka")]
+            "kafka" => by_path(rest).map(SinkSpec::Kafka),
+            _ => Err(SpecError::unknown_kind(
+                &kind,
+                "redis_cache, redis_stream, redis_pubsub, kafka",
+            )),
+        }
     }
 
     /// Starts the sink's writer on `rt` (not yet attached to a hub).

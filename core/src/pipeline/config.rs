@@ -31,7 +31,7 @@
 //! dict / object, is accepted by the bindings ([`PipelineConfig::from_json`]).
 
 use crate::codec::Value;
-use crate::connect::{SinkSpec, SourceSpec};
+use crate::connect::{SinkSpec, SourceSpec, SpecError};
 use crate::error::{Error, Result};
 use crate::hub::{HubConfig, Policy};
 use crate::server::{AuthConfig, ServerConfig, TlsConfig};
@@ -84,11 +84,54 @@ pub struct PipelineConfig {
     #[serde(default)]
     pub dedupe: DedupeSection,
     /// `[[source]]` entries.
-    #[serde(default, rename = "source")]
+    #[serde(skip)]
     pub sources: Vec<SourceSpec>,
     /// `[[sink]]` entries.
-    #[serde(default, rename = "sink")]
+    #[serde(skip)]
     pub sinks: Vec<SinkSpec>,
+    /// The `[[source]]` tables as written, read into `sources` by their kind (see [`Entries`]).
+    #[serde(default, rename = "source")]
+    raw_sources: Vec<serde_json::Value>,
+    /// The `[[sink]]` tables as written.
+    #[serde(default, rename = "sink")]
+    raw_sinks: Vec<serde_json::Value>,
+}
+
+/// Where the `[[source]]` / `[[sink]]` tables of a TOML text start, to name the line of a key the
+/// connector refused (each entry is read by its kind's settings type after the document parsed, so
+/// toml's own spans are gone by then).
+struct Entries<'a> {
+    text: &'a str,
+}
+
+impl Entries<'_> {
+    /// 1-based line of `key` (a dotted path) in the `index`-th `[[section]]` table, or of the
+    /// table's header when the key is not on a line of its own.
+    fn line(&self, section: &str, index: usize, key: Option<&str>) -> Option<usize> {
+        let header = format!("[[{section}]]");
+        let lines: Vec<&str> = self.text.lines().collect();
+        let start = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.trim_start().starts_with(&header))
+            .nth(index)
+            .map(|(n, _)| n)?;
+        let Some(key) = key else {
+            return Some(start + 1);
+        };
+        let leaf = key.rsplit('.').next().unwrap_or(key);
+        let found = lines[start + 1..]
+            .iter()
+            .take_while(|l| !l.trim_start().starts_with('['))
+            .position(|l| {
+                let t = l.trim_start();
+                t.strip_prefix(leaf)
+                    .is_some_and(|r| r.trim_start().starts_with('='))
+                    || t.contains(&format!("{leaf} ="))
+                    || t.contains(&format!("{leaf}="))
+            });
+        Some(found.map_or(start + 1, |n| start + 2 + n))
+    }
 }
 
 /// `[server]`.
@@ -198,8 +241,37 @@ impl PipelineConfig {
     pub fn parse(text: &str) -> Result<PipelineConfig> {
         let cfg: PipelineConfig = toml::from_str(text)
             .map_err(|e| Error::invalid(format!("config: {}", e.to_string().trim_end())))?;
-        cfg.check()?;
-        Ok(cfg)
+        cfg.read_entries(Some(Entries { text }))
+    }
+
+    /// Reads the raw `[[source]]` / `[[sink]]` tables by their kinds, then checks every part.
+    fn read_entries(mut self, entries: Option<Entries<'_>>) -> Result<PipelineConfig> {
+        let refused = |section: &str, index: usize, e: SpecError| {
+            let line = entries
+                .as_ref()
+                .and_then(|t| t.line(section, index, e.key.as_deref()))
+                .map(|l| format!("line {l}: "))
+                .unwrap_or_default();
+            let key = e.key.map(|k| format!(" `{k}`")).unwrap_or_default();
+            Error::invalid(format!(
+                "config: {line}[[{section}]] #{}{key}: {}",
+                index + 1,
+                e.message
+            ))
+        };
+        for (i, raw) in std::mem::take(&mut self.raw_sources)
+            .into_iter()
+            .enumerate()
+        {
+            let spec = SourceSpec::from_json_value(raw).map_err(|e| refused("source", i, e))?;
+            self.sources.push(spec);
+        }
+        for (i, raw) in std::mem::take(&mut self.raw_sinks).into_iter().enumerate() {
+            let spec = SinkSpec::from_json_value(raw).map_err(|e| refused("sink", i, e))?;
+            self.sinks.push(spec);
+        }
+        self.check()?;
+        Ok(self)
     }
 
     /// Reads and parses a TOML file.
@@ -216,8 +288,7 @@ impl PipelineConfig {
     pub fn from_json(json: &[u8]) -> Result<PipelineConfig> {
         let cfg: PipelineConfig =
             serde_json::from_slice(json).map_err(|e| Error::invalid(format!("config: {e}")))?;
-        cfg.check()?;
-        Ok(cfg)
+        cfg.read_entries(None)
     }
 
     /// Builds every part once without starting anything (what `dashfeed serve --check` does).
@@ -391,7 +462,24 @@ mod tests {
             "[[source]]\nkind = \"redis_stream\"\nstream = \"s\"\nbogus = 1\n",
         )
         .unwrap_err();
-        assert!(e.to_string().contains("bogus"), "{e}");
+        assert!(
+            e.to_string().contains("bogus") && e.to_string().contains("line 4"),
+            "{e}"
+        );
+        let text = "[server]\nport = 0\n[[sink]]\nkind = \"redis_cache\"\n[[source]]\nkind = \"redis_stream\"\nstream = \"s\"\n\n[[source]]\nkind = \"redis_stream\"\nstream = \"s\"\ncount = 5\nblock_ms = \"soon\"\n";
+        let m = PipelineConfig::parse(text).unwrap_err().to_string();
+        assert!(
+            m.contains("line 13") && m.contains("[[source]] #2 `block_ms`"),
+            "{m}"
+        );
+        let m = PipelineConfig::parse("[[sink]]\nkind = \"redis_stream\"\nmaxlen = \"5\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("line 3") && m.contains("`maxlen`"), "{m}");
+        let m = PipelineConfig::parse("[[sink]]\nkind = \"redis_kettle\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("line 2") && m.contains("redis_kettle"), "{m}");
         let e = PipelineConfig::parse(
             "[aggregator]\nwindow = { kind = \"tumbling\", size = \"1s\" }\nlatenes = 5\n",
         )
