@@ -184,6 +184,61 @@ export declare class Hub {
   get stats(): HubStats
 }
 
+/**
+ * Writes each publication to a Kafka topic (default `dashboard-updates`) with an idempotent producer, keyed by dashboard.
+ *
+ *  `attach(hub)` taps every publication of the hub; a full queue makes `hub.publish` throw
+ *  `slow_consumer` before anything is applied. `close()` detaches, flushes and stops.
+ */
+export declare class KafkaSink {
+  /**
+   * Options: the keys of a `[[sink]]` entry of `dashfeed serve --config` (snake_case;
+   * durations in ms). Unknown keys and wrong types throw `invalid_input` naming the key.
+   */
+  constructor(options?: Record<string, unknown>)
+  /** Taps `hub`: every publication from now on is written; returns this sink. */
+  attach(hub: Hub): this
+  /**
+   * Resolves once everything queued is written (rejects with `timeout` after
+   * `timeoutMs`, default 10 000).
+   */
+  flush(timeoutMs?: number | undefined | null): Promise<void>
+  /** Detaches from every hub, flushes and stops the writer. */
+  close(timeoutMs?: number | undefined | null): Promise<void>
+  /**
+   * The link's figures (records queued and written, retries, refusals when full,
+   * breaker state).
+   */
+  stats(): LinkStats
+}
+
+/**
+ * Reads Kafka topics in a consumer group, at least once: an offset is stored only after its event was applied.
+ *
+ *  `attach(hubOrAggregator)` starts it: each event is published to the `Hub`, or added to the
+ *  `Aggregator` (results left for `poll()`), without becoming a JS object. `stop()` resolves
+ *  once what was applied is acknowledged / committed.
+ */
+export declare class KafkaSource {
+  /**
+   * Options: the keys of a `[[source]]` entry of `dashfeed serve --config` (snake_case;
+   * durations in ms). Unknown keys and wrong types throw `invalid_input` naming the key.
+   */
+  constructor(options?: Record<string, unknown>)
+  /** Starts reading into `target` (a `Hub` or an `Aggregator`); returns this source. */
+  attach(target: Hub | Aggregator): this
+  /**
+   * Stops: what was applied is acknowledged / committed (waits at most `timeoutMs`,
+   * default 10 000; rejects with `timeout` after it).
+   */
+  stop(timeoutMs?: number | undefined | null): Promise<void>
+  /**
+   * The link's figures (messages, events, rejected by code, retries, lag, breaker).
+   * Throws `closed` before `attach()`.
+   */
+  stats(): LinkStats
+}
+
 /** A monotonic clock that moves only when told to (for deterministic tests and replays). */
 export declare class ManualClock {
   /** A manual clock at 0. */
@@ -262,6 +317,45 @@ export declare class Permit {
 }
 
 /**
+ * Sources → dedupe → aggregator → hub → sinks and the server, from a config (the document of
+ * `dashfeed serve --config`): `new Pipeline(tomlText | object, { hub })` or
+ * `Pipeline.fromFile(path)`; `start()` resolves with the URL; `close()` stops sources (committing
+ * what was applied), flushes sinks and closes clients with 1001.
+ */
+export declare class Pipeline {
+  /**
+   * A pipeline from TOML text or an object of the same keys (not started). `options.hub`: use
+   * this `Hub` instead of a new one. Unknown keys and wrong types throw `invalid_input` naming
+   * the key (and its line, for TOML).
+   */
+  constructor(config: string | Record<string, unknown>, options?: { hub?: Hub })
+  /** A pipeline from a TOML file (errors name the file, the key and the line). */
+  static fromFile(path: string): Pipeline
+  /**
+   * Starts sinks (seeding the hub from Redis caches), the server, then the sources; resolves
+   * with the server's URL. Starting twice resolves with the same URL.
+   */
+  start(): Promise<string>
+  /** The server's base URL (throws `closed` when not started). */
+  get url(): string
+  /** The bound port. */
+  get port(): number
+  /** The pipeline's hub (publish to it, subscribe to it). */
+  get hub(): Hub
+  /** Dashboards seeded from Redis caches at start. */
+  get seeded(): number
+  /** Every source's and sink's link figures. */
+  links(): Array<LinkStats>
+  /** Resolves once every sink wrote what it holds (`timeoutMs`, default 10 000). */
+  flush(timeoutMs?: number | undefined | null): Promise<void>
+  /**
+   * Stops sources (committing what was applied), flushes sinks, closes clients with 1001.
+   * Closing twice does nothing.
+   */
+  close(timeoutMs?: number | undefined | null): Promise<void>
+}
+
+/**
  * A rate limiter keyed by client or dashboard: `rate` calls per second with bursts of `burst` per
  * key (default: `rate` rounded up). `new RateLimiter(10, 20)`.
  */
@@ -293,6 +387,148 @@ export declare class RateLimiter {
   get rate(): number
   /** Calls allowed at once. */
   get burst(): number
+}
+
+/**
+ * The latest value per metric in Redis: `HSET dashboard:{id} {metric} {value, timestamp, metadata}` (pipelined, one round trip per flush), optional TTL. `load(id)` gives a hash back; `seed(hub)` fills a restarted node's snapshots from it.
+ *
+ *  `attach(hub)` taps every publication of the hub; a full queue makes `hub.publish` throw
+ *  `slow_consumer` before anything is applied. `close()` detaches, flushes and stops.
+ */
+export declare class RedisCache {
+  /**
+   * Options: the keys of a `[[sink]]` entry of `dashfeed serve --config` (snake_case;
+   * durations in ms). Unknown keys and wrong types throw `invalid_input` naming the key.
+   */
+  constructor(options?: Record<string, unknown>)
+  /** Taps `hub`: every publication from now on is written; returns this sink. */
+  attach(hub: Hub): this
+  /**
+   * Resolves once everything queued is written (rejects with `timeout` after
+   * `timeoutMs`, default 10 000).
+   */
+  flush(timeoutMs?: number | undefined | null): Promise<void>
+  /** Detaches from every hub, flushes and stops the writer. */
+  close(timeoutMs?: number | undefined | null): Promise<void>
+  /**
+   * The link's figures (records queued and written, retries, refusals when full,
+   * breaker state).
+   */
+  stats(): LinkStats
+  /** The cached hash of `dashboard` as `{metric: value}` (empty when nothing is cached). */
+  load(dashboard: string): Promise<Record<string, unknown>>
+  /** Seeds `hub`'s snapshots from the cache; resolves with how many dashboards. */
+  seed(hub: Hub): Promise<number>
+}
+
+/**
+ * Publishes each publication on a Redis channel (`PUBLISH`), pipelined.
+ *
+ *  `attach(hub)` taps every publication of the hub; a full queue makes `hub.publish` throw
+ *  `slow_consumer` before anything is applied. `close()` detaches, flushes and stops.
+ */
+export declare class RedisPubSubSink {
+  /**
+   * Options: the keys of a `[[sink]]` entry of `dashfeed serve --config` (snake_case;
+   * durations in ms). Unknown keys and wrong types throw `invalid_input` naming the key.
+   */
+  constructor(options?: Record<string, unknown>)
+  /** Taps `hub`: every publication from now on is written; returns this sink. */
+  attach(hub: Hub): this
+  /**
+   * Resolves once everything queued is written (rejects with `timeout` after
+   * `timeoutMs`, default 10 000).
+   */
+  flush(timeoutMs?: number | undefined | null): Promise<void>
+  /** Detaches from every hub, flushes and stops the writer. */
+  close(timeoutMs?: number | undefined | null): Promise<void>
+  /**
+   * The link's figures (records queued and written, retries, refusals when full,
+   * breaker state).
+   */
+  stats(): LinkStats
+}
+
+/**
+ * Subscribes to Redis channels (`SUBSCRIBE` / `PSUBSCRIBE` patterns); at-most-once, as pub/sub is.
+ *
+ *  `attach(hubOrAggregator)` starts it: each event is published to the `Hub`, or added to the
+ *  `Aggregator` (results left for `poll()`), without becoming a JS object. `stop()` resolves
+ *  once what was applied is acknowledged / committed.
+ */
+export declare class RedisPubSubSource {
+  /**
+   * Options: the keys of a `[[source]]` entry of `dashfeed serve --config` (snake_case;
+   * durations in ms). Unknown keys and wrong types throw `invalid_input` naming the key.
+   */
+  constructor(options?: Record<string, unknown>)
+  /** Starts reading into `target` (a `Hub` or an `Aggregator`); returns this source. */
+  attach(target: Hub | Aggregator): this
+  /**
+   * Stops: what was applied is acknowledged / committed (waits at most `timeoutMs`,
+   * default 10 000; rejects with `timeout` after it).
+   */
+  stop(timeoutMs?: number | undefined | null): Promise<void>
+  /**
+   * The link's figures (messages, events, rejected by code, retries, lag, breaker).
+   * Throws `closed` before `attach()`.
+   */
+  stats(): LinkStats
+}
+
+/**
+ * Writes each publication to a Redis stream (`XADD ... MAXLEN ~ N`), pipelined.
+ *
+ *  `attach(hub)` taps every publication of the hub; a full queue makes `hub.publish` throw
+ *  `slow_consumer` before anything is applied. `close()` detaches, flushes and stops.
+ */
+export declare class RedisStreamSink {
+  /**
+   * Options: the keys of a `[[sink]]` entry of `dashfeed serve --config` (snake_case;
+   * durations in ms). Unknown keys and wrong types throw `invalid_input` naming the key.
+   */
+  constructor(options?: Record<string, unknown>)
+  /** Taps `hub`: every publication from now on is written; returns this sink. */
+  attach(hub: Hub): this
+  /**
+   * Resolves once everything queued is written (rejects with `timeout` after
+   * `timeoutMs`, default 10 000).
+   */
+  flush(timeoutMs?: number | undefined | null): Promise<void>
+  /** Detaches from every hub, flushes and stops the writer. */
+  close(timeoutMs?: number | undefined | null): Promise<void>
+  /**
+   * The link's figures (records queued and written, retries, refusals when full,
+   * breaker state).
+   */
+  stats(): LinkStats
+}
+
+/**
+ * Reads a Redis stream in a consumer group (`XREADGROUP`), `XACK`s each entry after it was applied and claims a dead consumer's pending entries (`XAUTOCLAIM`).
+ *
+ *  `attach(hubOrAggregator)` starts it: each event is published to the `Hub`, or added to the
+ *  `Aggregator` (results left for `poll()`), without becoming a JS object. `stop()` resolves
+ *  once what was applied is acknowledged / committed.
+ */
+export declare class RedisStreamSource {
+  /**
+   * Options: the keys of a `[[source]]` entry of `dashfeed serve --config` (snake_case;
+   * durations in ms). Unknown keys and wrong types throw `invalid_input` naming the key.
+   */
+  constructor(options?: Record<string, unknown>)
+  /** Starts reading into `target` (a `Hub` or an `Aggregator`); returns this source. */
+  attach(target: Hub | Aggregator): this
+  /**
+   * Stops: what was applied is acknowledged / committed (waits at most `timeoutMs`,
+   * default 10 000; rejects with `timeout` after it).
+   */
+  stop(timeoutMs?: number | undefined | null): Promise<void>
+  /**
+   * The link's figures (messages, events, rejected by code, retries, lag, breaker).
+   * Throws `closed` before `attach()`.
+   */
+  stats(): LinkStats
 }
 
 /**
@@ -667,6 +903,34 @@ export interface LateEvent {
   id: string | null
   /** Tags, sorted by name. */
   tags: Record<string, string>
+}
+
+/** A link's figures: `source.stats()`, `sink.stats()`, `pipeline.links()`. */
+export interface LinkStats {
+  /** `kind:target`, as in /metrics and /healthz. */
+  name: string
+  /** Connected and not failing. */
+  up: boolean
+  /** The breaker: `closed`, `open` or `half_open`. */
+  breaker: string
+  /** Broker messages read (sources) or records written (sinks). */
+  messages: number
+  /** Events applied (sources). */
+  events: number
+  /** Messages refused, by error code (`decode_error`, `invalid_input`, ...). */
+  rejected: Record<string, number>
+  /** Refused messages copied to the dead-letter stream / topic. */
+  deadLettered: number
+  /** Failed broker calls retried. */
+  retries: number
+  /** Records waiting in a sink's queue. */
+  queued: number
+  /** Their bytes. */
+  queuedBytes: number
+  /** Publications refused because the queue was full (`slow_consumer`). */
+  full: number
+  /** Consumer lag where the broker reports it. */
+  lag?: number
 }
 
 /**

@@ -27,6 +27,13 @@ impl AsRef<str> for Code {
     }
 }
 
+impl Code {
+    /// The code of a core error.
+    pub fn of(err: &Error) -> Code {
+        Code(err.code())
+    }
+}
+
 /// napi's marker for "a JS exception is already pending": napi re-throws that exception untouched.
 const PENDING: Code = Code("PendingException");
 

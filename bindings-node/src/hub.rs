@@ -81,6 +81,14 @@ impl Hub {
     pub(crate) fn core(&self) -> &CoreHub {
         &self.inner
     }
+
+    /// A JS `Hub` over an existing core hub (the hub of a `Pipeline`).
+    pub(crate) fn from_core(inner: CoreHub) -> Hub {
+        Hub {
+            inner,
+            token: Cell::new(0),
+        }
+    }
 }
 
 impl ObjectFinalize for Hub {

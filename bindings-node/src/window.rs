@@ -24,8 +24,9 @@ use napi::bindgen_prelude::{ClassInstance, Either, Env, FromNapiValue, JsValue, 
 use napi::sys;
 use napi_derive::napi;
 use options::{entries, integer, is_nullish, number, with_text};
-use std::cell::{RefCell, RefMut};
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Deepest nesting read from an option value (`{window: {kind, size}}` is 2).
 const OPTION_DEPTH: usize = 8;
@@ -213,7 +214,8 @@ fn window_value(env: sys::napi_env, v: sys::napi_value) -> Result<Value> {
 /// quantiles, late output and idle close.
 #[napi(js_name = "Aggregator")]
 pub struct Aggregator {
-    inner: RefCell<CoreAggregator>,
+    /// Shared with sources attached to it (`source.attach(aggregator)`).
+    pub(crate) inner: Arc<Mutex<CoreAggregator>>,
 }
 
 /// `Aggregator.prototype.add` through [`glue`].
@@ -236,16 +238,15 @@ impl Aggregator {
     fn build(config: &Value, clock: dashfeed::clock::SharedClock) -> Result<Self> {
         let config = AggregatorConfig::from_value(config)?;
         Ok(Aggregator {
-            inner: RefCell::new(CoreAggregator::with_clock(config, clock)?),
+            inner: Arc::new(Mutex::new(CoreAggregator::with_clock(config, clock)?)),
         })
     }
 
     /// The core aggregator, for the length of one call.
-    fn core(&self) -> Result<RefMut<'_, CoreAggregator>> {
-        self.inner.try_borrow_mut().map_err(|_| {
-            let msg = "the Aggregator was called again while busy (from a getter of an argument?)";
-            Error::Internal(msg.into()).into()
-        })
+    fn core(&self) -> Result<MutexGuard<'_, CoreAggregator>> {
+        // Held only while no JavaScript runs (every argument is read first); a source attached
+        // to this aggregator takes the same lock from the runtime's threads.
+        Ok(self.inner.lock())
     }
 
     /// `add(dashboard, metric, value, ts?, tags?, id?)` on raw arguments (`undefined` when
