@@ -126,10 +126,10 @@ export declare class Codec {
 export declare class Demo {
   /** A demo with `options` (not started). */
   constructor(options?: DemoOptions | undefined | null)
-  /** Starts everything; resolves with the page's URL. */
-  start(): Promise<unknown>
+  /** Starts everything; resolves with the page's URL (rejects with a coded error). */
+  start(): Promise<string>
   /** Stops everything (clients get close 1001). */
-  close(): Promise<unknown>
+  close(): Promise<void>
 }
 
 /**
@@ -538,10 +538,13 @@ export declare class RedisStreamSource {
 export declare class Server {
   /** A server for `hub` (not listening yet: call `listen()`). */
   constructor(hub: Hub, options?: ServerOptions | undefined | null)
-  /** Binds and starts serving; resolves with the port. Listening twice resolves with the same port. */
-  listen(): Promise<unknown>
+  /**
+   * Binds and starts serving; resolves with the port. Listening twice resolves with the same port.
+   * Rejects with a coded error (`io` when the port is taken, `invalid_input` for bad TLS files).
+   */
+  listen(): Promise<number>
   /** Graceful shutdown: every client gets close 1001, SSE streams end. Closing twice does nothing. */
-  close(): Promise<unknown>
+  close(): Promise<void>
   /** True while listening. */
   get listening(): boolean
   /** The bound port (throws `closed` when not listening). */

@@ -10,7 +10,6 @@ use dashfeed::codec::{Codec, Format, Value};
 use dashfeed::pipeline::{Demo as CoreDemo, DemoConfig, Pipeline as CorePipeline, PipelineConfig};
 use dashfeed::Error;
 use napi::bindgen_prelude::{AsyncTask, ClassInstance, FromNapiValue, JsValue, Unknown};
-use napi::{Env, Task};
 use napi_derive::napi;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,45 +30,6 @@ pub struct DemoOptions {
 pub struct Demo {
     config: DemoConfig,
     running: Arc<Mutex<Option<CoreDemo>>>,
-}
-
-/// `start()` / `close()` off the JS thread.
-pub struct DemoTask {
-    running: Arc<Mutex<Option<CoreDemo>>>,
-    start: Option<DemoConfig>,
-}
-
-impl Task for DemoTask {
-    type Output = String;
-    type JsValue = String;
-
-    fn compute(&mut self) -> napi::Result<String> {
-        let to_napi = |e: Error| napi::Error::from_reason(format!("{} (code {})", e, e.code()));
-        let mut guard = self
-            .running
-            .lock()
-            .map_err(|_| to_napi(Error::Internal("demo lock poisoned".into())))?;
-        match self.start.take() {
-            Some(config) => {
-                if guard.is_none() {
-                    *guard = Some(CoreDemo::start(config).map_err(to_napi)?);
-                }
-                Ok(guard.as_ref().map(|d| d.url()).unwrap_or_default())
-            }
-            None => {
-                if let Some(mut d) = guard.take() {
-                    drop(guard);
-                    d.shutdown_blocking(Duration::from_secs(10))
-                        .map_err(to_napi)?;
-                }
-                Ok(String::new())
-            }
-        }
-    }
-
-    fn resolve(&mut self, _env: Env, output: String) -> napi::Result<String> {
-        Ok(output)
-    }
 }
 
 #[napi]
@@ -102,22 +62,41 @@ impl Demo {
         })
     }
 
-    /// Starts everything; resolves with the page's URL.
-    #[napi]
-    pub fn start(&self) -> AsyncTask<DemoTask> {
-        AsyncTask::new(DemoTask {
-            running: self.running.clone(),
-            start: Some(self.config.clone()),
-        })
+    /// Starts everything; resolves with the page's URL (rejects with a coded error).
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn start(&self) -> AsyncTask<Job<String>> {
+        let (running, config) = (self.running.clone(), self.config.clone());
+        Job::spawn(
+            move || {
+                let mut guard = running
+                    .lock()
+                    .map_err(|_| Error::Internal("demo lock poisoned".into()))?;
+                if guard.is_none() {
+                    *guard = Some(CoreDemo::start(config)?);
+                }
+                Ok(guard.as_ref().map(|d| d.url()).unwrap_or_default())
+            },
+            job::string,
+        )
     }
 
     /// Stops everything (clients get close 1001).
-    #[napi]
-    pub fn close(&self) -> AsyncTask<DemoTask> {
-        AsyncTask::new(DemoTask {
-            running: self.running.clone(),
-            start: None,
-        })
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close(&self) -> AsyncTask<Job<()>> {
+        let running = self.running.clone();
+        Job::spawn(
+            move || {
+                let d = running
+                    .lock()
+                    .map_err(|_| Error::Internal("demo lock poisoned".into()))?
+                    .take();
+                match d {
+                    Some(mut d) => d.shutdown_blocking(Duration::from_secs(10)),
+                    None => Ok(()),
+                }
+            },
+            job::undefined,
+        )
     }
 }
 

@@ -4,12 +4,12 @@
 
 use crate::error::{guard, Code, Result};
 use crate::hub::Hub;
+use crate::job::{self, Job};
 use dashfeed::hub::Policy;
 use dashfeed::limit::LimiterConfig;
 use dashfeed::server::{AuthConfig, Server as CoreServer, ServerConfig, ServerHandle, TlsConfig};
 use dashfeed::Error;
 use napi::bindgen_prelude::AsyncTask;
-use napi::{Env, Task};
 use napi_derive::napi;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -203,48 +203,6 @@ impl Server {
     }
 }
 
-/// `listen()` / `close()` off the JS thread.
-pub struct Lifecycle {
-    handle: Arc<Mutex<Option<ServerHandle>>>,
-    start: Option<(dashfeed::hub::Hub, ServerConfig)>,
-}
-
-impl Task for Lifecycle {
-    type Output = u32;
-    type JsValue = u32;
-
-    fn compute(&mut self) -> napi::Result<u32> {
-        let to_napi = |e: Error| napi::Error::from_reason(format!("{} (code {})", e, e.code()));
-        let mut guard = self
-            .handle
-            .lock()
-            .map_err(|_| to_napi(Error::Internal("server lock poisoned".into())))?;
-        match self.start.take() {
-            Some((hub, config)) => {
-                if let Some(h) = guard.as_ref() {
-                    return Ok(u32::from(h.port()));
-                }
-                let h = CoreServer::start(hub, config).map_err(to_napi)?;
-                let port = u32::from(h.port());
-                *guard = Some(h);
-                Ok(port)
-            }
-            None => {
-                if let Some(h) = guard.take() {
-                    drop(guard);
-                    h.shutdown_blocking(Duration::from_secs(10))
-                        .map_err(to_napi)?;
-                }
-                Ok(0)
-            }
-        }
-    }
-
-    fn resolve(&mut self, _env: Env, output: u32) -> napi::Result<u32> {
-        Ok(output)
-    }
-}
-
 #[napi]
 impl Server {
     /// A server for `hub` (not listening yet: call `listen()`).
@@ -278,21 +236,44 @@ impl Server {
     }
 
     /// Binds and starts serving; resolves with the port. Listening twice resolves with the same port.
-    #[napi]
-    pub fn listen(&self) -> AsyncTask<Lifecycle> {
-        AsyncTask::new(Lifecycle {
-            handle: self.handle.clone(),
-            start: Some((self.hub.clone(), self.config.clone())),
-        })
+    /// Rejects with a coded error (`io` when the port is taken, `invalid_input` for bad TLS files).
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn listen(&self) -> AsyncTask<Job<f64>> {
+        let (handle, hub, config) = (self.handle.clone(), self.hub.clone(), self.config.clone());
+        Job::spawn(
+            move || {
+                let mut guard = handle
+                    .lock()
+                    .map_err(|_| Error::Internal("server lock poisoned".into()))?;
+                if let Some(h) = guard.as_ref() {
+                    return Ok(f64::from(h.port()));
+                }
+                let h = CoreServer::start(hub, config)?;
+                let port = f64::from(h.port());
+                *guard = Some(h);
+                Ok(port)
+            },
+            job::number,
+        )
     }
 
     /// Graceful shutdown: every client gets close 1001, SSE streams end. Closing twice does nothing.
-    #[napi]
-    pub fn close(&self) -> AsyncTask<Lifecycle> {
-        AsyncTask::new(Lifecycle {
-            handle: self.handle.clone(),
-            start: None,
-        })
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close(&self) -> AsyncTask<Job<()>> {
+        let handle = self.handle.clone();
+        Job::spawn(
+            move || {
+                let h = handle
+                    .lock()
+                    .map_err(|_| Error::Internal("server lock poisoned".into()))?
+                    .take();
+                match h {
+                    Some(h) => h.shutdown_blocking(Duration::from_secs(10)),
+                    None => Ok(()),
+                }
+            },
+            job::undefined,
+        )
     }
 
     /// True while listening.

@@ -117,3 +117,19 @@ test('/metrics counts what Node publishes, per dashboard, and the connections of
   ws.close();
   await server.close();
 });
+
+test('listen() on a taken port rejects with a coded error; the first server keeps serving', async () => {
+  const hub = new Hub();
+  const first = new Server(hub, { port: 0 });
+  const port = await first.listen();
+  const second = new Server(hub, { port });
+  await assert.rejects(second.listen(), (e) => {
+    assert.ok(require('../../index.js').errorCodes().includes(e.code), `${e.code}: ${e.message}`);
+    assert.notEqual(e.code, 'internal', e.message);
+    return true;
+  });
+  const res = await get(`${first.url}/healthz`);
+  assert.equal(res.status, 200);
+  await first.close();
+  await second.close(); // closing a server that never listened does nothing
+});
