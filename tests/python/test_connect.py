@@ -279,3 +279,43 @@ def test_a_full_sink_refuses_publications_and_loses_nothing(redis_server: RedisS
     with pytest.raises(dashfeed.TimeoutError):
         sink.close(timeout=0.2)
     assert os.getpid() > 0  # still here: the refusal was an error, not a crash
+
+
+def _healthz(url: str) -> tuple[int, Any]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_healthz_names_a_link_that_is_down_and_the_cache_is_rewritten_after_a_restart() -> None:
+    """kill -9 redis-server under a running pipeline: /healthz 503 naming the link, publications kept in
+    the sink's queue, then written once redis-server is back (empty)."""
+    redis = RedisServer()
+    try:
+        config = {"server": {"port": 0}, "sink": [{"kind": "redis_cache", "url": redis.url, "prefix": "hz:"}]}
+        with dashfeed.Pipeline(config) as p:
+            status, body = _healthz(p.url)
+            assert status == 200 and body["status"] == "ok", body
+            redis.kill()
+            for i in range(5):
+                p.hub.publish("ops", {"cpu": float(i)})
+
+            def down() -> Any:
+                s, b = _healthz(p.url)
+                return s == 503 and b
+
+            body = wait_for("/healthz to say the cache is down", down)
+            assert body["status"] == "down"
+            assert any(name.startswith("redis_cache") for name, state in body["checks"].items() if state != "up"), body
+            redis.start()
+            wait_for("/healthz up again", lambda: _healthz(p.url)[0] == 200, timeout=30)
+            p.flush(15)
+            cached = redis.client().hgetall("hz:ops")
+            assert json.loads(cached[b"cpu"])["value"] == 4.0, "the last value reached the restarted redis"
+    finally:
+        redis.kill()
