@@ -72,7 +72,11 @@ test('Redis connectors from Node: stream source → hub → cache, stream sink a
 
   const got = await take(sub, 101);
   assert.deepEqual(got.map((m) => m.seq), Array.from({ length: 101 }, (_, i) => i + 1), 'every event once, in order');
-  await waitFor('the bad entry counted', () => src.stats().rejected.decode_error === 1);
+  // Counters move just after the publication a subscriber sees: wait for them, bounded.
+  await waitFor('the bad entry and every event counted', () => {
+    const s = src.stats();
+    return s.rejected.decode_error === 1 && s.events === 101 && s.deadLettered === 1;
+  });
   const stats = src.stats();
   assert.equal(stats.events, 101);
   assert.equal(stats.up, true);

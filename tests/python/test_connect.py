@@ -83,7 +83,8 @@ def test_example_config_runs_the_reference_pipeline(
     proc = subprocess.Popen([sys.executable, "-m", "dashfeed", "serve", "--config", str(path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: "queue.Queue[str]" = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or []], daemon=True).start()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or []], daemon=True)
+    reader.start()
     try:
         first = lines.get(timeout=30)
         assert "listening at" in first, first
@@ -137,9 +138,12 @@ def test_example_config_runs_the_reference_pipeline(
         assert 'dashfeed_connector_events_total{name="kafka:' in metrics, metrics[:2000]
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        reader.join(timeout=10)  # stdout is read by `reader` only: it ends at EOF
+    err = proc.stderr.read() if proc.stderr else ""
     assert proc.returncode == 0, err
-    assert "stopping" in out
+    out = "".join(lines.get_nowait() for _ in range(lines.qsize()))
+    assert "stopping" in out, out
 
 
 def test_check_names_the_key_and_the_line(tmp_path: pathlib.Path) -> None:
@@ -176,7 +180,9 @@ def test_redis_stream_source_and_sinks_from_python(redis_server: RedisServer) ->
             assert msg is not None
             got.append(msg.seq)
         assert got == list(range(1, 102)), "every event once, in stream order"
-        wait_for("the bad entry counted", lambda: src.stats()["rejected"].get("decode_error") == 1)
+        # Counters move just after the publication a subscriber sees: wait for them, bounded.
+        wait_for("the bad entry and every event counted",
+                 lambda: src.stats()["rejected"].get("decode_error") == 1 and src.stats()["events"] == 101)
         stats = src.stats()
         assert stats["events"] == 101 and stats["up"] and stats["breaker"] == "closed"
         assert r.xlen(dlq) == 1, "the bad entry is copied to the dead-letter stream"
@@ -212,8 +218,8 @@ def test_kafka_source_into_an_aggregator_and_a_kafka_sink(kafka: TansuBroker) ->
     assert producer.flush(15) == 0
     src = dashfeed.KafkaSource(brokers=kafka.bootstrap, topics=[topic], group=unique("g"), session_timeout_ms=6000)
     with src.attach(agg):
-        wait_for("every event applied", lambda: src.stats()["events"] == 200, timeout=40)
-        assert src.stats()["rejected"] == {"decode_error": 1}
+        wait_for("every event applied and the bad message counted",
+                 lambda: src.stats()["events"] == 200 and src.stats()["rejected"] == {"decode_error": 1}, timeout=40)
     agg.advance_to(t0 + 5_000)
     results = agg.poll()
     assert [(r.count, r.sum) for r in results] == [(200, 200.0)]
