@@ -430,9 +430,13 @@ fn stream_and_pubsub_sinks_carry_every_publication_and_a_pubsub_source_feeds_a_h
         target_hub.topic_stats("lobby").is_some_and(|t| t.seq == 5)
     });
     let snap = target_hub.snapshot("lobby").unwrap().unwrap();
+    // The string metadata is a tag: the series is `visitors{floor=1}`, in the reference layout.
+    let data = snap.data().unwrap();
+    let series = data.get("visitors{floor=1}").expect("the tagged series");
+    assert_eq!(series.get("value"), Some(&Value::Float(4.0)));
     assert_eq!(
-        snap.data().unwrap().get("visitors"),
-        Some(&Value::Float(4.0))
+        series.get("metadata").and_then(|m| m.get("floor")),
+        Some(&Value::Str("1".into()))
     );
     // The garbage came after the 5 events: it may still be on its way when the 5th is published.
     wait_until("the garbage counted", T, || {
@@ -465,6 +469,7 @@ fn a_slow_sink_refuses_with_slow_consumer_and_keeps_its_bound_while_subscribers_
                 max_records: 100,
                 max_bytes: 1 << 20,
                 batch: 10,
+                linger_ms: 5,
             },
             ..serde_json::from_str(r#"{"stream": "slow"}"#).unwrap()
         },

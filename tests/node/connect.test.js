@@ -191,16 +191,19 @@ url = "${redis.url}"
   const messages = [];
   ws.on('message', (d) => messages.push(JSON.parse(d.toString())));
   await waitFor('the snapshot', () => messages.length === 1);
+  const ts = Date.now();
   await redis.client.xAdd(stream, '*', { data: JSON.stringify({ dashboard_id: 'ops', metric_name: 'cpu', value: 0.42,
-    timestamp: Date.now(), metadata: { host: 'h1' } }) });
+    timestamp: ts, metadata: { host: 'h1' } }) });
   await waitFor('the update', () => messages.length === 2);
-  assert.deepEqual(messages[1].data, { cpu: 0.42 });
+  // The reference notes' layout; the host is part of the series name, so two hosts never overwrite each other.
+  const entry = { value: 0.42, timestamp: ts, metadata: { host: 'h1' } };
+  assert.deepEqual(messages[1].data, { 'cpu{host=h1}': entry });
   const links = pipeline.links();
   assert.equal(links.length, 2);
   assert.ok(links.every((l) => l.up), JSON.stringify(links));
   await pipeline.flush();
-  const cached = JSON.parse((await redis.client.hGetAll('dashboard:ops')).cpu);
-  assert.equal(cached.value, 0.42);
+  const cached = JSON.parse((await redis.client.hGetAll('dashboard:ops'))['cpu{host=h1}']);
+  assert.deepEqual(cached, entry, 'the cache keeps the event\'s timestamp and metadata');
   const closed = new Promise((r) => ws.once('close', (code) => r(code)));
   await pipeline.close();
   assert.equal(await closed, 1001);

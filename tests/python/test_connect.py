@@ -166,7 +166,7 @@ def test_redis_stream_source_and_sinks_from_python(redis_server: RedisServer) ->
     first = sub.recv(timeout=5)
     assert first is not None and first.kind == "snapshot" and first.seq == 0
     with dashfeed.RedisCache(url=redis_server.url, prefix="py:", ttl_s=60).attach(hub) as cache, \
-            dashfeed.RedisStreamSink(url=redis_server.url, stream=stream + ":out", maxlen=1000).attach(hub), \
+            dashfeed.RedisStreamSink(url=redis_server.url, stream=stream + ":out", maxlen=1000).attach(hub) as out, \
             dashfeed.RedisStreamSource(url=redis_server.url, stream=stream, group="g", block_ms=50,
                                        dead_letter=dlq).attach(hub) as src:
         for i in range(100):
@@ -189,6 +189,7 @@ def test_redis_stream_source_and_sinks_from_python(redis_server: RedisServer) ->
         wait_for("everything acknowledged", lambda: r.xpending(stream, "g")["pending"] == 0)
 
         cache.flush()
+        out.flush()
         cached = r.hgetall("py:web")
         assert set(cached) == {b"m0", b"m1", b"m2", b"m3", b"m4", b"after_bad"}
         assert json.loads(cached[b"m4"])["value"] == 99

@@ -101,7 +101,8 @@ async def test_the_reference_client_reads_json_text_and_the_reference_event_shap
             updates = [await asyncio.wait_for(ws.recv(), 5) for _ in range(2)]
         assert all(isinstance(u, str) for u in updates), "plain clients never get binary frames"
         datas = [json.loads(u)["data"] for u in updates]
-        assert datas[0] == {"cpu": 0.5}
+        # string-only metadata is tags: part of the series name, and kept in the reference layout
+        assert datas[0] == {"cpu{host=a}": {"value": 0.5, "timestamp": 1764288000123, "metadata": {"host": "a"}}}
         rps = datas[1]["rps"]
         assert rps["value"] == 120 and rps["metadata"] == {"host": "a", "cores": 8}
         ambiguous = {"dashboard": "ops", "dashboard_id": "other", "metric": "m", "value": 1}

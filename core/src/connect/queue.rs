@@ -24,6 +24,9 @@ pub struct QueueConfig {
     pub max_bytes: usize,
     /// Most records per write (one pipelined round trip or one produce batch). Default 1 000.
     pub batch: usize,
+    /// How long the writer waits after a batch's first record for more to join it (fewer, larger
+    /// writes; like Kafka's `linger.ms`). A full batch, a flush or a close does not wait. Default 5.
+    pub linger_ms: u64,
 }
 
 impl Default for QueueConfig {
@@ -32,6 +35,7 @@ impl Default for QueueConfig {
             max_records: 10_000,
             max_bytes: 16 << 20,
             batch: 1_000,
+            linger_ms: 5,
         }
     }
 }
@@ -53,6 +57,8 @@ struct Inner {
     records: VecDeque<(Record, usize)>,
     bytes: usize,
     closed: bool,
+    /// Set by `hurry`: the next batch is taken without lingering.
+    hurry: bool,
 }
 
 /// A bounded multi-producer, single-consumer queue of records.
@@ -102,7 +108,18 @@ impl SinkQueue {
             }
             q.bytes += w;
             q.records.push_back((record, w));
+            // The writer waits for the first record, then lingers: wake it again only for a full batch.
+            let n = q.records.len();
+            if n != 1 && n != self.config.batch {
+                return;
+            }
         }
+        self.ready.notify_one();
+    }
+
+    /// Ends the current linger: the writer takes what is queued now (what `flush` does).
+    pub fn hurry(&self) {
+        self.inner.lock().hurry = true;
         self.ready.notify_one();
     }
 
@@ -117,30 +134,53 @@ impl SinkQueue {
         self.inner.lock().records.is_empty()
     }
 
-    /// Waits for records and takes up to `batch` of them, oldest first. `None` once the queue is
-    /// closed and empty.
+    /// Waits for records and takes up to `batch` of them, oldest first, once the batch is full or
+    /// `linger_ms` after its first record (at once when closing or [`hurry`](SinkQueue::hurry)ing).
+    /// `None` once the queue is closed and empty.
     pub async fn next_batch(&self) -> Option<Vec<Record>> {
+        let mut due: Option<tokio::time::Instant> = None;
         loop {
             let notified = self.ready.notified();
-            {
+            let linger_until = {
                 let mut q = self.inner.lock();
-                if !q.records.is_empty() {
-                    let n = q.records.len().min(self.config.batch);
-                    let mut out = Vec::with_capacity(n);
-                    for _ in 0..n {
-                        if let Some((r, w)) = q.records.pop_front() {
-                            q.bytes -= w;
-                            out.push(r);
-                        }
+                if q.records.is_empty() {
+                    if q.closed {
+                        return None;
                     }
-                    return Some(out);
+                    None
+                } else {
+                    let now = tokio::time::Instant::now();
+                    let until = *due.get_or_insert(
+                        now + std::time::Duration::from_millis(self.config.linger_ms),
+                    );
+                    let full = q.records.len() >= self.config.batch;
+                    if full || q.closed || q.hurry || now >= until {
+                        q.hurry = false;
+                        return Some(self.take(&mut q));
+                    }
+                    Some(until)
                 }
-                if q.closed {
-                    return None;
+            };
+            match linger_until {
+                Some(until) => {
+                    let _ = tokio::time::timeout_at(until, notified).await;
                 }
+                None => notified.await,
             }
-            notified.await;
         }
+    }
+
+    /// Takes up to `batch` records, oldest first.
+    fn take(&self, q: &mut Inner) -> Vec<Record> {
+        let n = q.records.len().min(self.config.batch);
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            if let Some((r, w)) = q.records.pop_front() {
+                q.bytes -= w;
+                out.push(r);
+            }
+        }
+        out
     }
 
     /// Refuses new records; the writer drains what is queued, then [`next_batch`] ends.
@@ -175,6 +215,7 @@ mod tests {
             max_records: 3,
             max_bytes: 1 << 20,
             batch: 2,
+            linger_ms: 5,
         })
         .unwrap();
         for s in 1..=3 {
@@ -189,5 +230,44 @@ mod tests {
         assert_eq!(q.has_room().unwrap_err().code(), "closed");
         assert_eq!(q.next_batch().await.unwrap()[0].seq, 3);
         assert!(q.next_batch().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_writer_lingers_for_a_fuller_batch_unless_full_or_hurried() {
+        let q = Arc::new(
+            SinkQueue::new(QueueConfig {
+                max_records: 100,
+                max_bytes: 1 << 20,
+                batch: 4,
+                linger_ms: 5,
+            })
+            .unwrap(),
+        );
+        let t0 = tokio::time::Instant::now();
+        q.push(rec(1));
+        let later = {
+            let q = q.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                q.push(rec(2));
+            })
+        };
+        // One record, then another 2 ms later: both go in one batch taken 5 ms after the first.
+        let b = q.next_batch().await.unwrap();
+        later.await.unwrap();
+        assert_eq!(b.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(t0.elapsed(), std::time::Duration::from_millis(5));
+        // A full batch does not wait.
+        let t1 = tokio::time::Instant::now();
+        for s in 3..=6 {
+            q.push(rec(s));
+        }
+        assert_eq!(q.next_batch().await.unwrap().len(), 4);
+        assert_eq!(t1.elapsed(), std::time::Duration::ZERO);
+        // Hurried (a flush): what is queued goes at once.
+        q.push(rec(7));
+        q.hurry();
+        assert_eq!(q.next_batch().await.unwrap()[0].seq, 7);
+        assert_eq!(t1.elapsed(), std::time::Duration::ZERO);
     }
 }

@@ -99,6 +99,7 @@ impl SinkCore {
             if self.pending() == 0 {
                 return Ok(());
             }
+            self.queue.hurry(); // no lingering for what a flush waits on
             if tokio::time::timeout_at(deadline, idle).await.is_err() {
                 return Err(Error::Timeout(timeout));
             }

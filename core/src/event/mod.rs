@@ -46,6 +46,22 @@ pub struct Key {
     pub tags: Vec<(String, String)>,
 }
 
+impl Key {
+    /// The name of this series in a publication: `metric`, or `metric{k=v,k2=v2}` with tags (sorted
+    /// by key), for window results and for events published as they arrive alike.
+    pub fn series_name(&self) -> String {
+        series_name(&self.metric, &self.tags)
+    }
+}
+
+fn series_name(metric: &str, tags: &[(String, String)]) -> String {
+    if tags.is_empty() {
+        return metric.to_string();
+    }
+    let tags: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{metric}{{{}}}", tags.join(","))
+}
+
 /// Milliseconds since the Unix epoch according to the system clock.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -173,19 +189,38 @@ impl Event {
         Value::Map(map)
     }
 
-    /// What HTTP ingest and the sources publish for this event on its dashboard: `{metric: value}`, or
-    /// with metadata the reference notes' `{metric: {value, timestamp, metadata}}`.
+    /// What HTTP ingest and the sources publish for this event on its dashboard: `{series: value}`, or
+    /// with metadata or tags the reference notes' `{series: {value, timestamp, metadata}}` (tags are
+    /// the metadata's text entries). The series is the metric with its tags (`cpu{host=h1}`), as window
+    /// results name it, so that two hosts' `cpu` never overwrite each other.
     pub fn published_data(&self) -> crate::codec::Value {
         use crate::codec::Value;
-        let value = match &self.metadata {
-            None => Value::Float(self.value),
-            Some(m) => Value::Map(vec![
+        let value = if self.metadata.is_none() && self.tags.is_empty() {
+            Value::Float(self.value)
+        } else {
+            let mut meta: Vec<(Value, Value)> = self
+                .tags
+                .iter()
+                .map(|(k, v)| (Value::Str(k.clone()), Value::Str(v.clone())))
+                .collect();
+            let metadata = match &self.metadata {
+                Some(Value::Map(m)) => {
+                    meta.extend(m.iter().cloned());
+                    Value::Map(meta)
+                }
+                Some(other) if meta.is_empty() => other.clone(), // not a map: kept whole
+                _ => Value::Map(meta),
+            };
+            Value::Map(vec![
                 ("value".into(), Value::Float(self.value)),
                 ("timestamp".into(), Value::Int(self.ts_ms)),
-                ("metadata".into(), m.clone()),
-            ]),
+                ("metadata".into(), metadata),
+            ])
         };
-        Value::Map(vec![(Value::Str(self.metric.clone()), value)])
+        Value::Map(vec![(
+            Value::Str(series_name(&self.metric, &self.tags)),
+            value,
+        )])
     }
 
     /// The grouping key of this event.
@@ -201,6 +236,43 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn published_data_names_the_series_with_its_tags_and_keeps_the_reference_layout() {
+        use crate::codec::Value;
+        let plain = Event::new("ops", "cpu", 0.5, Some(7)).unwrap();
+        assert_eq!(
+            plain.published_data(),
+            Value::Map(vec![("cpu".into(), Value::Float(0.5))])
+        );
+        let h1 = Event::new("ops", "cpu", 0.5, Some(7))
+            .unwrap()
+            .with_tags([("host", "h1")])
+            .unwrap();
+        let h2 = Event::new("ops", "cpu", 0.7, Some(8))
+            .unwrap()
+            .with_tags([("host", "h2")])
+            .unwrap();
+        let entry = |v: f64, ts: i64, host: &str| {
+            Value::Map(vec![
+                ("value".into(), Value::Float(v)),
+                ("timestamp".into(), Value::Int(ts)),
+                (
+                    "metadata".into(),
+                    Value::Map(vec![("host".into(), Value::Str(host.into()))]),
+                ),
+            ])
+        };
+        // Two hosts' cpu are two series: neither overwrites the other in the snapshot or the cache.
+        assert_eq!(
+            h1.published_data(),
+            Value::Map(vec![("cpu{host=h1}".into(), entry(0.5, 7, "h1"))])
+        );
+        assert_eq!(
+            h2.published_data(),
+            Value::Map(vec![("cpu{host=h2}".into(), entry(0.7, 8, "h2"))])
+        );
+    }
 
     #[test]
     fn valid_event_defaults_to_now() {

@@ -12,11 +12,7 @@ use crate::window::WindowResult;
 
 /// The name a result's series has in a publication: `metric`, or `metric{k=v,k2=v2}` with tags.
 pub fn series_name(key: &Key) -> String {
-    if key.tags.is_empty() {
-        return key.metric.clone();
-    }
-    let tags: Vec<String> = key.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    format!("{}{{{}}}", key.metric, tags.join(","))
+    key.series_name()
 }
 
 /// Results of one dashboard and window end: the series name and its result map, in order.
