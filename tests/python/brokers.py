@@ -1,4 +1,4 @@
-"""Real brokers for the connector tests: a redis-server and a tansu Kafka-protocol broker, each started on a
+"""Real brokers for the connector tests (and bench/connect): a redis-server and a tansu Kafka-protocol broker, each started on a
 spare loopback port by the test that needs it and killed after it. Every wait is bounded."""
 
 from __future__ import annotations
@@ -105,10 +105,13 @@ class TansuBroker:
         for f in admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)]).values():
             f.result(15)
 
-    def producer(self) -> Any:
+    def producer(self, config: Optional[dict[str, Any]] = None) -> Any:
+        """An idempotent confluent-kafka producer; ``config`` adds or overrides librdkafka settings."""
         from confluent_kafka import Producer
 
-        return Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True, "linger.ms": 5})
+        settings: dict[str, Any] = {"bootstrap.servers": self.bootstrap, "enable.idempotence": True, "linger.ms": 5}
+        settings.update(config or {})
+        return Producer(settings)
 
     def stop(self) -> None:
         self.proc.kill()
