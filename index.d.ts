@@ -415,7 +415,7 @@ export declare class RedisCache {
    * breaker state).
    */
   stats(): LinkStats
-  /** The cached hash of `dashboard` as `{metric: value}` (empty when nothing is cached). */
+  /** The cached hash of `dashboard` as `{series: value}` (a series with tags or metadata keeps `{value, timestamp, metadata}`; empty when nothing is cached). */
   load(dashboard: string): Promise<Record<string, unknown>>
   /** Seeds `hub`'s snapshots from the cache; resolves with how many dashboards. */
   seed(hub: Hub): Promise<number>

@@ -87,17 +87,12 @@ pub(crate) fn timeout(ms: Option<f64>) -> Result<Duration> {
         .map_err(|_| Error::invalid("timeout must be a non-negative number of milliseconds").into())
 }
 
-/// `{kind, ...options}` as a core value.
-fn options(kind: &str, options: Option<Unknown<'_>>) -> Result<Value> {
-    let mut pairs = vec![(Value::Str("kind".into()), Value::Str(kind.into()))];
-    if let Some(o) = options {
-        match crate::walk::to_value(o.value().env, o.raw(), 16)? {
-            Value::Map(more) => pairs.extend(more),
-            Value::Nil => {}
-            _ => return Err(Error::invalid("connector options must be an object").into()),
-        }
+/// The options object as a core value (`undefined` / `null`: none).
+fn options(options: Option<Unknown<'_>>) -> Result<Value> {
+    match options {
+        Some(o) => Ok(crate::walk::to_value(o.value().env, o.raw(), 16)?),
+        None => Ok(Value::Nil),
     }
-    Ok(Value::Map(pairs))
 }
 
 /// The `Hub` or `Aggregator` a source feeds.
@@ -138,7 +133,7 @@ pub struct SourceState {
 impl SourceState {
     fn new(kind: &str, opts: Option<Unknown<'_>>) -> Result<Self> {
         Ok(SourceState {
-            spec: SourceSpec::from_value(&options(kind, opts)?)?,
+            spec: SourceSpec::from_options(kind, &options(opts)?)?,
             running: Mutex::new(None),
         })
     }
@@ -184,7 +179,7 @@ pub struct SinkState {
 
 impl SinkState {
     fn new(kind: &str, opts: Option<Unknown<'_>>) -> Result<Self> {
-        let spec = SinkSpec::from_value(&options(kind, opts)?)?;
+        let spec = SinkSpec::from_options(kind, &options(opts)?)?;
         let rt = dashfeed::runtime::handle()?;
         Ok(SinkState {
             inner: spec.start(&rt)?,

@@ -26,14 +26,11 @@ pub(crate) fn timeout(secs: f64) -> PyResult<Duration> {
     })
 }
 
-fn options(kind: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Value> {
-    let mut pairs = vec![(Value::Str("kind".into()), Value::Str(kind.into()))];
-    if let Some(d) = options {
-        if let Value::Map(more) = to_value(d.as_any(), 16)? {
-            pairs.extend(more);
-        }
+fn options(options: Option<&Bound<'_, PyDict>>) -> PyResult<Value> {
+    match options {
+        Some(d) => to_value(d.as_any(), 16),
+        None => Ok(Value::Nil),
     }
-    Ok(Value::Map(pairs))
 }
 
 /// `LinkStats` as a dict.
@@ -78,7 +75,7 @@ impl PySource {
     #[new]
     #[pyo3(signature = (kind, options = None))]
     fn new(kind: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
-        let spec = SourceSpec::from_value(&self::options(kind, options)?).py()?;
+        let spec = SourceSpec::from_options(kind, &self::options(options)?).py()?;
         Ok(PySource {
             spec,
             running: Mutex::new(None),
@@ -137,7 +134,7 @@ impl PySink {
     #[new]
     #[pyo3(signature = (kind, options = None))]
     fn new(kind: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
-        let spec = SinkSpec::from_value(&self::options(kind, options)?).py()?;
+        let spec = SinkSpec::from_options(kind, &self::options(options)?).py()?;
         let rt = dashfeed::runtime::handle().py()?;
         Ok(PySink {
             inner: spec.start(&rt).py()?,

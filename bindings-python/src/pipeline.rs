@@ -9,6 +9,7 @@ use dashfeed::codec::{Codec, Format};
 use dashfeed::pipeline::{Demo, DemoConfig, Pipeline, PipelineConfig};
 use dashfeed::Error;
 use pyo3::prelude::*;
+use pyo3::sync::MutexExt;
 use pyo3::types::{PyDict, PyList};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -43,9 +44,10 @@ impl PyDemo {
 
     /// Starts the sources, the aggregators, the hub and the server (returns at once).
     fn start(&self, py: Python<'_>) -> PyResult<()> {
+        // Waiting for the lock detaches from the interpreter: the holder may need it back.
         let mut guard = self
             .running
-            .lock()
+            .lock_py_attached(py)
             .map_err(|_| to_py(Error::Internal("demo lock poisoned".into())))?;
         if guard.is_none() {
             let config = self.config.clone();
@@ -56,10 +58,10 @@ impl PyDemo {
 
     /// The page's URL (ClosedError when not started).
     #[getter]
-    fn url(&self) -> PyResult<String> {
+    fn url(&self, py: Python<'_>) -> PyResult<String> {
         let guard = self
             .running
-            .lock()
+            .lock_py_attached(py)
             .map_err(|_| to_py(Error::Internal("demo lock poisoned".into())))?;
         guard
             .as_ref()
@@ -74,7 +76,7 @@ impl PyDemo {
             .map_err(|_| to_py(Error::invalid("timeout must be positive")))?;
         let demo = self
             .running
-            .lock()
+            .lock_py_attached(py)
             .map_err(|_| to_py(Error::Internal("demo lock poisoned".into())))?
             .take();
         match demo {
@@ -94,10 +96,12 @@ pub struct PyPipeline {
 }
 
 impl PyPipeline {
-    fn with<T>(&self, f: impl FnOnce(&Pipeline) -> PyResult<T>) -> PyResult<T> {
+    /// Runs `f` on the running pipeline. Waiting for the lock detaches from the interpreter (a
+    /// `start`, `flush` or `stop` in another thread holds it while detached).
+    fn with<T>(&self, py: Python<'_>, f: impl FnOnce(&Pipeline) -> PyResult<T>) -> PyResult<T> {
         let guard = self
             .running
-            .lock()
+            .lock_py_attached(py)
             .map_err(|_| to_py(Error::Internal("pipeline lock poisoned".into())))?;
         f(guard.as_ref().ok_or_else(|| to_py(Error::Closed))?)
     }
@@ -131,7 +135,7 @@ impl PyPipeline {
     fn start(&self, py: Python<'_>) -> PyResult<()> {
         let mut guard = self
             .running
-            .lock()
+            .lock_py_attached(py)
             .map_err(|_| to_py(Error::Internal("pipeline lock poisoned".into())))?;
         if guard.is_none() {
             let config = self.config.clone();
@@ -149,20 +153,20 @@ impl PyPipeline {
 
     /// The server's base URL (ClosedError when not started).
     #[getter]
-    fn url(&self) -> PyResult<String> {
-        self.with(|p| Ok(p.url()))
+    fn url(&self, py: Python<'_>) -> PyResult<String> {
+        self.with(py, |p| Ok(p.url()))
     }
 
     /// The bound port.
     #[getter]
-    fn port(&self) -> PyResult<u16> {
-        self.with(|p| Ok(p.server().port()))
+    fn port(&self, py: Python<'_>) -> PyResult<u16> {
+        self.with(py, |p| Ok(p.server().port()))
     }
 
     /// The pipeline's hub (publish to it, subscribe to it).
     #[getter]
-    fn hub(&self) -> PyResult<PyHub> {
-        self.with(|p| {
+    fn hub(&self, py: Python<'_>) -> PyResult<PyHub> {
+        self.with(py, |p| {
             Ok(PyHub {
                 inner: p.hub().clone(),
             })
@@ -171,13 +175,13 @@ impl PyPipeline {
 
     /// Dashboards seeded from Redis caches at start.
     #[getter]
-    fn seeded(&self) -> PyResult<usize> {
-        self.with(|p| Ok(p.seeded()))
+    fn seeded(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with(py, |p| Ok(p.seeded()))
     }
 
     /// Every source's and sink's link figures.
     fn links<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        self.with(|p| links(py, p.sources(), p.sinks()))
+        self.with(py, |p| links(py, p.sources(), p.sinks()))
     }
 
     /// Waits until every sink wrote what it holds.
@@ -185,7 +189,7 @@ impl PyPipeline {
     fn flush(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
         let t = self::timeout(timeout)?;
         let rt = dashfeed::runtime::handle().py()?;
-        self.with(|p| py.detach(|| rt.block_on(p.flush(t))).py())
+        self.with(py, |p| py.detach(|| rt.block_on(p.flush(t))).py())
     }
 
     /// Stops sources (committing what was applied), flushes sinks, closes clients with 1001.
@@ -194,7 +198,7 @@ impl PyPipeline {
         let t = self::timeout(timeout)?;
         let p = self
             .running
-            .lock()
+            .lock_py_attached(py)
             .map_err(|_| to_py(Error::Internal("pipeline lock poisoned".into())))?
             .take();
         match p {

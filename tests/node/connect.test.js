@@ -224,10 +224,14 @@ test('bad config and bad options are invalid_input naming the key (and the line)
   const file = path.join(dir, 'bad.toml');
   fs.writeFileSync(file, '[hub]\nhistory = "many"\n');
   assert.throws(() => Pipeline.fromFile(file), (e) => e.code === 'invalid_input' && e.message.includes('bad.toml'));
-  throwsCode(() => new RedisCache({ url: 'redis://127.0.0.1:1', ttl: '60' }), 'invalid_input');
+  assert.throws(() => new RedisCache({ url: 'redis://127.0.0.1:1', ttl: '60' }),
+    (e) => e.code === 'invalid_input' && e.message.includes('`ttl`: unknown field'));
   assert.throws(() => new KafkaSource({ brokers: '127.0.0.1:1' }), /topics/);
   throwsCode(() => new RedisStreamSource({ stream: 's' }).attach({}), 'invalid_input');
-  await rejectsCode(new RedisCache({ url: 'redis://127.0.0.1:1' }).flush(-1), 'invalid_input');
+  const unused = new RedisCache({ url: 'redis://127.0.0.1:1' });
+  await rejectsCode(unused.flush(-1), 'invalid_input');
+  await unused.close(100);
+  assert.throws(() => new RedisCache({ kind: 'kafka' }), /`kind` is set by the class/);
 });
 
 test('a full sink refuses publications with slow_consumer and loses nothing it accepted', async () => {
@@ -269,7 +273,7 @@ test('npx dashfeed serve --check validates the example config and names a bad ke
   fs.writeFileSync(bad, '[server]\nport = 0\n\n[[source]]\nkind = "kafka"\ntopics = ["x"]\nbatchsize = 5\n');
   const no = spawnSync(process.execPath, [cli, 'serve', '--config', bad, '--check'], { encoding: 'utf8', timeout: 30000 });
   assert.equal(no.status, 2);
-  assert.match(no.stderr, /batchsize/);
+  assert.match(no.stderr, /`batchsize`: unknown field/);
   assert.match(no.stderr, /line 7/);
   assert.match(no.stderr, /invalid_input/);
 });

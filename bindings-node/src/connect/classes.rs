@@ -168,7 +168,7 @@ sink_class!(
     "redis_cache",
     "The latest value per metric in Redis: `HSET dashboard:{id} {metric} {value, timestamp, metadata}` (pipelined, one round trip per flush), optional TTL. `load(id)` gives a hash back; `seed(hub)` fills a restarted node's snapshots from it.",
     {
-        #[doc = "The cached hash of `dashboard` as `{metric: value}` (empty when nothing is cached)."]
+        #[doc = "The cached hash of `dashboard` as `{series: value}` (a series with tags or metadata keeps `{value, timestamp, metadata}`; empty when nothing is cached)."]
         #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
         pub fn load(&self, dashboard: String) -> AsyncTask<Job<Value>> {
             self.state.load(dashboard)

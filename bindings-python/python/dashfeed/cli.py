@@ -43,15 +43,15 @@ def serve(args: argparse.Namespace) -> int:
     if args.check:
         print(f"dashfeed serve: {args.config} is valid", flush=True)
         return 0
+    stop = threading.Event()  # set by SIGINT / SIGTERM, also during a slow start
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     try:
         pipeline.start()
     except _native.DashfeedError as e:
         print(f"dashfeed serve: {e} (code {e.code})", file=sys.stderr)
         return 1
     print(f"dashfeed serve: listening at {pipeline.url}  (Ctrl-C to stop)", flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     while not stop.wait(0.5):
         pass
     print("dashfeed serve: stopping (sources commit, sinks flush)", flush=True)

@@ -192,12 +192,15 @@ def serve(config: Config, *, hub: Optional[_native.Hub] = None) -> None:
     gracefully: sources commit what was applied, sinks flush, clients get close 1001. Main thread only."""
     pipeline = Pipeline.from_config(config, hub=hub)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    pipeline.start()
-    print(f"dashfeed serve: listening at {pipeline.url}", flush=True)
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        pipeline.start()  # a signal during a slow start (seeding, a group join) stops right after it
+        print(f"dashfeed serve: listening at {pipeline.url}", flush=True)
         while not stop.wait(0.5):
             pass
     finally:
-        pipeline.stop()
+        try:
+            pipeline.stop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

@@ -48,6 +48,9 @@ impl QueueConfig {
                 "queue max_records, max_bytes and batch must be at least 1",
             ));
         }
+        if self.linger_ms > 10_000 {
+            return Err(Error::invalid("queue linger_ms must be at most 10000"));
+        }
         Ok(())
     }
 }
@@ -59,6 +62,8 @@ struct Inner {
     closed: bool,
     /// Set by `hurry`: the next batch is taken without lingering.
     hurry: bool,
+    /// Records of the batch the writer took and has not finished writing ([`SinkQueue::done`]).
+    taken: usize,
 }
 
 /// A bounded multi-producer, single-consumer queue of records.
@@ -108,19 +113,40 @@ impl SinkQueue {
             }
             q.bytes += w;
             q.records.push_back((record, w));
-            // The writer waits for the first record, then lingers: wake it again only for a full batch.
+            // The writer waits for the first record, then lingers: wake it again only once full.
             let n = q.records.len();
-            if n != 1 && n != self.config.batch {
+            let full = n == self.config.batch.min(self.config.max_records)
+                || q.bytes >= self.config.max_bytes;
+            if n != 1 && !full {
                 return;
             }
         }
         self.ready.notify_one();
     }
 
-    /// Ends the current linger: the writer takes what is queued now (what `flush` does).
+    /// Ends the current linger: the writer takes what is queued now (what `flush` does). Nothing
+    /// to do when nothing is queued.
     pub fn hurry(&self) {
-        self.inner.lock().hurry = true;
+        {
+            let mut q = self.inner.lock();
+            if q.records.is_empty() {
+                return;
+            }
+            q.hurry = true;
+        }
         self.ready.notify_one();
+    }
+
+    /// Records waiting plus those of the batch being written, read under one lock (a record is
+    /// never in neither).
+    pub fn pending(&self) -> usize {
+        let q = self.inner.lock();
+        q.records.len() + q.taken
+    }
+
+    /// The writer finished the batch it took (written, or given up at shutdown).
+    pub fn done(&self) {
+        self.inner.lock().taken = 0;
     }
 
     /// Records and bytes waiting.
@@ -153,7 +179,8 @@ impl SinkQueue {
                     let until = *due.get_or_insert(
                         now + std::time::Duration::from_millis(self.config.linger_ms),
                     );
-                    let full = q.records.len() >= self.config.batch;
+                    let full = q.records.len() >= self.config.batch.min(self.config.max_records)
+                        || q.bytes >= self.config.max_bytes;
                     if full || q.closed || q.hurry || now >= until {
                         q.hurry = false;
                         return Some(self.take(&mut q));
@@ -173,6 +200,7 @@ impl SinkQueue {
     /// Takes up to `batch` records, oldest first.
     fn take(&self, q: &mut Inner) -> Vec<Record> {
         let n = q.records.len().min(self.config.batch);
+        q.taken = n;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             if let Some((r, w)) = q.records.pop_front() {

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::hub::{Tap, Tapped};
 use parking_lot::Mutex;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::Handle;
@@ -31,7 +31,6 @@ pub trait Writer: Send + 'static {
 pub struct SinkCore {
     link: Arc<Link>,
     queue: Arc<SinkQueue>,
-    inflight: AtomicUsize,
     idle: Notify,
     stopping: AtomicBool,
     task: Mutex<Option<JoinHandle<()>>>,
@@ -48,7 +47,6 @@ impl SinkCore {
         let core = Arc::new(SinkCore {
             link,
             queue: Arc::new(SinkQueue::new(queue)?),
-            inflight: AtomicUsize::new(0),
             idle: Notify::new(),
             stopping: AtomicBool::new(false),
             task: Mutex::new(None),
@@ -65,7 +63,7 @@ impl SinkCore {
 
     /// Records and bytes waiting, plus the batch being written.
     pub fn pending(&self) -> usize {
-        self.queue.len().0 + self.inflight.load(Ordering::Acquire)
+        self.queue.pending()
     }
 
     /// Queues `record` directly (what the tap does for each publication): `slow_consumer` when full.
@@ -141,7 +139,6 @@ impl Tap for SinkCore {
 async fn run<W: Writer>(core: Arc<SinkCore>, mut writer: W) {
     let mut backoff = Backoff::connector();
     while let Some(batch) = core.queue.next_batch().await {
-        core.inflight.store(batch.len(), Ordering::Release);
         let (n, bytes) = core.queue.len();
         core.link.set_queued(n, bytes);
         loop {
@@ -166,7 +163,7 @@ async fn run<W: Writer>(core: Arc<SinkCore>, mut writer: W) {
                 }
             }
         }
-        core.inflight.store(0, Ordering::Release);
+        core.queue.done();
         core.idle.notify_waiters();
     }
     core.idle.notify_waiters();

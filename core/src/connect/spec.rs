@@ -84,6 +84,33 @@ impl SpecError {
     }
 }
 
+/// `kind` plus the settings of a named connector class (Python `RedisCache(**options)`, JS
+/// `new RedisCache(options)`); `kind` among the settings is `invalid_input` (the class names it).
+fn kinded(kind: &str, options: &crate::codec::Value) -> Result<serde_json::Value> {
+    use crate::codec::Value;
+    let mut json = match options {
+        Value::Nil => serde_json::Value::Object(serde_json::Map::new()),
+        Value::Map(_) => options_json(options)?,
+        _ => {
+            return Err(Error::invalid(
+                "connector options must be a map of settings",
+            ))
+        }
+    };
+    let serde_json::Value::Object(map) = &mut json else {
+        return Err(Error::invalid(
+            "connector options must be a map of settings",
+        ));
+    };
+    if map.contains_key("kind") {
+        return Err(Error::invalid(format!(
+            "connector options: `kind` is set by the class ({kind})"
+        )));
+    }
+    map.insert("kind".into(), serde_json::Value::String(kind.into()));
+    Ok(json)
+}
+
 /// The options map as JSON (maps with text keys only).
 fn options_json(options: &crate::codec::Value) -> Result<serde_json::Value> {
     let bytes = crate::codec::Codec::new(crate::codec::Format::Json).encode_plain(options)?;
@@ -113,28 +140,17 @@ fn split_kind(
     }
 }
 
-/// Deserializes `T`, keeping the path of the key an error is about. For an unknown key the path
-/// ends with that key.
+/// Deserializes `T`, keeping the path of the key an error is about (for an unknown key, the path
+/// ends with that key).
 #[allow(dead_code)] // unused in a build without connectors
 fn by_path<T: serde::de::DeserializeOwned>(
     value: serde_json::Value,
 ) -> std::result::Result<T, SpecError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let message = e.inner().to_string();
-        let mut path = e.path().to_string();
-        if let Some(field) = message
-            .strip_prefix("unknown field `")
-            .and_then(|m| m.split('`').next())
-        {
-            path = if path == "." {
-                field.to_string()
-            } else {
-                format!("{path}.{field}")
-            };
-        }
+        let path = e.path().to_string();
         SpecError {
             key: (path != ".").then_some(path),
-            message,
+            message: e.inner().to_string(),
         }
     })
 }
@@ -144,6 +160,11 @@ impl SourceSpec {
     /// and wrong types are `invalid_input` naming the key.
     pub fn from_value(options: &crate::codec::Value) -> Result<Self> {
         SourceSpec::from_json_value(options_json(options)?).map_err(SpecError::into_error)
+    }
+
+    /// The spec of a named source class: `kind` and its settings (`kind` among them is refused).
+    pub fn from_options(kind: &str, options: &crate::codec::Value) -> Result<Self> {
+        SourceSpec::from_json_value(kinded(kind, options)?).map_err(SpecError::into_error)
     }
 
     /// A spec from a JSON object with its `kind`, read by the kind's own settings type so that an
@@ -205,6 +226,11 @@ impl SinkSpec {
     /// A spec from a decoded options map with its `kind` (see [`SourceSpec::from_value`]).
     pub fn from_value(options: &crate::codec::Value) -> Result<Self> {
         SinkSpec::from_json_value(options_json(options)?).map_err(SpecError::into_error)
+    }
+
+    /// The spec of a named sink class: `kind` and its settings (`kind` among them is refused).
+    pub fn from_options(kind: &str, options: &crate::codec::Value) -> Result<Self> {
+        SinkSpec::from_json_value(kinded(kind, options)?).map_err(SpecError::into_error)
     }
 
     /// A spec from a JSON object with its `kind` (see [`SourceSpec::from_json_value`]).

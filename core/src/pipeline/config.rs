@@ -12,7 +12,7 @@
 //! [hub]
 //! history = 1000
 //!
-//! [aggregator]                 # optional: without it each event is published as {metric: value}
+//! [aggregator]                 # optional: without it each event is published as it arrives
 //! window = { kind = "tumbling", size = "10s" }
 //! quantiles = [0.5, 0.99]
 //!
@@ -463,7 +463,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            e.to_string().contains("bogus") && e.to_string().contains("line 4"),
+            e.to_string().contains("`bogus`: unknown field") && e.to_string().contains("line 4"),
             "{e}"
         );
         let text = "[server]\nport = 0\n[[sink]]\nkind = \"redis_cache\"\n[[source]]\nkind = \"redis_stream\"\nstream = \"s\"\n\n[[source]]\nkind = \"redis_stream\"\nstream = \"s\"\ncount = 5\nblock_ms = \"soon\"\n";

@@ -1,5 +1,5 @@
 //! HTTP ingest: the [`Ingest`] sink trait, the default [`HubIngest`] (each event published into the hub
-//! as `{metric: value}`, its id used for dedupe), and the parsing of `POST /api/events` bodies into
+//! as [`Event::published_data`], its id used for dedupe), and the parsing of `POST /api/events` bodies into
 //! validated [`Event`]s.
 //!
 //! Body: one event object or an array of them, JSON or MessagePack (gzip allowed):
@@ -27,9 +27,10 @@ pub trait Ingest: Send + Sync {
     }
 }
 
-/// The default sink: publishes each event into the hub as `{metric: value}` on its dashboard, with
-/// [`Hub::publish_with_id`] when the event has an id (a duplicate is not counted as accepted). Tags
-/// are not published (they group events in the aggregator, which a pipeline sink feeds).
+/// The default sink: publishes each event into the hub on its dashboard as
+/// [`Event::published_data`] (`{metric: value}`, or `{"metric{k=v}": {value, timestamp, metadata}}`
+/// with tags or metadata), with [`Hub::publish_with_id`] when the event has an id (a duplicate is not
+/// counted as accepted).
 #[derive(Debug, Clone)]
 pub struct HubIngest {
     hub: Hub,
