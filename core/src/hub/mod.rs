@@ -41,6 +41,7 @@ mod subscription;
 mod tap;
 mod topic;
 mod validate;
+mod wakes;
 
 #[cfg(test)]
 mod tests;
@@ -59,6 +60,7 @@ pub use stats::{HubStats, SubscriptionStats, TopicStats};
 pub use subscription::{ReadyCallback, Subscription};
 pub use tap::{Tap, TapId, Tapped};
 pub use validate::MAX_DATA_DEPTH;
+pub use wakes::batch;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::codec::Value;

@@ -53,16 +53,18 @@ impl Hub {
         }
         self.taps_ready()?;
         let mut seqs = Vec::with_capacity(groups.len());
-        for ((dashboard, _), entries) in groups {
-            let data = Value::Map(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (Value::Str(k), v))
-                    .collect(),
-            );
-            seqs.push(self.publish_admitted(dashboard, data)?);
-        }
-        Ok(seqs)
+        super::batch(|| {
+            for ((dashboard, _), entries) in groups {
+                let data = Value::Map(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (Value::Str(k), v))
+                        .collect(),
+                );
+                seqs.push(self.publish_admitted(dashboard, data)?);
+            }
+            Ok(seqs)
+        })
     }
 }
 

@@ -189,9 +189,7 @@ impl Topic {
             Counters::add(&counters.disconnected, disconnected);
             (seq, st.epoch.clone())
         };
-        for wake in wakes {
-            wake();
-        }
+        super::wakes::wake_all(wakes);
         Ok(Some((seq, epoch)))
     }
 

@@ -45,6 +45,13 @@ impl HubIngest {
 
 impl Ingest for HubIngest {
     fn ingest(&self, events: Vec<Event>) -> Result<usize> {
+        // One wake-up per subscriber for the whole batch (a source hands hundreds of events).
+        crate::hub::batch(|| self.publish_each(events))
+    }
+}
+
+impl HubIngest {
+    fn publish_each(&self, events: Vec<Event>) -> Result<usize> {
         let mut accepted = 0;
         for ev in events {
             let data = ev.published_data();

@@ -248,7 +248,21 @@ async fn run(
             break; // stopped before the target took the batch: its offsets stay unstored.
         }
     }
-    let _ = consumer.commit_consumer_state(CommitMode::Sync);
+    // The final commit of what was applied: a coordinator still recovering from an outage refuses
+    // a few times, so retry (bounded: 10 tries over ~2 s); what stays uncommitted is redelivered.
+    for attempt in 0..10u32 {
+        match consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => break,
+            Err(rdkafka::error::KafkaError::ConsumerCommit(
+                rdkafka::types::RDKafkaErrorCode::NoOffset,
+            )) => break, // nothing stored since the last commit
+            Err(_) if attempt < 9 => {
+                core.link().count_retry();
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt + 1))).await;
+            }
+            Err(_) => {}
+        }
+    }
     consumer.unsubscribe();
     Ok(())
 }
