@@ -331,3 +331,19 @@ def test_healthz_names_a_link_that_is_down_and_the_cache_is_rewritten_after_a_re
             assert json.loads(cached[b"cpu"])["value"] == 4.0, "the last value reached the restarted redis"
     finally:
         redis.kill()
+
+
+def test_leaving_with_keeps_the_blocks_own_exception_and_a_missing_file_is_named() -> None:
+    from dashfeed.connect import _end
+
+    def failing_stop() -> None:
+        raise dashfeed.TimeoutError("1 record still queued")
+
+    block_error = ValueError("the block failed")
+    _end(failing_stop, block_error)  # does not raise: the block's own error is the one that propagates
+    assert any("leaving the block failed too" in n for n in getattr(block_error, "__notes__", [])), block_error
+    with pytest.raises(dashfeed.TimeoutError):
+        _end(failing_stop, None)  # no error in the block: the stop's failure is raised
+    with pytest.raises(dashfeed.DashfeedError) as e:
+        dashfeed.Pipeline.from_config("missing-dashfeed.toml")
+    assert "missing-dashfeed.toml" in str(e.value) and "TOML parse error" not in str(e.value), str(e.value)

@@ -22,7 +22,7 @@ import os
 import pathlib
 import signal
 import threading
-from typing import Any, Dict, Optional, Union
+from typing import Any, Callable, Dict, Optional, Union
 
 from . import _native
 
@@ -43,6 +43,18 @@ __all__ = [
 Config = Union[str, "os.PathLike[str]", Dict[str, Any]]
 
 
+def _end(end: Callable[[], None], exc: Optional[BaseException]) -> None:
+    """Runs ``end`` (a stop or close) on leaving ``with``: when the block raised, its exception is the one
+    that propagates and a failure of ``end`` is attached to it as a note."""
+    try:
+        end()
+    except _native.DashfeedError as e:
+        if exc is None:
+            raise
+        if hasattr(exc, "add_note"):  # Python >= 3.11
+            exc.add_note(f"and leaving the block failed too: {e} (code {e.code})")
+
+
 class Source(_native.Source):
     """A broker source: ``attach(hub_or_aggregator)`` starts it, ``stop()`` (or leaving ``with``) ends it."""
 
@@ -61,14 +73,14 @@ class Source(_native.Source):
     def __enter__(self) -> "Source":
         return self
 
-    def __exit__(self, *_exc: Any) -> None:
-        self.stop()
+    def __exit__(self, _type: Any, exc: Optional[BaseException], _tb: Any) -> None:
+        _end(self.stop, exc)
 
     async def __aenter__(self) -> "Source":
         return self
 
-    async def __aexit__(self, *_exc: Any) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self.stop)
+    async def __aexit__(self, _type: Any, exc: Optional[BaseException], _tb: Any) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, _end, self.stop, exc)
 
 
 class Sink(_native.Sink):
@@ -89,14 +101,14 @@ class Sink(_native.Sink):
     def __enter__(self) -> "Sink":
         return self
 
-    def __exit__(self, *_exc: Any) -> None:
-        self.close()
+    def __exit__(self, _type: Any, exc: Optional[BaseException], _tb: Any) -> None:
+        _end(self.close, exc)
 
     async def __aenter__(self) -> "Sink":
         return self
 
-    async def __aexit__(self, *_exc: Any) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self.close)
+    async def __aexit__(self, _type: Any, exc: Optional[BaseException], _tb: Any) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, _end, self.close, exc)
 
 
 class RedisStreamSource(Source):
@@ -168,23 +180,23 @@ class Pipeline(_native.Pipeline):
     @classmethod
     def from_config(cls, config: Config, *, hub: Optional[_native.Hub] = None) -> "Pipeline":
         """A pipeline from a path (``str`` or ``os.PathLike``) to a TOML file, TOML text or a dict."""
-        if isinstance(config, str) and "\n" not in config and os.path.isfile(config):
-            return cls.from_file(config, hub=hub)
+        if isinstance(config, str) and "\n" not in config and (os.path.isfile(config) or "=" not in config):
+            return cls.from_file(config, hub=hub)  # a missing file is an error naming it, not bad TOML
         return cls(config, hub=hub)
 
     def __enter__(self) -> "Pipeline":
         self.start()
         return self
 
-    def __exit__(self, *_exc: Any) -> None:
-        self.stop()
+    def __exit__(self, _type: Any, exc: Optional[BaseException], _tb: Any) -> None:
+        _end(self.stop, exc)
 
     async def __aenter__(self) -> "Pipeline":
         await asyncio.get_running_loop().run_in_executor(None, self.start)
         return self
 
-    async def __aexit__(self, *_exc: Any) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self.stop)
+    async def __aexit__(self, _type: Any, exc: Optional[BaseException], _tb: Any) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, _end, self.stop, exc)
 
 
 def serve(config: Config, *, hub: Optional[_native.Hub] = None) -> None:
