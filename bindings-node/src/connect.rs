@@ -189,7 +189,7 @@ impl SinkState {
 
     fn attach(&self, hub: &Unknown<'_>) -> Result<()> {
         let hub = hub_of(hub)?;
-        let id = self.inner.attach(&hub);
+        let id = self.inner.attach(&hub)?;
         self.taps.lock().push((hub, id));
         Ok(())
     }

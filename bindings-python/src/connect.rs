@@ -144,10 +144,11 @@ impl PySink {
 
     /// Taps `hub`: every publication from now on is written. A full queue makes `publish` raise
     /// `SlowConsumerError` before anything is applied.
-    fn attach(&self, hub: &Bound<'_, PyHub>) {
+    fn attach(&self, hub: &Bound<'_, PyHub>) -> PyResult<()> {
         let hub = hub.get().inner.clone();
-        let id = self.inner.attach(&hub);
+        let id = self.inner.attach(&hub).py()?;
         self.taps.lock().push((hub, id));
+        Ok(())
     }
 
     /// Waits until everything queued is written (`TimeoutError` after `timeout` seconds).

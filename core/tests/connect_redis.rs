@@ -378,7 +378,7 @@ fn stream_and_pubsub_sinks_carry_every_publication_and_a_pubsub_source_feeds_a_h
     })
     .start(&rt())
     .unwrap();
-    stream_sink.attach(&hub);
+    stream_sink.attach(&hub).unwrap();
     for i in 0..300 {
         hub.publish("d", metric("v", f64::from(i))).unwrap();
     }

@@ -260,6 +260,8 @@ test('a full sink refuses publications with slow_consumer and loses nothing it a
   const stats = sink.stats();
   assert.ok(stats.queued <= 10 && stats.full >= 1, JSON.stringify(stats));
   await rejectsCode(sink.close(200), 'timeout');
+  throwsCode(() => sink.attach(hub), 'closed'); // a closed sink would refuse every publication
+  assert.equal(hub.publish('ops', { cpu: -1 }), accepted + 1, 'the hub publishes again once the sink is gone');
 });
 
 test('npx dashfeed serve --check validates the example config and names a bad key', () => {

@@ -291,6 +291,9 @@ def test_a_full_sink_refuses_publications_and_loses_nothing(redis_server: RedisS
     assert stats["queued"] <= 10 and stats["full"] >= 1
     with pytest.raises(dashfeed.TimeoutError):
         sink.close(timeout=0.2)
+    with pytest.raises(dashfeed.ClosedError):
+        sink.attach(hub)  # a closed sink would refuse every publication of the hub it tapped
+    assert hub.publish("ops", {"cpu": -1.0}) == accepted + 1, "the hub publishes again once the sink is gone"
 
 
 def _healthz(url: str) -> tuple[int, Any]:

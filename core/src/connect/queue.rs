@@ -137,6 +137,11 @@ impl SinkQueue {
         self.ready.notify_one();
     }
 
+    /// Whether [`close`](SinkQueue::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.lock().closed
+    }
+
     /// Records waiting plus those of the batch being written, read under one lock (a record is
     /// never in neither).
     pub fn pending(&self) -> usize {

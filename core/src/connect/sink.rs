@@ -61,6 +61,11 @@ impl SinkCore {
         &self.link
     }
 
+    /// Whether the sink was closed (it takes no more records).
+    pub fn is_closed(&self) -> bool {
+        self.queue.is_closed()
+    }
+
     /// Records and bytes waiting, plus the batch being written.
     pub fn pending(&self) -> usize {
         self.queue.pending()

@@ -298,13 +298,17 @@ impl SinkHandle {
         self.core().link()
     }
 
-    /// Taps `hub`: every publication from now on goes to the sink.
-    pub fn attach(&self, hub: &Hub) -> TapId {
-        match self {
+    /// Taps `hub`: every publication from now on goes to the sink. `closed` after
+    /// [`close`](SinkHandle::close) (a tap on a closed sink would refuse every publication).
+    pub fn attach(&self, hub: &Hub) -> Result<TapId> {
+        if self.core().is_closed() {
+            return Err(Error::Closed);
+        }
+        Ok(match self {
             #[cfg(feature = "redis")]
             SinkHandle::Cache(c) => c.attach(hub),
             SinkHandle::Plain(c) => hub.add_tap(c.clone()),
-        }
+        })
     }
 
     /// The Redis cache, when this sink is one.

@@ -79,7 +79,7 @@ impl Pipeline {
             }
         }
         for sink in &sinks {
-            sink.attach(&hub);
+            sink.attach(&hub)?;
         }
         let aggregate = match config.aggregator_config()? {
             Some(agg) => {
