@@ -232,6 +232,8 @@ test('bad config and bad options are invalid_input naming the key (and the line)
   await rejectsCode(unused.flush(-1), 'invalid_input');
   await unused.close(100);
   assert.throws(() => new RedisCache({ kind: 'kafka' }), /`kind` is set by the class/);
+  assert.throws(() => new RedisStreamSink({ url: 'redis://127.0.0.1:1', queue: { linger_ms: 10001 } }),
+    (e) => e.code === 'invalid_input' && e.message.includes('linger_ms'));
 });
 
 test('a full sink refuses publications with slow_consumer and loses nothing it accepted', async () => {

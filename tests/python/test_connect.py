@@ -252,6 +252,9 @@ def test_bad_options_name_the_key() -> None:
         dashfeed.RedisCache(url="redis://127.0.0.1:1", ttl="60")
     assert e.value.code == "invalid_input" and "`ttl`: unknown field" in str(e.value), str(e.value)
     with pytest.raises(dashfeed.InvalidInputError) as e:
+        dashfeed.RedisStreamSink(url="redis://127.0.0.1:1", queue={"linger_ms": 10_001})
+    assert e.value.code == "invalid_input" and "linger_ms" in str(e.value)
+    with pytest.raises(dashfeed.InvalidInputError) as e:
         dashfeed.RedisCache(url="redis://127.0.0.1:1", kind="kafka")
     assert "`kind` is set by the class" in str(e.value)
     with pytest.raises(dashfeed.InvalidInputError) as e:

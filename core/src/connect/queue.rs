@@ -265,6 +265,31 @@ mod tests {
         assert!(q.next_batch().await.is_none());
     }
 
+    #[test]
+    fn bounds_are_checked() {
+        let ok = QueueConfig::default();
+        assert!(ok.validate().is_ok());
+        for bad in [
+            QueueConfig {
+                linger_ms: 10_001,
+                ..ok
+            },
+            QueueConfig { batch: 0, ..ok },
+            QueueConfig {
+                max_records: 0,
+                ..ok
+            },
+        ] {
+            assert_eq!(SinkQueue::new(bad).unwrap_err().code(), "invalid_input");
+        }
+        assert!(QueueConfig {
+            linger_ms: 10_000,
+            ..ok
+        }
+        .validate()
+        .is_ok());
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_writer_lingers_for_a_fuller_batch_unless_full_or_hurried() {
         let q = Arc::new(
