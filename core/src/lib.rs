@@ -14,12 +14,15 @@
 //! - [`limit`]: rate limiters keyed by client or dashboard.
 //! - [`metrics`]: the Prometheus registry (the reference notes' series and dashfeed's own).
 //! - [`connect`]: Redis and Kafka sources and sinks behind breakers (features `redis`, `kafka`).
+//! - [`cluster`]: several nodes sharing their dashboards through Redis (feature `redis`).
 //! - [`pipeline`]: wiring sources → aggregator → hub → server; the `demo` entry.
 //! - [`server`]: HTTP + WebSocket + SSE endpoints, JWT auth, Origin checks, limits, graceful shutdown.
 //! - [`runtime`]: the one lazily started tokio runtime that the bindings share.
 
 pub mod breaker;
 pub mod clock;
+#[cfg(feature = "redis")]
+pub mod cluster;
 pub mod codec;
 pub mod connect;
 pub mod error;

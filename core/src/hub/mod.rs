@@ -33,9 +33,11 @@ mod dedupe;
 mod history;
 mod latest;
 mod message;
+mod mirror;
 mod publication;
 mod queue;
 mod results;
+mod route;
 mod stats;
 mod subscription;
 mod tap;
@@ -54,11 +56,14 @@ pub use config::{
 };
 pub use dedupe::Dedupe;
 pub use message::Message;
+pub(crate) use mirror::{Applied, MirrorState};
 pub use publication::{Kind, Wire};
 pub use results::series_name;
+pub use route::{Landed, Outgoing, Route};
 pub use stats::{HubStats, SubscriptionStats, TopicStats};
 pub use subscription::{ReadyCallback, Subscription};
 pub use tap::{Tap, TapId, Tapped};
+pub(crate) use topic::new_epoch;
 pub use validate::MAX_DATA_DEPTH;
 pub use wakes::batch;
 
@@ -72,7 +77,7 @@ use stats::Counters;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use topic::Topic;
 
 /// What every topic of a hub shares.
@@ -89,6 +94,8 @@ struct Inner {
     topics: RwLock<HashMap<Arc<str>, Arc<Topic>>>,
     taps: RwLock<Vec<(TapId, Arc<dyn Tap>)>>,
     next_tap: AtomicU64,
+    /// The shared sequencer of a clustered hub (set once).
+    route: OnceLock<Arc<dyn Route>>,
 }
 
 /// The fan-out hub. Cloning gives another handle on the same hub; it is `Send + Sync`.
@@ -128,6 +135,7 @@ impl Hub {
                 topics: RwLock::new(HashMap::new()),
                 taps: RwLock::new(Vec::new()),
                 next_tap: AtomicU64::new(1),
+                route: OnceLock::new(),
             }),
         })
     }
@@ -142,7 +150,7 @@ impl Hub {
         &self.inner.shared.config
     }
 
-    fn topic(&self, dashboard: &str) -> Option<Arc<Topic>> {
+    pub(crate) fn topic(&self, dashboard: &str) -> Option<Arc<Topic>> {
         self.inner.topics.read().get(dashboard).cloned()
     }
 
@@ -162,11 +170,12 @@ impl Hub {
     /// Publishes `data` (a map of metric name → value) to `dashboard`, creating its topic if needed, and
     /// returns the publication's seq. The snapshot takes the new values; every subscriber gets the
     /// update. `invalid_input` when the dashboard id or the data is not valid (see
-    /// [`MAX_DATA_DEPTH`]; bytes are refused since JSON cannot carry them).
+    /// [`MAX_DATA_DEPTH`]; bytes are refused since JSON cannot carry them). On a clustered hub the seq
+    /// is assigned by the shared sequencer (this call waits for it) and every node's subscribers get
+    /// the update.
     pub fn publish(&self, dashboard: &str, data: Value) -> Result<u64> {
         validate::check_data(&data)?;
-        let topic = self.topic_or_create(dashboard)?;
-        let seq = self.publish_to(&topic, None, data, true)?;
+        let seq = self.publish_to(dashboard, None, data, true)?;
         seq.ok_or_else(|| Error::Internal("a publication without id was deduplicated".into()))
     }
 
@@ -176,8 +185,22 @@ impl Hub {
     pub fn publish_with_id(&self, dashboard: &str, id: &str, data: Value) -> Result<Option<u64>> {
         validate::check_id(id)?;
         validate::check_data(&data)?;
-        let topic = self.topic_or_create(dashboard)?;
-        self.publish_to(&topic, Some(id), data, true)
+        self.publish_to(dashboard, Some(id), data, true)
+    }
+
+    /// Publishes several publications in order, admitted as a whole: every item is validated and every
+    /// tap asked for room first, so that on an error nothing is published. Returns each item's seq
+    /// (`None`: its id was a duplicate). On a clustered hub the batch takes one round trip.
+    pub fn publish_many(&self, items: Vec<Outgoing>) -> Result<Vec<Option<u64>>> {
+        for item in &items {
+            validate::check_dashboard(&item.dashboard)?;
+            if let Some(id) = &item.id {
+                validate::check_id(id)?;
+            }
+            validate::check_data(&item.data)?;
+        }
+        self.taps_ready()?;
+        self.publish_checked(items)
     }
 
     /// `Ok` when every tap has room for one more publication; the first tap's refusal otherwise
@@ -189,35 +212,65 @@ impl Hub {
         Ok(())
     }
 
-    /// Publishes `data` without asking the taps first: for a batch admitted as a whole by one
-    /// [`taps_ready`](Hub::taps_ready) (window results), so that it is never half published.
-    pub(crate) fn publish_admitted(&self, dashboard: &str, data: Value) -> Result<u64> {
-        validate::check_data(&data)?;
-        let topic = self.topic_or_create(dashboard)?;
-        let seq = self.publish_to(&topic, None, data, false)?;
-        seq.ok_or_else(|| Error::Internal("a publication without id was deduplicated".into()))
+    /// Publishes validated, admitted `items` (the taps were asked already).
+    pub(crate) fn publish_checked(&self, items: Vec<Outgoing>) -> Result<Vec<Option<u64>>> {
+        if let Some(route) = self.inner.route.get() {
+            return self.publish_routed(route.as_ref(), &items);
+        }
+        batch(|| {
+            let mut seqs = Vec::with_capacity(items.len());
+            for item in items {
+                let topic = self.topic_or_create(&item.dashboard)?;
+                seqs.push(self.publish_local(&topic, item.id.as_deref(), item.data, false)?);
+            }
+            Ok(seqs)
+        })
     }
 
     /// Publishes through the taps: each must have room first (when `check`); each sees the
     /// publication after.
     fn publish_to(
         &self,
-        topic: &Topic,
+        dashboard: &str,
         id: Option<&str>,
         data: Value,
+        check: bool,
+    ) -> Result<Option<u64>> {
+        if let Some(route) = self.inner.route.get() {
+            validate::check_dashboard(dashboard)?;
+            if check {
+                self.taps_ready()?;
+            }
+            let item = Outgoing {
+                dashboard: Arc::from(dashboard),
+                id: id.map(str::to_owned),
+                data: Arc::new(data),
+            };
+            let seqs = self.publish_routed(route.as_ref(), std::slice::from_ref(&item))?;
+            return Ok(seqs.into_iter().next().flatten());
+        }
+        let topic = self.topic_or_create(dashboard)?;
+        self.publish_local(&topic, id, Arc::new(data), check)
+    }
+
+    /// A publication numbered by this hub's own topic.
+    fn publish_local(
+        &self,
+        topic: &Topic,
+        id: Option<&str>,
+        data: Arc<Value>,
         check: bool,
     ) -> Result<Option<u64>> {
         let taps = self.inner.taps.read();
         if taps.is_empty() {
             drop(taps);
-            return Ok(topic.publish(id, Arc::new(data))?.map(|(seq, _)| seq));
+            return Ok(topic.publish(id, data)?.map(|(seq, _)| seq));
         }
         if check {
             for (_, tap) in taps.iter() {
                 tap.ready()?;
             }
         }
-        let data = Arc::new(data);
         let Some((seq, epoch)) = topic.publish(id, data.clone())? else {
             return Ok(None);
         };
@@ -232,6 +285,49 @@ impl Hub {
             tap.published(tapped);
         }
         Ok(Some(seq))
+    }
+
+    /// Publications numbered by the shared sequencer; this node's taps see the ones that landed.
+    fn publish_routed(&self, route: &dyn Route, items: &[Outgoing]) -> Result<Vec<Option<u64>>> {
+        let landed = route.publish(items)?;
+        let taps = self.inner.taps.read();
+        let ts_ms = crate::event::now_ms();
+        let mut seqs = Vec::with_capacity(landed.len());
+        for (item, at) in items.iter().zip(landed) {
+            match at {
+                Some((seq, epoch)) => {
+                    for (_, tap) in taps.iter() {
+                        tap.published(Tapped {
+                            dashboard: &item.dashboard,
+                            epoch: &epoch,
+                            seq,
+                            ts_ms,
+                            data: &item.data,
+                        });
+                    }
+                    seqs.push(Some(seq));
+                }
+                None => {
+                    Counters::add(&self.inner.shared.counters.dedupe_dropped, 1);
+                    seqs.push(None);
+                }
+            }
+        }
+        Ok(seqs)
+    }
+
+    /// Makes this hub a mirror of a shared feed: from now on publications are numbered by `route`
+    /// (see [`Route`]). `invalid_input` when the hub already has a route.
+    pub(crate) fn set_route(&self, route: Arc<dyn Route>) -> Result<()> {
+        self.inner
+            .route
+            .set(route)
+            .map_err(|_| Error::invalid("this hub is already part of a cluster"))
+    }
+
+    /// Whether publications of this hub are numbered by a cluster's shared sequencer.
+    pub fn is_clustered(&self) -> bool {
+        self.inner.route.get().is_some()
     }
 
     /// Adds a tap that sees every publication from now on (see [`Tap`]).
@@ -265,6 +361,12 @@ impl Hub {
     /// `recovered` header and all of them in order; otherwise a snapshot with `"recovered": false`.
     pub fn subscribe(&self, dashboard: &str, options: SubscribeOptions) -> Result<Subscription> {
         let limits = QueueLimits::resolve(self.config(), &options)?;
+        if let Some(route) = self.inner.route.get() {
+            validate::check_dashboard(dashboard)?;
+            if self.topic(dashboard).is_none() {
+                route.ensure(dashboard, true)?;
+            }
+        }
         let topic = self.topic_or_create(dashboard)?;
         topic.subscribe(limits, options.since.as_ref())
     }
@@ -273,12 +375,23 @@ impl Hub {
     /// wire bytes are cached until the next publish). `None` when the dashboard has no topic.
     pub fn snapshot(&self, dashboard: &str) -> Result<Option<Message>> {
         validate::check_dashboard(dashboard)?;
+        if let Some(route) = self.inner.route.get() {
+            if self.topic(dashboard).is_none() && !route.ensure(dashboard, false)? {
+                return Ok(None);
+            }
+        }
         Ok(self.topic(dashboard).map(|t| t.snapshot()))
     }
 
     /// Starts a new epoch for `dashboard` (creating its topic if needed) and returns it: history is
     /// forgotten, so clients resuming from the old epoch get a fresh snapshot. Seq and values carry on.
+    /// On a clustered hub the epoch belongs to the shared feed: `invalid_input`.
     pub fn reset_epoch(&self, dashboard: &str) -> Result<String> {
+        if self.is_clustered() {
+            return Err(Error::invalid(
+                "reset_epoch: the epoch of a clustered hub's dashboard is the shared feed's",
+            ));
+        }
         let topic = self.topic_or_create(dashboard)?;
         let epoch = topic::new_epoch()?;
         topic.reset_epoch(epoch.clone());

@@ -4,7 +4,7 @@
 //! publication whose data maps a series name (the metric, with its tags as `metric{k=v,...}`) to the
 //! result's map (`count`, `mean`, `quantiles`, ...; see [`WindowResult::to_value`]).
 
-use super::Hub;
+use super::{Hub, Outgoing};
 use crate::codec::Value;
 use crate::error::Result;
 use crate::event::Key;
@@ -31,41 +31,82 @@ impl Hub {
     /// The call is admitted as a whole: when a tap (a sink) is full, nothing is published and the
     /// error is `slow_consumer`.
     pub fn publish_results_as(&self, results: &[WindowResult], suffix: &str) -> Result<Vec<u64>> {
-        let mut groups: Vec<Group<'_>> = Vec::new();
-        for r in results {
-            let at = (r.key.dashboard.as_str(), r.end_ms);
-            let idx = match groups.iter().position(|(k, _)| *k == at) {
-                Some(i) => i,
-                None => {
-                    groups.push((at, Vec::new()));
-                    groups.len() - 1
-                }
-            };
-            let name = series_name(&r.key) + suffix;
-            let entries = &mut groups[idx].1;
-            match entries.iter_mut().find(|(n, _)| *n == name) {
-                Some(slot) => slot.1 = r.to_value(),
-                None => entries.push((name, r.to_value())),
-            }
-        }
-        if groups.is_empty() {
+        let items = group(results, suffix, false);
+        if items.is_empty() {
             return Ok(Vec::new());
         }
         self.taps_ready()?;
-        let mut seqs = Vec::with_capacity(groups.len());
-        super::batch(|| {
-            for ((dashboard, _), entries) in groups {
-                let data = Value::Map(
-                    entries
-                        .into_iter()
-                        .map(|(k, v)| (Value::Str(k), v))
-                        .collect(),
-                );
-                seqs.push(self.publish_admitted(dashboard, data)?);
-            }
-            Ok(seqs)
-        })
+        let seqs = self.publish_checked(items)?;
+        Ok(seqs.into_iter().flatten().collect())
     }
+
+    /// Like [`publish_results_as`](Hub::publish_results_as), each group of final results with an
+    /// idempotency id naming its window — `w:{end_ms}:{hash of its series names}` — so that the same
+    /// window published again (by the node that took over a Kafka partition and replayed it) is
+    /// dropped as a duplicate within the dedupe horizon. Partial results (`updates`) have no id.
+    /// Returns the seqs of the groups published (duplicates left out).
+    pub fn publish_windows(&self, results: &[WindowResult], suffix: &str) -> Result<Vec<u64>> {
+        let items = group(results, suffix, true);
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.taps_ready()?;
+        let seqs = self.publish_checked(items)?;
+        Ok(seqs.into_iter().flatten().collect())
+    }
+}
+
+/// One publication per (dashboard, window end) group, in the order the results come; with `ids`, a
+/// window id on each group whose results are all final.
+fn group(results: &[WindowResult], suffix: &str, ids: bool) -> Vec<Outgoing> {
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    let mut partial: Vec<bool> = Vec::new();
+    for r in results {
+        let at = (r.key.dashboard.as_str(), r.end_ms);
+        let idx = match groups.iter().position(|(k, _)| *k == at) {
+            Some(i) => i,
+            None => {
+                groups.push((at, Vec::new()));
+                partial.push(false);
+                groups.len() - 1
+            }
+        };
+        partial[idx] |= !r.is_final;
+        let name = series_name(&r.key) + suffix;
+        let entries = &mut groups[idx].1;
+        match entries.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = r.to_value(),
+            None => entries.push((name, r.to_value())),
+        }
+    }
+    groups
+        .into_iter()
+        .zip(partial)
+        .map(|(((dashboard, end_ms), entries), partial)| {
+            let id = (ids && !partial).then(|| window_id(end_ms, &entries));
+            let data = Value::Map(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (Value::Str(k), v))
+                    .collect(),
+            );
+            Outgoing::new(dashboard, id, data)
+        })
+        .collect()
+}
+
+/// `w:{end_ms}:{16 hex digits}`: the window end and an FNV-1a hash of the sorted series names.
+fn window_id(end_ms: i64, entries: &[(String, Value)]) -> String {
+    let mut names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for name in names {
+        for b in name.bytes().chain(std::iter::once(0)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("w:{end_ms}:{h:016x}")
 }
 
 #[cfg(test)]

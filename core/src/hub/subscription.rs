@@ -90,6 +90,23 @@ impl SubShared {
         Ok(())
     }
 
+    /// Replaces everything queued with `p` (a `recovered: false` snapshot that supersedes them: the
+    /// cluster mirror lost its place in the shared history). Returns the ready callback to run, if the
+    /// queue was empty.
+    pub(crate) fn replace_with(&self, p: &Arc<Publication>) -> Result<Option<ReadyCallback>> {
+        let mut st = self.state.lock();
+        if st.end.is_some() {
+            return Ok(None);
+        }
+        let was_empty = st.queue.is_empty();
+        st.queue.clear();
+        st.queue.push_unchecked(p.clone())?;
+        let wake = if was_empty { st.on_ready.clone() } else { None };
+        drop(st);
+        self.event.notify(1);
+        Ok(wake)
+    }
+
     /// Pushes one live publication, applying the policy.
     pub(crate) fn push(&self, p: &Arc<Publication>) -> Delivery {
         let mut st = self.state.lock();

@@ -24,7 +24,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// The wire history encodes a publication in when no subscriber needed one: what most subscribers read.
-const HISTORY_WIRE: Wire = Wire::compressed(Format::MsgPack);
+pub(super) const HISTORY_WIRE: Wire = Wire::compressed(Format::MsgPack);
 
 /// Bytes of randomness in an epoch id (written as 16 lowercase hex digits).
 const EPOCH_BYTES: usize = 8;
@@ -42,28 +42,28 @@ pub(crate) fn new_epoch() -> Result<Arc<str>> {
 }
 
 /// The mutable part of a topic.
-struct TopicState {
-    epoch: Arc<str>,
-    seq: u64,
-    history: History,
-    latest: LatestValues,
+pub(super) struct TopicState {
+    pub(super) epoch: Arc<str>,
+    pub(super) seq: u64,
+    pub(super) history: History,
+    pub(super) latest: LatestValues,
     /// The snapshot data at `seq`, built on demand.
-    snapshot_data: Option<Arc<Value>>,
+    pub(super) snapshot_data: Option<Arc<Value>>,
     /// Snapshot messages at `seq`: plain, and with `"recovered": false`.
-    snapshots: [Option<Arc<Publication>>; 2],
-    subs: Vec<Arc<SubShared>>,
+    pub(super) snapshots: [Option<Arc<Publication>>; 2],
+    pub(super) subs: Vec<Arc<SubShared>>,
     /// Subscribers per [`Wire::index`] (the wires encoded eagerly at publish).
-    wires: [usize; 4],
-    dedupe: Dedupe,
+    pub(super) wires: [usize; 4],
+    pub(super) dedupe: Dedupe,
     /// Removed from the hub: new subscribers end at once.
-    removed: bool,
+    pub(super) removed: bool,
 }
 
 /// One dashboard's feed.
 pub(crate) struct Topic {
     name: Arc<str>,
-    shared: Arc<Shared>,
-    state: Mutex<TopicState>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) state: Mutex<TopicState>,
 }
 
 impl Topic {
@@ -117,80 +117,93 @@ impl Topic {
         id: Option<&str>,
         data: Arc<Value>,
     ) -> Result<Option<(u64, Arc<str>)>> {
-        let counters = &self.shared.counters;
         let mut wakes: Vec<ReadyCallback> = Vec::new();
         let (seq, epoch) = {
             let mut guard = self.state.lock();
             let st = &mut *guard;
             if let Some(id) = id {
                 if st.dedupe.contains(id) {
-                    Counters::add(&counters.dedupe_dropped, 1);
+                    Counters::add(&self.shared.counters.dedupe_dropped, 1);
                     return Ok(None);
                 }
             }
-            let now = self.shared.clock.now_nanos();
             let seq = st.seq + 1;
-            let p = Arc::new(Publication::new(
-                Fields {
-                    kind: Kind::Update,
-                    dashboard: self.name.clone(),
-                    epoch: st.epoch.clone(),
-                    seq,
-                    data: data.clone(),
-                    recovered: None,
-                    at_nanos: now,
-                },
-                &self.shared.encoder,
-            ));
-            // Encode once per wire in use; an error leaves the topic unchanged. History keeps a slim
-            // copy (bytes only, at least the default wire encoded).
-            for wire in WIRES {
-                if st.wires[wire.index()] > 0 {
-                    p.bytes(wire)?;
-                }
-            }
-            let kept = match self.shared.config.history {
-                0 => None,
-                _ => Some(Arc::new(p.slim(HISTORY_WIRE)?)),
-            };
+            self.apply_locked(st, seq, data, &mut wakes)?;
             if let Some(id) = id {
                 st.dedupe.insert(id);
             }
-            st.seq = seq;
-            st.latest.merge(&data);
-            st.snapshot_data = None;
-            st.snapshots = [None, None];
-            if let Some(kept) = kept {
-                st.history.push(kept, now);
-            }
-
-            let (mut delivered, mut dropped, mut conflated, mut disconnected) = (0, 0, 0, 0);
-            let mut i = 0;
-            while i < st.subs.len() {
-                let d = st.subs[i].push(&p);
-                if let Some(wake) = d.wake {
-                    wakes.push(wake);
-                }
-                dropped += d.dropped;
-                conflated += d.conflated;
-                if d.ended {
-                    let gone = st.subs.swap_remove(i);
-                    st.wires[gone.wire.index()] -= 1;
-                    disconnected += u64::from(d.disconnected);
-                } else {
-                    delivered += 1;
-                    i += 1;
-                }
-            }
-            Counters::add(&counters.publications, 1);
-            Counters::add(&counters.deliveries, delivered);
-            Counters::add(&counters.dropped_oldest, dropped);
-            Counters::add(&counters.conflated, conflated);
-            Counters::add(&counters.disconnected, disconnected);
             (seq, st.epoch.clone())
         };
         super::wakes::wake_all(wakes);
         Ok(Some((seq, epoch)))
+    }
+
+    /// Makes `data` publication `seq` of the current epoch under the topic lock: encodes it once per
+    /// wire in use (an error leaves the topic unchanged), keeps it in history, merges it into the
+    /// snapshot and pushes it to every subscriber (their ready callbacks go to `wakes`).
+    pub(super) fn apply_locked(
+        &self,
+        st: &mut TopicState,
+        seq: u64,
+        data: Arc<Value>,
+        wakes: &mut Vec<ReadyCallback>,
+    ) -> Result<()> {
+        let counters = &self.shared.counters;
+        let now = self.shared.clock.now_nanos();
+        let p = Arc::new(Publication::new(
+            Fields {
+                kind: Kind::Update,
+                dashboard: self.name.clone(),
+                epoch: st.epoch.clone(),
+                seq,
+                data: data.clone(),
+                recovered: None,
+                at_nanos: now,
+            },
+            &self.shared.encoder,
+        ));
+        // History keeps a slim copy (bytes only, at least the default wire encoded).
+        for wire in WIRES {
+            if st.wires[wire.index()] > 0 {
+                p.bytes(wire)?;
+            }
+        }
+        let kept = match self.shared.config.history {
+            0 => None,
+            _ => Some(Arc::new(p.slim(HISTORY_WIRE)?)),
+        };
+        st.seq = seq;
+        st.latest.merge(&data);
+        st.snapshot_data = None;
+        st.snapshots = [None, None];
+        if let Some(kept) = kept {
+            st.history.push(kept, now);
+        }
+
+        let (mut delivered, mut dropped, mut conflated, mut disconnected) = (0, 0, 0, 0);
+        let mut i = 0;
+        while i < st.subs.len() {
+            let d = st.subs[i].push(&p);
+            if let Some(wake) = d.wake {
+                wakes.push(wake);
+            }
+            dropped += d.dropped;
+            conflated += d.conflated;
+            if d.ended {
+                let gone = st.subs.swap_remove(i);
+                st.wires[gone.wire.index()] -= 1;
+                disconnected += u64::from(d.disconnected);
+            } else {
+                delivered += 1;
+                i += 1;
+            }
+        }
+        Counters::add(&counters.publications, 1);
+        Counters::add(&counters.deliveries, delivered);
+        Counters::add(&counters.dropped_oldest, dropped);
+        Counters::add(&counters.conflated, conflated);
+        Counters::add(&counters.disconnected, disconnected);
+        Ok(())
     }
 
     /// Registers a subscriber and queues its first messages.
@@ -262,7 +275,7 @@ impl Topic {
     }
 
     /// The snapshot message at the current seq (cached until the next publish or epoch change).
-    fn snapshot_pub(
+    pub(super) fn snapshot_pub(
         &self,
         st: &mut TopicState,
         recovered: Option<bool>,

@@ -83,6 +83,10 @@ pub struct PipelineConfig {
     /// `[dedupe]`: event ids remembered before the aggregator.
     #[serde(default)]
     pub dedupe: DedupeSection,
+    /// `[cluster]`: share the hub's dashboards with every node on the same Redis (see
+    /// [`crate::cluster`]).
+    #[serde(default)]
+    pub cluster: Option<ClusterSection>,
     /// `[[source]]` entries.
     #[serde(skip)]
     pub sources: Vec<SourceSpec>,
@@ -133,6 +137,14 @@ impl Entries<'_> {
         Some(found.map_or(start + 1, |n| start + 2 + n))
     }
 }
+
+/// `[cluster]`: the settings of [`crate::cluster::Cluster`] (`redis = "redis://..."` and optional
+/// bounds).
+#[cfg(feature = "redis")]
+pub type ClusterSection = crate::cluster::ClusterConfig;
+/// `[cluster]` needs the `redis` feature; without it the section is refused.
+#[cfg(not(feature = "redis"))]
+pub type ClusterSection = toml::Value;
 
 /// `[server]`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -299,6 +311,17 @@ impl PipelineConfig {
         if self.dedupe.capacity == 0 {
             return Err(Error::invalid(
                 "config: [dedupe] capacity must be at least 1",
+            ));
+        }
+        #[cfg(feature = "redis")]
+        if let Some(c) = &self.cluster {
+            c.validate()
+                .map_err(|e| Error::invalid(format!("config: [cluster]: {e}")))?;
+        }
+        #[cfg(not(feature = "redis"))]
+        if self.cluster.is_some() {
+            return Err(Error::invalid(
+                "config: [cluster] needs dashfeed built with the `redis` feature",
             ));
         }
         Ok(())

@@ -21,6 +21,9 @@ use tokio::task::JoinHandle;
 
 /// How long start waits for each cache to seed the hub before serving without it.
 const SEED_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long start waits for the cluster bus before serving without it.
+#[cfg(feature = "redis")]
+const CLUSTER_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often ready windows (idle close, partial updates) are published.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -35,6 +38,8 @@ pub struct Pipeline {
     ticker: Option<JoinHandle<()>>,
     page_dir: Option<PathBuf>,
     seeded: usize,
+    #[cfg(feature = "redis")]
+    cluster: Option<crate::cluster::Cluster>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -61,6 +66,19 @@ impl Pipeline {
         let rt = crate::runtime::handle()?;
         let metrics = Arc::new(Metrics::new());
         metrics.watch_hub(&hub);
+        #[cfg(feature = "redis")]
+        let cluster = match &config.cluster {
+            Some(c) => {
+                let cluster = crate::cluster::Cluster::start(c.clone(), &hub, &rt)?;
+                for link in cluster.links() {
+                    metrics.register_link(link);
+                }
+                // Bounded: a Redis that is down at start leaves the links down in /healthz.
+                rt.block_on(cluster.wait_connected(CLUSTER_CONNECT_TIMEOUT));
+                Some(cluster)
+            }
+            None => None,
+        };
         let mut sinks = Vec::with_capacity(config.sinks.len());
         for spec in config.sinks.clone() {
             let sink = spec.start(&rt)?;
@@ -70,7 +88,11 @@ impl Pipeline {
         let mut seeded = 0;
         #[cfg(feature = "redis")]
         for sink in &sinks {
-            if let Some(cache) = sink.cache().filter(|c| c.config().seed) {
+            // A clustered hub's snapshots are read from the shared Redis instead.
+            if let Some(cache) = sink
+                .cache()
+                .filter(|c| c.config().seed && !hub.is_clustered())
+            {
                 let load = rt
                     .block_on(async { tokio::time::timeout(SEED_TIMEOUT, cache.seed(&hub)).await });
                 if let Ok(Ok(n)) = load {
@@ -151,7 +173,15 @@ impl Pipeline {
             ticker,
             page_dir,
             seeded,
+            #[cfg(feature = "redis")]
+            cluster,
         })
+    }
+
+    /// The cluster this pipeline's hub is a node of (`[cluster]`).
+    #[cfg(feature = "redis")]
+    pub fn cluster(&self) -> Option<&crate::cluster::Cluster> {
+        self.cluster.as_ref()
     }
 
     /// The hub.
@@ -220,6 +250,10 @@ impl Pipeline {
         }
         let page_dir = self.page_dir.take();
         keep(self.server.shutdown().await);
+        #[cfg(feature = "redis")]
+        if let Some(c) = self.cluster.take() {
+            c.stop();
+        }
         if let Some(dir) = page_dir {
             let _ = std::fs::remove_dir_all(dir);
         }

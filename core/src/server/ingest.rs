@@ -11,7 +11,7 @@
 use crate::codec::Format;
 use crate::error::Result;
 use crate::event::Event;
-use crate::hub::Hub;
+use crate::hub::{Hub, Outgoing};
 
 /// Where ingested events go. The server calls it on a runtime thread: it must not block (hand the
 /// events to a bounded queue, or publish them directly as [`HubIngest`] does).
@@ -44,30 +44,19 @@ impl HubIngest {
 }
 
 impl Ingest for HubIngest {
+    /// Publishes the events as one admitted batch ([`Hub::publish_many`]): a full sink refuses all of
+    /// them, so a source retrying the batch publishes nothing twice; a clustered hub numbers the whole
+    /// batch in one round trip; subscribers are woken once per batch.
     fn ingest(&self, events: Vec<Event>) -> Result<usize> {
-        // One wake-up per subscriber for the whole batch (a source hands hundreds of events).
-        crate::hub::batch(|| self.publish_each(events))
-    }
-}
-
-impl HubIngest {
-    fn publish_each(&self, events: Vec<Event>) -> Result<usize> {
-        let mut accepted = 0;
-        for ev in events {
-            let data = ev.published_data();
-            match &ev.id {
-                Some(id) => {
-                    if self.hub.publish_with_id(&ev.dashboard, id, data)?.is_some() {
-                        accepted += 1;
-                    }
-                }
-                None => {
-                    self.hub.publish(&ev.dashboard, data)?;
-                    accepted += 1;
-                }
-            }
-        }
-        Ok(accepted)
+        let items: Vec<Outgoing> = events
+            .into_iter()
+            .map(|ev| {
+                let data = ev.published_data();
+                Outgoing::new(ev.dashboard.as_str(), ev.id, data)
+            })
+            .collect();
+        let seqs = self.hub.publish_many(items)?;
+        Ok(seqs.iter().filter(|s| s.is_some()).count())
     }
 }
 

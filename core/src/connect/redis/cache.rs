@@ -208,7 +208,7 @@ fn escape_glob(s: &str) -> String {
 
 /// The cached form of one entry: `{"value", "timestamp", "metadata"}` (an event's `published_data`
 /// entry already has it).
-fn to_entry(v: &Value, ts_ms: i64) -> Value {
+pub(crate) fn to_entry(v: &Value, ts_ms: i64) -> Value {
     if let Value::Map(pairs) = v {
         let has = |k: &str| {
             pairs
@@ -227,7 +227,7 @@ fn to_entry(v: &Value, ts_ms: i64) -> Value {
 }
 
 /// Back from the cached form: the value alone unless there is metadata.
-fn from_entry(v: Value) -> Value {
+pub(crate) fn from_entry(v: Value) -> Value {
     let Value::Map(pairs) = &v else {
         return v;
     };

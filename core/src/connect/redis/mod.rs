@@ -14,6 +14,7 @@ mod pubsub;
 mod stream_sink;
 mod stream_source;
 
+pub(crate) use cache::{from_entry as cache_value, to_entry as cache_entry};
 pub use cache::{RedisCache, RedisCacheConfig};
 pub use pubsub::{
     RedisPubSubSink, RedisPubSubSinkConfig, RedisPubSubSource, RedisPubSubSourceConfig,

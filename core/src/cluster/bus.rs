@@ -1,0 +1,283 @@
+//! The receiving side of a cluster: one task subscribed to the bus channel applies every broadcast
+//! publication to the local mirror of its dashboard, fills gaps from the shared history, resets a
+//! mirror that lost its place, and answers [`Ask::Ensure`] (a new mirror read from Redis). Being the
+//! only task that changes mirrors, it needs no coordination: a publication that arrives while a
+//! mirror is being read waits in the subscription and is applied (or skipped as already included)
+//! after.
+//!
+//! On every (re)subscription each existing mirror is brought up to date first: the publications
+//! broadcast while the subscription was down are read from the history stream, or the mirror is
+//! reset when they are gone.
+
+use super::script::{data_codec, Frame, Synced};
+use super::sequencer::{load_scripts, Ask};
+use super::Shared;
+use crate::codec::{Codec, Format, Value};
+use crate::connect::backoff::Backoff;
+use crate::connect::redis::{cache_value, redis_err};
+use crate::error::{Error, Result};
+use crate::hub::{Applied, MirrorState};
+use futures_util::StreamExt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// The bus task.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    mut asks: mpsc::Receiver<Ask>,
+    cancel: CancellationToken,
+) {
+    let mut backoff = Backoff::connector();
+    let data = data_codec(shared.config.max_message_bytes);
+    'connect: while !cancel.is_cancelled() {
+        let connected = async {
+            let ps = subscribe(&shared).await?;
+            // Mirrors made before this subscription may have missed publications.
+            for d in shared.hub.dashboards() {
+                resync(&shared, &d, &data).await?;
+            }
+            Ok::<_, Error>(ps)
+        }
+        .await;
+        let ps = match connected {
+            Ok(ps) => ps,
+            Err(e) => {
+                shared.bus_link.set_down(e.to_string());
+                shared.bus_link.count_retry();
+                let wait = match e {
+                    Error::CircuitOpen { retry_after } => retry_after,
+                    _ => backoff.next_wait(),
+                };
+                let pause = tokio::time::sleep(wait.max(Duration::from_millis(5)));
+                tokio::pin!(pause);
+                loop {
+                    tokio::select! {
+                        _ = cancel.cancelled() => break 'connect,
+                        _ = &mut pause => continue 'connect,
+                        ask = asks.recv() => match ask {
+                            Some(ask) => refuse(ask, &e),
+                            None => break 'connect,
+                        },
+                    }
+                }
+            }
+        };
+        backoff.reset();
+        shared.bus_link.set_up();
+        shared.connected.store(true, Ordering::Release);
+        let mut messages = ps.into_on_message();
+        loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break 'connect,
+                ask = asks.recv() => match ask {
+                    Some(ask) => answer(&shared, ask, &data).await,
+                    None => break 'connect,
+                },
+                msg = messages.next() => match msg {
+                    Some(m) => on_frame(&shared, m.get_payload_bytes(), &data).await,
+                    None => {
+                        shared.connected.store(false, Ordering::Release);
+                        shared.bus_link.set_down("cluster bus: subscription lost");
+                        shared.bus_link.count_retry();
+                        continue 'connect;
+                    }
+                },
+            }
+        }
+    }
+    shared.connected.store(false, Ordering::Release);
+}
+
+async fn subscribe(shared: &Shared) -> Result<redis::aio::PubSub> {
+    shared
+        .bus_link
+        .call(async {
+            let mut ps = shared.client.get_async_pubsub().await.map_err(redis_err)?;
+            ps.subscribe(&shared.keys.channel)
+                .await
+                .map_err(redis_err)?;
+            Ok(ps)
+        })
+        .await
+}
+
+/// Answers an ask while the bus is down.
+fn refuse(ask: Ask, why: &Error) {
+    match ask {
+        Ask::Ensure { reply, .. } => {
+            let _ = reply.send(Err(Error::Io(format!("cluster bus not connected: {why}"))));
+        }
+    }
+}
+
+async fn answer(shared: &Shared, ask: Ask, data: &Codec) {
+    match ask {
+        Ask::Ensure {
+            dashboard,
+            create,
+            reply,
+        } => {
+            let r = ensure(shared, &dashboard, create, data).await;
+            let _ = reply.send(r);
+        }
+    }
+}
+
+/// Makes a mirror of `dashboard` unless there is one.
+async fn ensure(shared: &Shared, dashboard: &str, create: bool, data: &Codec) -> Result<bool> {
+    if shared.hub.mirror_position(dashboard).is_some() {
+        return Ok(true);
+    }
+    match sync(shared, dashboard, create, None).await? {
+        Some(s) => {
+            shared.hub.mirror_reset(dashboard, state(s, data))?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+async fn on_frame(shared: &Shared, payload: &[u8], data: &Codec) {
+    shared.bus_link.count_messages(1);
+    let f = match Frame::parse(payload) {
+        Ok(f) => f,
+        Err(e) => {
+            shared.bus_link.count_rejected(e.code());
+            return;
+        }
+    };
+    let Some((epoch, seq)) = shared.hub.mirror_position(f.dashboard) else {
+        return; // not mirrored on this node
+    };
+    if *epoch == *f.epoch && f.seq <= seq {
+        return;
+    }
+    let applied = match data.decode(f.data) {
+        Ok(v) => shared
+            .hub
+            .mirror_apply(f.dashboard, f.epoch, f.seq, Arc::new(v)),
+        Err(e) => {
+            shared.bus_link.count_rejected(e.code());
+            Ok(Applied::Gap { have: seq })
+        }
+    };
+    match applied {
+        Ok(Applied::Done) => shared.bus_link.count_events(1),
+        Ok(Applied::Duplicate | Applied::NoTopic) => {}
+        Ok(Applied::Gap { .. } | Applied::OtherEpoch) | Err(_) => {
+            // A failed resync leaves the mirror as it is; the next frame finds the gap again.
+            let _ = resync(shared, f.dashboard, data).await;
+        }
+    }
+}
+
+/// Brings an existing mirror up to the shared state: the missed publications from the history, or
+/// a reset when they are gone or the epoch changed.
+async fn resync(shared: &Shared, dashboard: &str, data: &Codec) -> Result<()> {
+    let Some((epoch, seq)) = shared.hub.mirror_position(dashboard) else {
+        return Ok(());
+    };
+    if let Some(s) = sync(shared, dashboard, true, Some(seq)).await? {
+        if *s.epoch == *epoch && s.seq >= seq {
+            let entries = decode_entries(&s.entries, data);
+            let reached = shared.hub.mirror_fill(dashboard, &epoch, &entries)?;
+            if reached == Some(s.seq) {
+                return Ok(());
+            }
+        }
+    }
+    if let Some(s) = sync(shared, dashboard, true, None).await? {
+        shared.hub.mirror_reset(dashboard, state(s, data))?;
+    }
+    Ok(())
+}
+
+/// One [`SYNC`] call: the newest history entries (`after` `None`) or the ones after `after`.
+async fn sync(
+    shared: &Shared,
+    dashboard: &str,
+    create: bool,
+    after: Option<u64>,
+) -> Result<Option<Synced>> {
+    let keys = &shared.keys;
+    let candidate = match create {
+        true => crate::hub::new_epoch()?.to_string(),
+        false => String::new(),
+    };
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(&shared.sync_sha)
+        .arg(3)
+        .arg(keys.meta(dashboard))
+        .arg(keys.history(dashboard))
+        .arg(keys.snapshot(dashboard))
+        .arg(candidate)
+        .arg(shared.history)
+        .arg(after.map(|a| a.to_string()).unwrap_or_default());
+    let mut con = shared.con.clone();
+    let reply: redis::Value = shared
+        .link
+        .call(async {
+            for _ in 0..2 {
+                match cmd.query_async::<redis::Value>(&mut con).await {
+                    Ok(v) => return Ok(v),
+                    Err(e)
+                        if e.kind()
+                            == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                    {
+                        load_scripts(&mut con).await?;
+                    }
+                    Err(e) => return Err(redis_err(e)),
+                }
+            }
+            Err(Error::Io(
+                "redis: the cluster sync script does not stay loaded".into(),
+            ))
+        })
+        .await?;
+    Synced::from_reply(reply)
+}
+
+/// The mirror state of a [`SYNC`] reply read in tail mode.
+fn state(s: Synced, data: &Codec) -> MirrorState {
+    let json = Codec::bounded(Format::Json, 1 << 20, 64);
+    let mut fields: Vec<(String, Value)> = s
+        .snapshot
+        .iter()
+        .map(|(k, v)| {
+            let entry = json.decode(v).unwrap_or_else(|_| Value::Bin(v.clone()));
+            (k.clone(), cache_value(entry))
+        })
+        .filter(|(_, v)| !matches!(v, Value::Bin(_)))
+        .collect();
+    fields.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut history = decode_entries(&s.entries, data);
+    history.reverse();
+    MirrorState {
+        epoch: s.epoch,
+        seq: s.seq,
+        latest: Value::Map(
+            fields
+                .into_iter()
+                .map(|(k, v)| (Value::Str(k), v))
+                .collect(),
+        ),
+        history,
+    }
+}
+
+/// History entries decoded; one that does not decode ends the list (the mirror is then reset
+/// without those entries rather than given a hole).
+fn decode_entries(entries: &[(u64, Vec<u8>)], data: &Codec) -> Vec<(u64, Arc<Value>)> {
+    let mut out = Vec::with_capacity(entries.len());
+    for (seq, bytes) in entries {
+        match data.decode(bytes) {
+            Ok(v) => out.push((*seq, Arc::new(v))),
+            Err(_) => break,
+        }
+    }
+    out
+}

@@ -1,0 +1,258 @@
+//! What dashfeed keeps in Redis for a cluster, and the two Lua scripts that touch it atomically.
+//!
+//! Per dashboard `d` (prefix `dashfeed`):
+//! - `dashfeed:meta:d` — hash `epoch` (16 hex digits), `seq` (the last publication's number);
+//! - `dashfeed:history:d` — stream of the last publications, entry id `{seq}-0`, fields `e` (epoch),
+//!   `t` (ms since the Unix epoch), `d` (the data map as MessagePack), trimmed with `MAXLEN ~`;
+//! - `dashboard:d` — the latest-value snapshot in the Redis cache's layout
+//!   (`{metric}` → `{"value","timestamp","metadata"}` JSON);
+//! - `dashfeed:id:d:{id}` — a publication id seen, expiring after the dedupe horizon.
+//!
+//! [`PUBLISH`] numbers one publication: it creates the epoch when the dashboard has none (a new
+//! dashboard, or a Redis that restarted empty), drops a duplicate id, takes the next seq, appends to
+//! the history, updates the snapshot and broadcasts a [`Frame`] on `dashfeed:bus`. [`SYNC`] reads a
+//! dashboard's epoch, seq, snapshot and history entries in one step, so that they agree.
+
+use crate::codec::{Codec, Format};
+use crate::error::{Error, Result};
+use std::sync::Arc;
+
+/// Numbers and broadcasts one publication.
+///
+/// KEYS: meta, history, snapshot, id key (the meta key again when there is no id).
+/// ARGV: epoch candidate, history MAXLEN, ts ms, data (MessagePack), has id (`0`/`1`), id horizon
+/// ms, bus channel, dashboard, then snapshot field / value pairs. Returns `{epoch, seq}`, seq `-1` for
+/// a duplicate id.
+pub(crate) const PUBLISH: &str = r#"
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
+end
+if ARGV[5] == '1' then
+  if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[6]) then
+    return {epoch, -1}
+  end
+end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', epoch, 't', ARGV[3], 'd', ARGV[4])
+local n = #ARGV
+local i = 9
+while i < n do
+  local last = math.min(i + 199, n)
+  local args = {}
+  for j = i, last do args[#args + 1] = ARGV[j] end
+  redis.call('HSET', KEYS[3], unpack(args))
+  i = last + 1
+end
+redis.call('PUBLISH', ARGV[7], epoch .. '\n' .. seq .. '\n' .. ARGV[3] .. '\n' .. #ARGV[8] .. '\n' .. ARGV[8] .. ARGV[4])
+return {epoch, seq}
+"#;
+
+/// Reads one dashboard's shared state.
+///
+/// KEYS: meta, history, snapshot. ARGV: epoch candidate (empty: do not create a missing dashboard),
+/// most history entries, `after` (entries with a greater seq, oldest first; empty: the newest ones,
+/// newest first). Returns nil for a missing dashboard not created, else `{epoch, seq, snapshot
+/// field/value list, entries}`.
+pub(crate) const SYNC: &str = r#"
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  if ARGV[1] == '' then return false end
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
+end
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+local snap = redis.call('HGETALL', KEYS[3])
+local hist
+if ARGV[3] == '' then
+  hist = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[2])
+else
+  hist = redis.call('XRANGE', KEYS[2], (tonumber(ARGV[3]) + 1) .. '-0', '+', 'COUNT', ARGV[2])
+end
+return {epoch, seq, snap, hist}
+"#;
+
+/// The key names of one cluster.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    pub(crate) prefix: String,
+    pub(crate) snapshot_prefix: String,
+    pub(crate) channel: String,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: &str, snapshot_prefix: &str) -> Self {
+        Keys {
+            prefix: prefix.to_owned(),
+            snapshot_prefix: snapshot_prefix.to_owned(),
+            channel: format!("{prefix}:bus"),
+        }
+    }
+    pub(crate) fn meta(&self, d: &str) -> String {
+        format!("{}:meta:{d}", self.prefix)
+    }
+    pub(crate) fn history(&self, d: &str) -> String {
+        format!("{}:history:{d}", self.prefix)
+    }
+    pub(crate) fn snapshot(&self, d: &str) -> String {
+        format!("{}{d}", self.snapshot_prefix)
+    }
+    pub(crate) fn id(&self, d: &str, id: &str) -> String {
+        format!("{}:id:{d}:{id}", self.prefix)
+    }
+}
+
+/// One publication as broadcast on the bus: `epoch \n seq \n ts \n len(dashboard) \n dashboard data`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Frame<'a> {
+    pub(crate) epoch: &'a str,
+    pub(crate) seq: u64,
+    pub(crate) ts_ms: i64,
+    pub(crate) dashboard: &'a str,
+    /// The data map, MessagePack.
+    pub(crate) data: &'a [u8],
+}
+
+impl<'a> Frame<'a> {
+    /// Parses a bus payload; `decode_error` when it is not a frame.
+    pub(crate) fn parse(bytes: &'a [u8]) -> Result<Frame<'a>> {
+        let bad = || Error::Decode("cluster bus: not a dashfeed frame".into());
+        let mut rest = bytes;
+        let mut field = || -> Result<&'a str> {
+            let nl = rest.iter().position(|b| *b == b'\n').ok_or_else(bad)?;
+            let (head, tail) = rest.split_at(nl);
+            rest = &tail[1..];
+            std::str::from_utf8(head).map_err(|_| bad())
+        };
+        let epoch = field()?;
+        let seq = field()?.parse::<u64>().map_err(|_| bad())?;
+        let ts_ms = field()?.parse::<i64>().map_err(|_| bad())?;
+        let len = field()?.parse::<usize>().map_err(|_| bad())?;
+        if rest.len() < len {
+            return Err(bad());
+        }
+        let (d, data) = rest.split_at(len);
+        let dashboard = std::str::from_utf8(d).map_err(|_| bad())?;
+        Ok(Frame {
+            epoch,
+            seq,
+            ts_ms,
+            dashboard,
+            data,
+        })
+    }
+}
+
+/// The codec of data read back from Redis.
+pub(crate) fn data_codec(max_bytes: usize) -> Codec {
+    Codec::bounded(Format::MsgPack, max_bytes, crate::hub::MAX_DATA_DEPTH + 2)
+}
+
+/// A dashboard's shared state as [`SYNC`] returned it.
+#[derive(Debug)]
+pub(crate) struct Synced {
+    pub(crate) epoch: Arc<str>,
+    pub(crate) seq: u64,
+    /// Snapshot field → cached JSON entry.
+    pub(crate) snapshot: Vec<(String, Vec<u8>)>,
+    /// History entries `(seq, data MessagePack)` in the order Redis gave them.
+    pub(crate) entries: Vec<(u64, Vec<u8>)>,
+}
+
+impl Synced {
+    /// Reads a [`SYNC`] reply; `Ok(None)` for nil (missing dashboard).
+    pub(crate) fn from_reply(v: redis::Value) -> Result<Option<Synced>> {
+        use redis::Value as R;
+        let bad = |what: &str| Error::Io(format!("redis: unexpected sync reply ({what})"));
+        let items = match v {
+            R::Nil => return Ok(None),
+            R::Array(items) => items,
+            _ => return Err(bad("not an array")),
+        };
+        let mut it = items.into_iter();
+        let epoch = text(it.next()).ok_or_else(|| bad("epoch"))?;
+        let seq = match it.next() {
+            Some(R::Int(n)) => u64::try_from(n).map_err(|_| bad("seq"))?,
+            _ => return Err(bad("seq")),
+        };
+        let mut snapshot = Vec::new();
+        if let Some(R::Array(flat)) = it.next() {
+            let mut f = flat.into_iter();
+            while let (Some(k), Some(v)) = (f.next(), f.next()) {
+                if let (Some(k), Some(v)) = (text(Some(k)), bytes(v)) {
+                    snapshot.push((k, v));
+                }
+            }
+        }
+        let mut entries = Vec::new();
+        if let Some(R::Array(list)) = it.next() {
+            for e in list {
+                if let Some(entry) = history_entry(e) {
+                    entries.push(entry);
+                }
+            }
+        }
+        Ok(Some(Synced {
+            epoch: Arc::from(epoch),
+            seq,
+            snapshot,
+            entries,
+        }))
+    }
+}
+
+/// `(seq, data)` of one stream entry `[id, [field, value, ...]]`.
+fn history_entry(e: redis::Value) -> Option<(u64, Vec<u8>)> {
+    let redis::Value::Array(pair) = e else {
+        return None;
+    };
+    let mut p = pair.into_iter();
+    let id = text(p.next())?;
+    let seq = id.split('-').next()?.parse::<u64>().ok()?;
+    let redis::Value::Array(fields) = p.next()? else {
+        return None;
+    };
+    let mut f = fields.into_iter();
+    while let (Some(k), Some(v)) = (f.next(), f.next()) {
+        if text(Some(k)).as_deref() == Some("d") {
+            return Some((seq, bytes(v)?));
+        }
+    }
+    None
+}
+
+fn bytes(v: redis::Value) -> Option<Vec<u8>> {
+    match v {
+        redis::Value::BulkString(b) => Some(b),
+        redis::Value::SimpleString(s) => Some(s.into_bytes()),
+        _ => None,
+    }
+}
+
+fn text(v: Option<redis::Value>) -> Option<String> {
+    String::from_utf8(bytes(v?)?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_parse_and_refuse_garbage() {
+        let raw = b"00aa\n7\n1700\n3\nops\x81\xa1a\x01";
+        let f = Frame::parse(raw).unwrap();
+        assert_eq!(
+            (f.epoch, f.seq, f.ts_ms, f.dashboard),
+            ("00aa", 7, 1700, "ops")
+        );
+        assert_eq!(f.data, b"\x81\xa1a\x01");
+        let with_newline = b"e\n1\n0\n3\na\nb\x80";
+        assert_eq!(Frame::parse(with_newline).unwrap().dashboard, "a\nb");
+        for bad in [&b""[..], b"e\nx\n0\n1\na", b"e\n1\n0\n9\nab", b"e\n1\n0"] {
+            assert_eq!(Frame::parse(bad).unwrap_err().code(), "decode_error");
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Several hubs sharing their dashboards through one real `redis-server` (started here, loopback,
+//! spare port): seq order and epoch agree on every node, a client resumes on another node, a dropped
+//! bus subscription is filled from the shared history, a Redis restarted empty is a new epoch that
+//! subscribers see as `recovered: false`, ids are deduplicated cluster-wide, and a Redis that is down
+//! fails publishes with a code while local subscribers keep what they have.
+
+mod broker_support;
+
+use broker_support::{wait_until, Redis};
+use dashfeed::cluster::{Cluster, ClusterConfig};
+use dashfeed::codec::Value;
+use dashfeed::hub::{Hub, HubConfig, Kind, Message, Policy, SubscribeOptions, Subscription};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+
+fn node(redis: &Redis) -> (Hub, Cluster) {
+    let hub = Hub::new(HubConfig::default()).unwrap();
+    let rt = dashfeed::runtime::handle().unwrap();
+    let cluster = Cluster::start(ClusterConfig::new(redis.url()), &hub, &rt).unwrap();
+    assert!(rt.block_on(cluster.wait_connected(T)), "bus subscribed");
+    (hub, cluster)
+}
+
+fn metric(name: &str, v: i64) -> Value {
+    Value::Map(vec![(Value::Str(name.into()), Value::Int(v))])
+}
+
+/// Every message of `sub` until `pred` holds for the last one (bounded).
+fn recv_until(sub: &Subscription, pred: impl Fn(&Message) -> bool) -> Vec<Message> {
+    let mut got = Vec::new();
+    loop {
+        let m = sub
+            .recv_timeout(T)
+            .unwrap()
+            .unwrap_or_else(|| panic!("timed out after {} messages", got.len()));
+        let done = pred(&m);
+        got.push(m);
+        if done {
+            return got;
+        }
+    }
+}
+
+fn big_queue() -> SubscribeOptions {
+    SubscribeOptions {
+        policy: Some(Policy::Disconnect),
+        queue_messages: Some(100_000),
+        queue_bytes: Some(1 << 30),
+        ..SubscribeOptions::default()
+    }
+}
+
+#[test]
+fn three_nodes_agree_on_seq_order_and_epoch() {
+    let redis = Redis::start(false);
+    let nodes: Vec<(Hub, Cluster)> = (0..3).map(|_| node(&redis)).collect();
+    let subs: Vec<Subscription> = nodes
+        .iter()
+        .map(|(h, _)| h.subscribe("ops", big_queue()).unwrap())
+        .collect();
+    let per = 500;
+    std::thread::scope(|s| {
+        for (n, (hub, _)) in nodes.iter().take(2).enumerate() {
+            s.spawn(move || {
+                for i in 0..per {
+                    hub.publish("ops", metric(&format!("n{n}"), i)).unwrap();
+                }
+            });
+        }
+    });
+    let mut logs = Vec::new();
+    for sub in &subs {
+        let first = sub.recv_timeout(T).unwrap().unwrap();
+        assert_eq!((first.kind(), first.seq()), (Kind::Snapshot, 0));
+        let msgs = recv_until(sub, |m| m.seq() == 2 * per as u64);
+        let seqs: Vec<u64> = msgs.iter().map(|m| m.seq()).collect();
+        assert_eq!(seqs, (1..=2 * per as u64).collect::<Vec<_>>());
+        assert!(msgs.iter().all(|m| m.epoch() == first.epoch()));
+        let data: Vec<Value> = msgs.iter().map(|m| (*m.data().unwrap()).clone()).collect();
+        logs.push(data);
+    }
+    assert_eq!(logs[0], logs[1]);
+    assert_eq!(logs[0], logs[2]);
+    // Each publisher's own order is kept within the shared order.
+    for n in 0..2 {
+        let name = format!("n{n}");
+        let mine: Vec<&Value> = logs[0].iter().filter_map(|d| d.get(&name)).collect();
+        let want: Vec<Value> = (0..per).map(Value::Int).collect();
+        assert_eq!(mine, want.iter().collect::<Vec<_>>());
+    }
+    // The snapshot of a node that never mirrored the dashboard comes from Redis.
+    let (late, _late_cluster) = node(&redis);
+    let snap = late.snapshot("ops").unwrap().unwrap();
+    assert_eq!(snap.seq(), 2 * per as u64);
+    assert_eq!(snap.epoch(), nodes[0].0.topic_stats("ops").unwrap().epoch);
+    let want = nodes[1].0.snapshot("ops").unwrap().unwrap();
+    assert_eq!(
+        snap.data().unwrap().get("n0"),
+        want.data().unwrap().get("n0")
+    );
+    assert_eq!(
+        snap.data().unwrap().get("n1"),
+        want.data().unwrap().get("n1")
+    );
+    assert!(late.snapshot("never-published").unwrap().is_none());
+}
+
+#[test]
+fn a_client_resumes_on_another_node_with_every_missed_publication() {
+    let redis = Redis::start(false);
+    let (a, _ca) = node(&redis);
+    let (b, _cb) = node(&redis);
+    let (c, _cc) = node(&redis);
+    let sub = a.subscribe("ops", big_queue()).unwrap();
+    for i in 1..=10 {
+        b.publish("ops", metric("cpu", i)).unwrap();
+    }
+    let got = recv_until(&sub, |m| m.seq() == 10);
+    let epoch = got[0].epoch().to_owned();
+    drop(sub); // the connection to node A is lost
+    for i in 11..=15 {
+        b.publish("ops", metric("cpu", i)).unwrap();
+    }
+    // Node C never mirrored "ops": the resume is served from the shared history.
+    let resumed = c
+        .subscribe("ops", SubscribeOptions::since(epoch.clone(), 10))
+        .unwrap();
+    let head = resumed.recv_timeout(T).unwrap().unwrap();
+    assert_eq!(head.kind(), Kind::Recovered);
+    assert_eq!((head.recovered(), head.missed()), (Some(true), Some(5)));
+    let missed = recv_until(&resumed, |m| m.seq() == 15);
+    let values: Vec<Value> = missed
+        .iter()
+        .map(|m| m.data().unwrap().get("cpu").cloned().unwrap())
+        .collect();
+    assert_eq!(values, (11..=15).map(Value::Int).collect::<Vec<_>>());
+    // Live updates follow on node C, made on node A.
+    a.publish("ops", metric("cpu", 16)).unwrap();
+    let live = resumed.recv_timeout(T).unwrap().unwrap();
+    assert_eq!((live.kind(), live.seq()), (Kind::Update, 16));
+    // A resume point of an unknown epoch is a fresh snapshot, never a partial set.
+    let stale = b
+        .subscribe("ops", SubscribeOptions::since("0000000000000000", 3))
+        .unwrap();
+    let snap = stale.recv_timeout(T).unwrap().unwrap();
+    assert_eq!(
+        (snap.kind(), snap.recovered(), snap.seq()),
+        (Kind::Snapshot, Some(false), 16)
+    );
+    assert_eq!(snap.data().unwrap().get("cpu"), Some(&Value::Int(16)));
+}
+
+#[test]
+fn a_dropped_bus_subscription_is_filled_from_the_shared_history() {
+    let redis = Redis::start(false);
+    let (a, ca) = node(&redis);
+    let (b, _cb) = node(&redis);
+    let sub = a.subscribe("ops", big_queue()).unwrap();
+    let _ = sub.recv_timeout(T).unwrap().unwrap();
+    b.publish("ops", metric("cpu", 1)).unwrap();
+    recv_until(&sub, |m| m.seq() == 1);
+    // Kill every pub/sub connection: node A's bus is down while B publishes.
+    let mut con = redis.con();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query(&mut con)
+        .unwrap();
+    assert!(killed >= 2);
+    for i in 2..=50 {
+        b.publish("ops", metric("cpu", i)).unwrap();
+    }
+    let got = recv_until(&sub, |m| m.seq() == 50);
+    let seqs: Vec<u64> = got.iter().map(|m| m.seq()).collect();
+    assert_eq!(seqs, (2..=50).collect::<Vec<_>>(), "no gap, no duplicate");
+    assert!(got.iter().all(|m| m.kind() == Kind::Update));
+    wait_until("bus back up", T, || ca.is_connected());
+    let bus = &ca.links()[1];
+    assert!(bus.stats().retries >= 1);
+}
+
+#[test]
+fn redis_restarted_empty_is_a_new_epoch_seen_as_recovered_false() {
+    let mut redis = Redis::start(false);
+    let (a, ca) = node(&redis);
+    let (b, _cb) = node(&redis);
+    let sub = a.subscribe("ops", big_queue()).unwrap();
+    let _ = sub.recv_timeout(T).unwrap().unwrap();
+    for i in 1..=5 {
+        b.publish("ops", metric("cpu", i)).unwrap();
+    }
+    let before = recv_until(&sub, |m| m.seq() == 5);
+    let old_epoch = before[0].epoch().to_owned();
+    redis.restart();
+    // While Redis is away and after: publishes fail with a code until it answers again.
+    let mut published = None;
+    for i in 0..400 {
+        match b.publish("ops", metric("mem", i)) {
+            Ok(seq) => {
+                published = Some(seq);
+                break;
+            }
+            Err(e) => {
+                assert!(
+                    ["io_error", "timeout", "circuit_open"].contains(&e.code()),
+                    "{e}"
+                );
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        }
+    }
+    assert_eq!(published, Some(1), "a new epoch starts at seq 1");
+    // The live subscriber on A is told: a recovered=false snapshot in the new epoch, then updates.
+    let m = recv_until(&sub, |m| m.kind() == Kind::Snapshot);
+    let snap = m.last().unwrap();
+    assert_eq!(snap.recovered(), Some(false));
+    assert_ne!(snap.epoch(), old_epoch);
+    // Local values stay under the new ones (what the node had).
+    assert_eq!(snap.data().unwrap().get("cpu"), Some(&Value::Int(5)));
+    // The node's bus resynced on reconnect (a snapshot at seq 0 of the new epoch, then the update)
+    // or on the first publication of the new epoch (a snapshot holding it).
+    if snap.seq() == 0 {
+        let next = sub.recv_timeout(T).unwrap().unwrap();
+        assert_eq!((next.kind(), next.seq()), (Kind::Update, 1));
+        assert_eq!(next.epoch(), snap.epoch());
+        assert!(next.data().unwrap().get("mem").is_some());
+    } else {
+        assert_eq!(snap.seq(), 1);
+        assert!(snap.data().unwrap().get("mem").is_some());
+    }
+    // A client resuming from the old epoch on any node gets recovered=false.
+    let resumed = b
+        .subscribe("ops", SubscribeOptions::since(old_epoch, 5))
+        .unwrap();
+    let first = resumed.recv_timeout(T).unwrap().unwrap();
+    assert_eq!(
+        (first.kind(), first.recovered()),
+        (Kind::Snapshot, Some(false))
+    );
+    wait_until("bus back up", T, || ca.is_connected());
+}
+
+#[test]
+fn ids_are_deduplicated_cluster_wide() {
+    let redis = Redis::start(false);
+    let (a, _ca) = node(&redis);
+    let (b, _cb) = node(&redis);
+    assert_eq!(
+        a.publish_with_id("ops", "w:1000", metric("cpu", 1))
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        b.publish_with_id("ops", "w:1000", metric("cpu", 2))
+            .unwrap(),
+        None
+    );
+    assert_eq!(b.stats().dedupe_dropped, 1);
+    assert_eq!(
+        b.publish_with_id("ops", "w:2000", metric("cpu", 3))
+            .unwrap(),
+        Some(2)
+    );
+}
+
+#[test]
+fn redis_down_fails_publishes_with_a_code_and_keeps_local_subscribers() {
+    let mut redis = Redis::start(false);
+    let (a, ca) = node(&redis);
+    let sub = a.subscribe("ops", big_queue()).unwrap();
+    let _ = sub.recv_timeout(T).unwrap().unwrap();
+    a.publish("ops", metric("cpu", 1)).unwrap();
+    recv_until(&sub, |m| m.seq() == 1);
+    redis.kill();
+    let codes: Vec<&'static str> = (0..6)
+        .map(|i| a.publish("ops", metric("cpu", 10 + i)).unwrap_err().code())
+        .collect();
+    assert!(
+        codes
+            .iter()
+            .all(|c| ["io_error", "timeout", "circuit_open"].contains(c)),
+        "{codes:?}"
+    );
+    assert!(
+        codes.contains(&"circuit_open"),
+        "the breaker opens: {codes:?}"
+    );
+    wait_until("links down", T, || ca.links().iter().all(|l| !l.stats().up));
+    // The local subscriber and snapshot are intact.
+    assert!(!sub.is_closed());
+    let snap = a.snapshot("ops").unwrap().unwrap();
+    assert_eq!(
+        (snap.seq(), snap.data().unwrap().get("cpu")),
+        (1, Some(&Value::Int(1)))
+    );
+}
