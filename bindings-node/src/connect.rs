@@ -245,13 +245,9 @@ impl SinkState {
     }
 }
 
-/// The links of running sources and sinks (for `Pipeline.links()`).
-pub(crate) fn links(sources: &[SourceHandle], sinks: &[SinkHandle]) -> Vec<LinkStats> {
-    sources
-        .iter()
-        .map(|s| s.link().stats().into())
-        .chain(sinks.iter().map(|s| s.link().stats().into()))
-        .collect()
+/// The figures of `links` (for `Pipeline.links()`).
+pub(crate) fn links(links: &[std::sync::Arc<dashfeed::connect::Link>]) -> Vec<LinkStats> {
+    links.iter().map(|l| l.stats().into()).collect()
 }
 
 mod classes;

@@ -223,10 +223,10 @@ impl Pipeline {
         guard(|| self.with(|p| u32::try_from(p.seeded()).unwrap_or(u32::MAX)))
     }
 
-    /// Every source's and sink's link figures.
+    /// Every source's, sink's and the cluster's link figures.
     #[napi(catch_unwind)]
     pub fn links(&self) -> napi::Result<Vec<LinkStats>, Code> {
-        guard(|| self.with(|p| links(p.sources(), p.sinks())))
+        guard(|| self.with(|p| links(&p.links())))
     }
 
     /// Resolves once every sink wrote what it holds (`timeoutMs`, default 10 000).

@@ -199,18 +199,13 @@ impl PySink {
     }
 }
 
-/// The links of `sources` and `sinks` as a list of dicts (for `Pipeline.links()`).
+/// `links` as a list of dicts (for `Pipeline.links()`).
 pub(crate) fn links<'py>(
     py: Python<'py>,
-    sources: &[SourceHandle],
-    sinks: &[SinkHandle],
+    links: &[std::sync::Arc<dashfeed::connect::Link>],
 ) -> PyResult<Bound<'py, PyList>> {
     let out = PyList::empty(py);
-    for l in sources
-        .iter()
-        .map(|s| s.link())
-        .chain(sinks.iter().map(|s| s.link()))
-    {
+    for l in links {
         out.append(stats_dict(py, &l.stats())?)?;
     }
     Ok(out)

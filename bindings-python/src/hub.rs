@@ -103,9 +103,14 @@ impl PyHub {
         id: Option<&str>,
     ) -> PyResult<Option<u64>> {
         let value = to_value(data, dashfeed::codec::Limits::default().max_depth)?;
-        match id {
-            Some(id) => self.inner.publish_with_id(dashboard, id, value).py(),
-            None => self.inner.publish(dashboard, value).py().map(Some),
+        let publish = || match id {
+            Some(id) => self.inner.publish_with_id(dashboard, id, value),
+            None => self.inner.publish(dashboard, value).map(Some),
+        };
+        // A clustered hub waits for Redis to number the publication: without the GIL.
+        match self.inner.is_clustered() {
+            true => data.py().detach(publish).py(),
+            false => publish().py(),
         }
     }
 

@@ -179,9 +179,9 @@ impl PyPipeline {
         self.with(py, |p| Ok(p.seeded()))
     }
 
-    /// Every source's and sink's link figures.
+    /// Every source's, sink's and the cluster's link figures.
     fn links<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        self.with(py, |p| links(py, p.sources(), p.sinks()))
+        self.with(py, |p| links(py, &p.links()))
     }
 
     /// Waits until every sink wrote what it holds.

@@ -122,6 +122,47 @@ impl SourceCore {
         }
     }
 
+    /// Hands one ordered partition's `events` (with their offsets; `next` is the position after the
+    /// batch) to the target, retrying like [`deliver`](SourceCore::deliver); returns how far the
+    /// partition may be committed (see [`Ingest::ingest_partition`]).
+    pub async fn deliver_partition(
+        &self,
+        partition: &str,
+        events: Vec<(i64, Event)>,
+        next: i64,
+    ) -> Result<Option<i64>> {
+        let n = events.len() as u64;
+        let mut backoff = Backoff::connector();
+        loop {
+            match self
+                .target
+                .ingest_partition(partition, events.clone(), next)
+            {
+                Ok(settled) => {
+                    self.link.count_events(n);
+                    return Ok(settled);
+                }
+                Err(e) if e.code() == "invalid_input" => {
+                    self.link.count_rejected(e.code());
+                    return Ok(Some(next));
+                }
+                Err(_) => {
+                    self.link.count_retry();
+                    let wait = backoff.next_wait().max(Duration::from_millis(1));
+                    tokio::select! {
+                        _ = self.cancel.cancelled() => return Err(Error::Closed),
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// The target events go to (for rebalance callbacks).
+    pub fn target(&self) -> &Arc<dyn Ingest> {
+        &self.target
+    }
+
     /// Waits `wait`, or less when stopped: `false` once stopped.
     pub async fn pause(&self, wait: Duration) -> bool {
         tokio::select! {

@@ -5,7 +5,13 @@
 //! Admission comes first: when a sink behind the hub is full the batch is refused with
 //! `slow_consumer` before any event is added, so the source retries it later (not acknowledged) and
 //! no window result is ever made that a sink could not take.
+//!
+//! Events of an ordered partition (Kafka) go to that partition's own aggregator
+//! ([`Partitions`](super::partitions)): its results are published with window ids, a batch whose
+//! results could not be published (a clustered hub whose Redis is down) keeps them for the next
+//! call, and the source commits only the offsets whose windows were published.
 
+use super::partitions::Partitions;
 use crate::error::Result;
 use crate::event::Event;
 use crate::hub::{Dedupe, Hub};
@@ -22,6 +28,11 @@ pub struct AggregatorIngest {
     dedupe: Option<Mutex<Dedupe>>,
     hub: Option<Hub>,
     metrics: Option<Arc<Metrics>>,
+    /// Per-partition aggregators (with a hub only: an owner-polled aggregator takes every event).
+    partitions: Option<Mutex<Partitions>>,
+    /// Partition results whose publication failed, published first next time (bounded by the
+    /// aggregator's `max_pending_results`, the oldest dropped beyond).
+    unpublished: Mutex<Vec<WindowResult>>,
 }
 
 impl std::fmt::Debug for AggregatorIngest {
@@ -41,11 +52,16 @@ impl AggregatorIngest {
         hub: Option<Hub>,
         metrics: Option<Arc<Metrics>>,
     ) -> Self {
+        let partitions = hub
+            .as_ref()
+            .map(|_| Mutex::new(Partitions::new(aggregator.lock().config().clone())));
         AggregatorIngest {
             aggregator,
             dedupe: dedupe.map(Mutex::new),
             hub,
             metrics,
+            partitions,
+            unpublished: Mutex::new(Vec::new()),
         }
     }
 
@@ -69,7 +85,37 @@ impl AggregatorIngest {
         hub.taps_ready()?;
         let results: Vec<WindowResult> = self.aggregator.lock().poll();
         hub.publish_results(&results)?;
-        Ok(results.len())
+        let mut n = results.len();
+        if let Some(parts) = &self.partitions {
+            let ready = parts.lock().poll_all();
+            n += ready.len();
+            self.publish_partitioned(hub, ready)?;
+        }
+        Ok(n)
+    }
+
+    /// Publishes partition results (with window ids) after any left from a failed attempt; on failure
+    /// keeps them all for the next call.
+    fn publish_partitioned(&self, hub: &Hub, results: Vec<WindowResult>) -> Result<()> {
+        let mut waiting = self.unpublished.lock();
+        if waiting.is_empty() && results.is_empty() {
+            return Ok(());
+        }
+        waiting.extend(results);
+        match hub.publish_windows(&waiting, "") {
+            Ok(_) => {
+                waiting.clear();
+                Ok(())
+            }
+            Err(e) => {
+                let cap = self.aggregator.lock().config().max_pending_results;
+                if waiting.len() > cap {
+                    let excess = waiting.len() - cap;
+                    waiting.drain(..excess);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Events dropped as duplicates so far.
@@ -109,5 +155,45 @@ impl Ingest for AggregatorIngest {
             m.observe_processing(started.elapsed());
         }
         Ok(accepted)
+    }
+
+    fn ingest_partition(
+        &self,
+        partition: &str,
+        events: Vec<(i64, Event)>,
+        next: i64,
+    ) -> Result<Option<i64>> {
+        let (Some(hub), Some(parts)) = (&self.hub, &self.partitions) else {
+            self.ingest(events.into_iter().map(|(_, e)| e).collect())?;
+            return Ok(Some(next));
+        };
+        let started = Instant::now();
+        // Refused before anything is added: the source retries the same batch.
+        hub.taps_ready()?;
+        let Some(results) = parts.lock().add(partition, events, next)? else {
+            return Ok(None); // revoked: the next owner replays it
+        };
+        // Added: from here the batch is never refused (a retry would add it twice). Results that
+        // cannot be published now wait, and hold every partition's commits back until they are.
+        let published = self.publish_partitioned(hub, results).is_ok();
+        if let Some(m) = &self.metrics {
+            m.observe_processing(started.elapsed());
+        }
+        Ok(match published {
+            true => parts.lock().settled(partition),
+            false => None,
+        })
+    }
+
+    fn assign_partition(&self, partition: &str) {
+        if let Some(p) = &self.partitions {
+            p.lock().assign(partition);
+        }
+    }
+
+    fn revoke_partition(&self, partition: &str) {
+        if let Some(p) = &self.partitions {
+            p.lock().revoke(partition);
+        }
     }
 }

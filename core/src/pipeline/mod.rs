@@ -7,12 +7,14 @@
 //! - [`demo`]: the whole demo on the shared runtime, started and stopped by the Python and Node CLIs;
 //! - [`config`]: the `dashfeed serve --config` file ([`PipelineConfig`]);
 //! - [`apply`]: dedupe → aggregator → hub, the step sources and HTTP ingest feed;
+//! - `partitions`: one aggregator per Kafka partition, offsets committed once their windows published;
 //! - [`serve`]: the running [`Pipeline`].
 
 pub mod apply;
 pub mod assets;
 pub mod config;
 pub mod demo;
+mod partitions;
 pub mod procfs;
 pub mod serve;
 pub mod synthetic;

@@ -209,6 +209,22 @@ impl Pipeline {
         &self.sinks
     }
 
+    /// Every link of the pipeline — sources, sinks, and the cluster's `cluster:redis` / `cluster:bus`
+    /// — as `/healthz` and `/metrics` report them.
+    pub fn links(&self) -> Vec<Arc<crate::connect::Link>> {
+        let mut out: Vec<Arc<crate::connect::Link>> = self
+            .sources
+            .iter()
+            .map(|s| s.link().clone())
+            .chain(self.sinks.iter().map(|s| s.link().clone()))
+            .collect();
+        #[cfg(feature = "redis")]
+        if let Some(c) = &self.cluster {
+            out.extend(c.links());
+        }
+        out
+    }
+
     /// Dashboards seeded from Redis caches at start.
     pub fn seeded(&self) -> usize {
         self.seeded

@@ -25,6 +25,33 @@ pub trait Ingest: Send + Sync {
     fn flush(&self) -> Result<()> {
         Ok(())
     }
+
+    /// Takes the events of one ordered input partition (a Kafka topic-partition, named
+    /// `{topic}/{partition}`), each with its position (offset); `next` is the position after the
+    /// batch. Returns the position up to which everything this partition delivered is *settled* — its
+    /// effect published — which is how far the source may commit (`None`: not further than before).
+    /// The default ingests the events at once and settles everything.
+    fn ingest_partition(
+        &self,
+        partition: &str,
+        events: Vec<(i64, Event)>,
+        next: i64,
+    ) -> Result<Option<i64>> {
+        let _ = partition;
+        self.ingest(events.into_iter().map(|(_, e)| e).collect())?;
+        Ok(Some(next))
+    }
+
+    /// `partition` was assigned to this consumer (a rebalance).
+    fn assign_partition(&self, partition: &str) {
+        let _ = partition;
+    }
+
+    /// `partition` was revoked from this consumer: its next owner replays it from the committed
+    /// position, so whatever this target holds of it that is not settled must be forgotten.
+    fn revoke_partition(&self, partition: &str) {
+        let _ = partition;
+    }
 }
 
 /// The default sink: publishes each event into the hub on its dashboard as

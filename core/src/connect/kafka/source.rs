@@ -13,6 +13,7 @@ use crate::connect::link::{default_breaker, Link};
 use crate::connect::payload::{PayloadFormat, PayloadParser, DEFAULT_MAX_MESSAGE_BYTES};
 use crate::connect::source::{Parsed, SourceCore};
 use crate::error::{Error, Result};
+use crate::event::Event;
 use crate::server::Ingest;
 use futures_util::FutureExt;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
@@ -89,9 +90,16 @@ impl KafkaSourceConfig {
     }
 }
 
-/// The consumer's context: commits stored offsets on revoke, reports errors and lag to the link.
+/// The consumer's context: commits stored offsets on revoke and tells the target which partitions
+/// come and go; reports errors and lag to the link.
 struct Context {
     link: Arc<Link>,
+    target: Arc<dyn Ingest>,
+}
+
+/// The name a partition has for [`Ingest::ingest_partition`]: `{topic}/{partition}`.
+fn partition_name(topic: &str, partition: i32) -> String {
+    format!("{topic}/{partition}")
 }
 
 impl ClientContext for Context {
@@ -120,9 +128,27 @@ impl ConsumerContext for Context {
         consumer: &rdkafka::consumer::BaseConsumer<Self>,
         rebalance: &Rebalance<'_>,
     ) {
-        if let Rebalance::Revoke(_) = rebalance {
-            // Everything applied has its offset stored: commit it before the partitions go.
+        if let Rebalance::Revoke(tpl) = rebalance {
+            // Everything settled has its offset stored: commit it before the partitions go, and let
+            // the target forget the rest (the next owner replays it from there).
             let _ = consumer.commit_consumer_state(CommitMode::Sync);
+            for e in tpl.elements() {
+                self.target
+                    .revoke_partition(&partition_name(e.topic(), e.partition()));
+            }
+        }
+    }
+
+    fn post_rebalance(
+        &self,
+        _consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            for e in tpl.elements() {
+                self.target
+                    .assign_partition(&partition_name(e.topic(), e.partition()));
+            }
         }
     }
 }
@@ -169,7 +195,10 @@ impl KafkaSource {
             .set("statistics.interval.ms", "5000")
             .set("enable.partition.eof", "false");
         let consumer: Consumer_ = cc
-            .create_with_context(Context { link: link.clone() })
+            .create_with_context(Context {
+                link: link.clone(),
+                target: target.clone(),
+            })
             .map_err(|e| Error::invalid(format!("kafka source: {e}")))?;
         let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).map_err(kafka_err)?;
@@ -267,18 +296,22 @@ async fn run(
     Ok(())
 }
 
+/// One partition's events in a batch (with their offsets) and the position after it.
+type PartitionBatch = (Vec<(i64, Event)>, i64);
+
 async fn apply(
     core: &SourceCore,
     consumer: &Consumer_,
     batch: Vec<OwnedMessage>,
     dead_letter: Option<&(String, FutureProducer)>,
 ) -> Result<()> {
-    let mut events = Vec::new();
+    let mut per_message: Vec<Vec<Event>> = Vec::with_capacity(batch.len());
     for m in &batch {
         let origin = format!("{}/{}/{}", m.topic(), m.partition(), m.offset());
         match core.parse(m.payload().unwrap_or_default(), Some(&origin)) {
-            Parsed::Events(evs) => events.extend(evs),
+            Parsed::Events(evs) => per_message.push(evs),
             Parsed::Rejected(code, msg) => {
+                per_message.push(Vec::new());
                 if let Some((topic, producer)) = dead_letter {
                     let headers = rdkafka::message::OwnedHeaders::new()
                         .insert(rdkafka::message::Header {
@@ -300,16 +333,23 @@ async fn apply(
             }
         }
     }
-    core.deliver(events).await?;
-    // The next offset to read per partition: what a restarted member resumes from.
-    let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
-    for m in &batch {
-        let slot = next.entry((m.topic(), m.partition())).or_insert(0);
-        *slot = (*slot).max(m.offset() + 1);
+    // Per partition, in offset order: its events and the position after the batch. The target says
+    // how far each may be committed (an aggregating target only as far as its windows published).
+    let mut parts: BTreeMap<(&str, i32), PartitionBatch> = BTreeMap::new();
+    for (m, evs) in batch.iter().zip(per_message) {
+        let slot = parts
+            .entry((m.topic(), m.partition()))
+            .or_insert_with(|| (Vec::new(), 0));
+        slot.0.extend(evs.into_iter().map(|e| (m.offset(), e)));
+        slot.1 = slot.1.max(m.offset() + 1);
     }
     let mut offsets = TopicPartitionList::new();
-    for ((topic, partition), offset) in next {
-        let _ = offsets.add_partition_offset(topic, partition, rdkafka::Offset::Offset(offset));
+    for ((topic, partition), (events, next)) in parts {
+        let name = partition_name(topic, partition);
+        if let Some(settled) = core.deliver_partition(&name, events, next).await? {
+            let _ =
+                offsets.add_partition_offset(topic, partition, rdkafka::Offset::Offset(settled));
+        }
     }
     // A partition revoked while this batch was applied refuses its offsets: its next owner reads
     // those messages again (at-least-once), and the id they carry lets a shared dedupe drop them.
