@@ -344,7 +344,7 @@ export declare class Pipeline {
   get hub(): Hub
   /** Dashboards seeded from Redis caches at start. */
   get seeded(): number
-  /** Every source's and sink's link figures. */
+  /** Every source's, sink's and the cluster's link figures. */
   links(): Array<LinkStats>
   /** Resolves once every sink wrote what it holds (`timeoutMs`, default 10 000). */
   flush(timeoutMs?: number | undefined | null): Promise<void>

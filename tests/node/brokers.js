@@ -55,12 +55,29 @@ function exited(proc) {
 class RedisServer {
   static async start() {
     const r = new RedisServer(await freePort());
-    r.proc = spawn('redis-server', ['--port', String(r.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' });
-    await waitFor('redis-server to accept connections', () => accepts(r.port));
+    await r.spawn();
     r.client = r.newClient();
     await r.client.connect();
     return r;
+  }
+
+  async spawn() {
+    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' });
+    await waitFor('redis-server to accept connections', () => accepts(this.port));
+  }
+
+  /** `kill -9`, then a new, empty redis-server on the same port (clients of the old one are closed). */
+  async restart() {
+    for (const c of this.clients || []) {
+      try { await c.disconnect(); } catch { /* already closed by the kill below */ }
+    }
+    this.clients = [];
+    this.proc.kill('SIGKILL');
+    await exited(this.proc);
+    await this.spawn();
+    this.client = this.newClient();
+    await this.client.connect();
   }
 
   constructor(port) {

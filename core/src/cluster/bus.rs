@@ -35,6 +35,10 @@ pub(crate) async fn run(
     'connect: while !cancel.is_cancelled() {
         let connected = async {
             let ps = subscribe(&shared).await?;
+            // Also (re)connects the command connection and loads the scripts into a Redis that
+            // restarted, before the first publish needs them.
+            let mut con = shared.con.clone();
+            shared.link.call(load_scripts(&mut con)).await?;
             // Mirrors made before this subscription may have missed publications.
             for d in shared.hub.dashboards() {
                 resync(&shared, &d, &data).await?;
