@@ -511,6 +511,34 @@ mod tests {
     }
 
     #[test]
+    fn the_cluster_section_names_its_keys_and_bounds() {
+        let m = PipelineConfig::parse("[cluster]\nredis = \"redis://h\"\nhistroy = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("histroy") && m.contains("line 3"), "{m}");
+        let m = PipelineConfig::parse("[cluster]\nredis = \"redis://h\"\nbatch = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            m.contains("[cluster]") && m.contains("cluster.batch"),
+            "{m}"
+        );
+        let m = PipelineConfig::parse("[cluster]\nprefix = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("redis"), "a cluster names its Redis: {m}");
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/cluster.toml"
+        ))
+        .unwrap();
+        let cfg = PipelineConfig::parse(&text).unwrap();
+        let cluster = cfg.cluster.unwrap();
+        assert_eq!(cluster.redis, "redis://localhost:6379");
+        assert_eq!(cfg.sources.len(), 1);
+    }
+
+    #[test]
     fn a_full_config_builds_every_part() {
         let cfg = PipelineConfig::parse(
             r#"
