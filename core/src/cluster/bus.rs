@@ -82,7 +82,7 @@ pub(crate) async fn run(
                     None => break 'connect,
                 },
                 msg = messages.next() => match msg {
-                    Some(m) => on_frame(&shared, m.get_payload_bytes(), &data).await,
+                    Some(m) => on_message(&shared, m.get_payload_bytes(), &data).await,
                     None => {
                         shared.connected.store(false, Ordering::Release);
                         shared.bus_link.set_down("cluster bus: subscription lost");
@@ -145,15 +145,20 @@ async fn ensure(shared: &Shared, dashboard: &str, create: bool, data: &Codec) ->
     }
 }
 
-async fn on_frame(shared: &Shared, payload: &[u8], data: &Codec) {
+/// Applies every frame of one bus message, in order.
+async fn on_message(shared: &Shared, payload: &[u8], data: &Codec) {
     shared.bus_link.count_messages(1);
-    let f = match Frame::parse(payload) {
-        Ok(f) => f,
-        Err(e) => {
-            shared.bus_link.count_rejected(e.code());
-            return;
+    match Frame::parse_all(payload) {
+        Ok(frames) => {
+            for f in frames {
+                on_frame(shared, f, data).await;
+            }
         }
-    };
+        Err(e) => shared.bus_link.count_rejected(e.code()),
+    }
+}
+
+async fn on_frame(shared: &Shared, f: Frame<'_>, data: &Codec) {
     let Some((epoch, seq)) = shared.hub.mirror_position(f.dashboard) else {
         return; // not mirrored on this node
     };

@@ -26,7 +26,8 @@ pub struct ClusterConfig {
     /// How long a publish waits for Redis to number it before failing with `timeout`, ms. Default 5000.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
-    /// Most publications sent to Redis in one pipelined round trip. Default 256.
+    /// Most publications numbered by one script call and broadcast as one bus message (the writer
+    /// gathers this many waiting publications per round trip). Default 256.
     #[serde(default = "default_batch")]
     pub batch: usize,
     /// Publish calls waiting for Redis at most; one more fails with `slow_consumer`. Default 10 000.

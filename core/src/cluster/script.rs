@@ -17,37 +17,49 @@ use crate::codec::{Codec, Format};
 use crate::error::{Error, Result};
 use std::sync::Arc;
 
-/// Numbers and broadcasts one publication.
+/// Numbers and broadcasts a batch of publications in one script call (one `PUBLISH` of all their
+/// frames), in order.
 ///
-/// KEYS: meta, history, snapshot, id key (the meta key again when there is no id).
-/// ARGV: epoch candidate, history MAXLEN, ts ms, data (MessagePack), has id (`0`/`1`), id horizon
-/// ms, bus channel, dashboard, then snapshot field / value pairs. Returns `{epoch, seq}`, seq `-1` for
-/// a duplicate id.
+/// KEYS, 4 per publication: meta, history, snapshot, id key (the meta key again when there is none).
+/// ARGV: epoch candidate, history MAXLEN, ts ms, id horizon ms, bus channel, publication count, then per
+/// publication: dashboard, data (MessagePack), has id (`0`/`1`), snapshot field count, and the field /
+/// value pairs. Returns `{epoch, seq}` per publication, seq `-1` for a duplicate id.
 pub(crate) const PUBLISH: &str = r#"
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
-end
-if ARGV[5] == '1' then
-  if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[6]) then
-    return {epoch, -1}
+local n = tonumber(ARGV[6])
+local a = 7
+local out = {}
+local frames = {}
+for p = 1, n do
+  local k = (p - 1) * 4
+  local d, data, nf = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 3])
+  local has_id = ARGV[a + 2] == '1'
+  local first = a + 4
+  a = first + 2 * nf
+  local epoch = redis.call('HGET', KEYS[k + 1], 'epoch')
+  if not epoch then
+    epoch = ARGV[1]
+    redis.call('DEL', KEYS[k + 2])
+    redis.call('HSET', KEYS[k + 1], 'epoch', epoch, 'seq', 0)
+  end
+  if has_id and not redis.call('SET', KEYS[k + 4], '1', 'NX', 'PX', ARGV[4]) then
+    out[p] = {epoch, -1}
+  else
+    local seq = redis.call('HINCRBY', KEYS[k + 1], 'seq', 1)
+    redis.call('XADD', KEYS[k + 2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', epoch, 't', ARGV[3], 'd', data)
+    local i = first
+    while i < a do
+      local last = math.min(i + 199, a - 1)
+      redis.call('HSET', KEYS[k + 3], unpack(ARGV, i, last))
+      i = last + 1
+    end
+    frames[#frames + 1] = epoch .. '\n' .. seq .. '\n' .. ARGV[3] .. '\n' .. #d .. '\n' .. #data .. '\n' .. d .. data
+    out[p] = {epoch, seq}
   end
 end
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', epoch, 't', ARGV[3], 'd', ARGV[4])
-local n = #ARGV
-local i = 9
-while i < n do
-  local last = math.min(i + 199, n)
-  local args = {}
-  for j = i, last do args[#args + 1] = ARGV[j] end
-  redis.call('HSET', KEYS[3], unpack(args))
-  i = last + 1
+if #frames > 0 then
+  redis.call('PUBLISH', ARGV[5], table.concat(frames))
 end
-redis.call('PUBLISH', ARGV[7], epoch .. '\n' .. seq .. '\n' .. ARGV[3] .. '\n' .. #ARGV[8] .. '\n' .. ARGV[8] .. ARGV[4])
-return {epoch, seq}
+return out
 "#;
 
 /// Reads one dashboard's shared state.
@@ -105,7 +117,8 @@ impl Keys {
     }
 }
 
-/// One publication as broadcast on the bus: `epoch \n seq \n ts \n len(dashboard) \n dashboard data`.
+/// One publication as broadcast on the bus. A bus message is one or more frames back to back, each
+/// `epoch \n seq \n ts \n len(dashboard) \n len(data) \n dashboard data`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Frame<'a> {
     pub(crate) epoch: &'a str,
@@ -117,8 +130,23 @@ pub(crate) struct Frame<'a> {
 }
 
 impl<'a> Frame<'a> {
-    /// Parses a bus payload; `decode_error` when it is not a frame.
-    pub(crate) fn parse(bytes: &'a [u8]) -> Result<Frame<'a>> {
+    /// Parses every frame of a bus message; `decode_error` when it is not made of frames (nothing of it
+    /// is then applied: the mirrors find the gap and fill it from the history).
+    pub(crate) fn parse_all(bytes: &'a [u8]) -> Result<Vec<Frame<'a>>> {
+        let mut out = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (frame, tail) = Frame::parse_one(rest)?;
+            out.push(frame);
+            rest = tail;
+        }
+        if out.is_empty() {
+            return Err(Error::Decode("cluster bus: an empty message".into()));
+        }
+        Ok(out)
+    }
+
+    fn parse_one(bytes: &'a [u8]) -> Result<(Frame<'a>, &'a [u8])> {
         let bad = || Error::Decode("cluster bus: not a dashfeed frame".into());
         let mut rest = bytes;
         let mut field = || -> Result<&'a str> {
@@ -130,19 +158,22 @@ impl<'a> Frame<'a> {
         let epoch = field()?;
         let seq = field()?.parse::<u64>().map_err(|_| bad())?;
         let ts_ms = field()?.parse::<i64>().map_err(|_| bad())?;
+        let dlen = field()?.parse::<usize>().map_err(|_| bad())?;
         let len = field()?.parse::<usize>().map_err(|_| bad())?;
-        if rest.len() < len {
+        if rest.len() < dlen.saturating_add(len) {
             return Err(bad());
         }
-        let (d, data) = rest.split_at(len);
+        let (d, tail) = rest.split_at(dlen);
+        let (data, tail) = tail.split_at(len);
         let dashboard = std::str::from_utf8(d).map_err(|_| bad())?;
-        Ok(Frame {
+        let frame = Frame {
             epoch,
             seq,
             ts_ms,
             dashboard,
             data,
-        })
+        };
+        Ok((frame, tail))
     }
 }
 
@@ -242,17 +273,27 @@ mod tests {
 
     #[test]
     fn frames_parse_and_refuse_garbage() {
-        let raw = b"00aa\n7\n1700\n3\nops\x81\xa1a\x01";
-        let f = Frame::parse(raw).unwrap();
+        let raw = b"00aa\n7\n1700\n3\n4\nops\x81\xa1a\x01e\n8\n0\n3\n1\na\nb\x80";
+        let frames = Frame::parse_all(raw).unwrap();
+        assert_eq!(frames.len(), 2);
+        let f = &frames[0];
         assert_eq!(
             (f.epoch, f.seq, f.ts_ms, f.dashboard),
             ("00aa", 7, 1700, "ops")
         );
         assert_eq!(f.data, b"\x81\xa1a\x01");
-        let with_newline = b"e\n1\n0\n3\na\nb\x80";
-        assert_eq!(Frame::parse(with_newline).unwrap().dashboard, "a\nb");
-        for bad in [&b""[..], b"e\nx\n0\n1\na", b"e\n1\n0\n9\nab", b"e\n1\n0"] {
-            assert_eq!(Frame::parse(bad).unwrap_err().code(), "decode_error");
+        assert_eq!(
+            (frames[1].dashboard, frames[1].data),
+            ("a\nb", &b"\x80"[..])
+        );
+        for bad in [
+            &b""[..],
+            b"e\nx\n0\n1\n1\naz",
+            b"e\n1\n0\n9\n1\nab",
+            b"e\n1\n0",
+            b"e\n1\n0\n1\n1\naz trailing",
+        ] {
+            assert_eq!(Frame::parse_all(bad).unwrap_err().code(), "decode_error");
         }
     }
 }

@@ -1,14 +1,14 @@
 //! The publishing side of a cluster: [`Sequencer`] is the hub's [`Route`]. A publish call queues its
 //! items for one writer task and waits (bounded by `timeout_ms`) for the answer; the writer takes
-//! every request waiting, up to `batch` publications, and numbers them in one pipelined round trip of
-//! [`PUBLISH`](super::script::PUBLISH) script calls, so concurrent publishers — threads, HTTP ingest,
+//! every request waiting, up to `batch` publications, and numbers them in one round trip: one
+//! [`PUBLISH`](super::script::PUBLISH) script call per `batch` publications, broadcast as one bus message, so concurrent publishers — threads, HTTP ingest,
 //! sources — share round trips. Redis runs each script atomically, in order: that order is the seq
 //! order every node applies.
 //!
 //! A batch that fails (Redis down, breaker open) fails every call in it; its publications may or may
 //! not have been numbered (the reply was lost), which is why ids make retries safe.
 
-use super::script::{Keys, PUBLISH};
+use super::script::PUBLISH;
 use super::Shared;
 use crate::codec::{Codec, Format, Value};
 use crate::connect::redis::{cache_entry, redis_err};
@@ -130,34 +130,39 @@ pub(crate) async fn write_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Reque
     }
 }
 
-/// One script call's arguments, built once (a retry after `NOSCRIPT` reuses them).
-fn script_call(
-    keys: &Keys,
-    sha: &str,
-    item: &Outgoing,
-    cfg: &ScriptArgs,
-    msgpack: &Codec,
-    json: &Codec,
-) -> Result<redis::Cmd> {
-    let d: &str = &item.dashboard;
-    let data = msgpack.encode_plain(&item.data)?;
+/// One script call numbering `items` (built once: a retry after `NOSCRIPT` reuses it).
+fn script_call(shared: &Shared, items: &[&Outgoing], cfg: &ScriptArgs) -> Result<redis::Cmd> {
+    let (msgpack, json) = (Codec::new(Format::MsgPack), Codec::new(Format::Json));
+    let keys = &shared.keys;
     let mut cmd = redis::cmd("EVALSHA");
-    cmd.arg(sha).arg(4).arg(keys.meta(d)).arg(keys.history(d));
-    cmd.arg(keys.snapshot(d));
-    match &item.id {
-        Some(id) => cmd.arg(keys.id(d, id)),
-        None => cmd.arg(keys.meta(d)),
-    };
+    cmd.arg(&shared.publish_sha).arg(items.len() * 4);
+    for item in items {
+        let d: &str = &item.dashboard;
+        cmd.arg(keys.meta(d))
+            .arg(keys.history(d))
+            .arg(keys.snapshot(d));
+        match &item.id {
+            Some(id) => cmd.arg(keys.id(d, id)),
+            None => cmd.arg(keys.meta(d)),
+        };
+    }
     cmd.arg(&*cfg.epoch)
         .arg(cfg.history)
         .arg(cfg.ts_ms)
-        .arg(data)
-        .arg(if item.id.is_some() { "1" } else { "0" })
         .arg(cfg.id_horizon_ms)
         .arg(&keys.channel)
-        .arg(d);
-    if let Value::Map(pairs) = &*item.data {
-        for (k, v) in pairs {
+        .arg(items.len());
+    for item in items {
+        let fields: &[(Value, Value)] = match &*item.data {
+            Value::Map(pairs) => pairs,
+            _ => &[],
+        };
+        cmd.arg(&*item.dashboard)
+            .arg(msgpack.encode_plain(&item.data)?)
+            .arg(if item.id.is_some() { "1" } else { "0" });
+        let named = fields.iter().filter(|(k, _)| matches!(k, Value::Str(_)));
+        cmd.arg(named.clone().count());
+        for (k, v) in named {
             if let Value::Str(field) = k {
                 cmd.arg(field)
                     .arg(json.encode_plain(&cache_entry(v, cfg.ts_ms))?);
@@ -182,21 +187,14 @@ async fn publish_batch(shared: &Shared, items: &[&Outgoing]) -> Answer {
         ts_ms: crate::event::now_ms(),
         id_horizon_ms: shared.id_horizon_ms,
     };
-    let (msgpack, json) = (Codec::new(Format::MsgPack), Codec::new(Format::Json));
+    // One script call per `batch` publications, all in one pipelined round trip.
     let mut pipe = redis::pipe();
-    for item in items {
-        let cmd = script_call(
-            &shared.keys,
-            &shared.publish_sha,
-            item,
-            &args,
-            &msgpack,
-            &json,
-        )?;
-        pipe.add_command(cmd);
+    for chunk in items.chunks(shared.config.batch) {
+        pipe.add_command(script_call(shared, chunk, &args)?);
     }
     let mut con = shared.con.clone();
-    let replies: Vec<(String, i64)> = shared.link.call(run_pipe(&pipe, &mut con)).await?;
+    let replies: Vec<Vec<(String, i64)>> = shared.link.call(run_pipe(&pipe, &mut con)).await?;
+    let replies: Vec<(String, i64)> = replies.into_iter().flatten().collect();
     if replies.len() != items.len() {
         return Err(Error::Io(format!(
             "redis: {} replies to {} publications",
@@ -216,9 +214,9 @@ async fn publish_batch(shared: &Shared, items: &[&Outgoing]) -> Answer {
 async fn run_pipe(
     pipe: &redis::Pipeline,
     con: &mut ConnectionManager,
-) -> Result<Vec<(String, i64)>> {
+) -> Result<Vec<Vec<(String, i64)>>> {
     for _ in 0..2 {
-        match pipe.query_async::<Vec<(String, i64)>>(con).await {
+        match pipe.query_async::<Vec<Vec<(String, i64)>>>(con).await {
             Ok(v) => return Ok(v),
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
                 load_scripts(con).await?;
