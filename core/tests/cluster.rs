@@ -185,7 +185,7 @@ fn a_dropped_bus_subscription_is_filled_from_the_shared_history() {
 fn redis_restarted_empty_is_a_new_epoch_seen_as_recovered_false() {
     let mut redis = Redis::start(false);
     let (a, ca) = node(&redis);
-    let (b, _cb) = node(&redis);
+    let (b, cb) = node(&redis);
     let sub = a.subscribe("ops", big_queue()).unwrap();
     let _ = sub.recv_timeout(T).unwrap().unwrap();
     for i in 1..=5 {
@@ -230,7 +230,9 @@ fn redis_restarted_empty_is_a_new_epoch_seen_as_recovered_false() {
         assert_eq!(snap.seq(), 1);
         assert!(snap.data().unwrap().get("mem").is_some());
     }
-    // A client resuming from the old epoch on any node gets recovered=false.
+    // A client resuming from the old epoch on any node gets recovered=false (a node whose bus is
+    // still reconnecting refuses a new mirror with io_error: wait for it).
+    wait_until("node b's bus back up", T, || cb.is_connected());
     let resumed = b
         .subscribe("ops", SubscribeOptions::since(old_epoch, 5))
         .unwrap();

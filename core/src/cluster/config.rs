@@ -26,8 +26,9 @@ pub struct ClusterConfig {
     /// How long a publish waits for Redis to number it before failing with `timeout`, ms. Default 5000.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
-    /// Most publications numbered by one script call and broadcast as one bus message (the writer
-    /// gathers this many waiting publications per round trip). Default 256.
+    /// Most publications numbered by one script call and broadcast as one bus message. Smaller calls
+    /// let the first publications of a big batch reach the nodes sooner (Redis runs the calls of a
+    /// round trip one after the other); the writer gathers up to 64 calls per round trip. Default 32.
     #[serde(default = "default_batch")]
     pub batch: usize,
     /// Publish calls waiting for Redis at most; one more fails with `slow_consumer`. Default 10 000.
@@ -52,7 +53,7 @@ fn default_timeout_ms() -> u64 {
     5000
 }
 fn default_batch() -> usize {
-    256
+    32
 }
 fn default_queue() -> usize {
     10_000
@@ -90,8 +91,8 @@ impl ClusterConfig {
         if !(1..=60_000).contains(&self.timeout_ms) {
             return Err(Error::invalid("cluster.timeout_ms must be 1 to 60000"));
         }
-        if !(1..=10_000).contains(&self.batch) {
-            return Err(Error::invalid("cluster.batch must be 1 to 10000"));
+        if !(1..=4096).contains(&self.batch) {
+            return Err(Error::invalid("cluster.batch must be 1 to 4096"));
         }
         if !(1..=1_000_000).contains(&self.queue) {
             return Err(Error::invalid("cluster.queue must be 1 to 1000000"));

@@ -2,62 +2,80 @@
 //!
 //! Per dashboard `d` (prefix `dashfeed`):
 //! - `dashfeed:meta:d` — hash `epoch` (16 hex digits), `seq` (the last publication's number);
-//! - `dashfeed:history:d` — stream of the last publications, entry id `{seq}-0`, fields `e` (epoch),
-//!   `t` (ms since the Unix epoch), `d` (the data map as MessagePack), trimmed with `MAXLEN ~`;
+//! - `dashfeed:history:d` — stream of the last publications of the current epoch (a new epoch deletes
+//!   it), entry id `{seq}-0`, field `d` (the data map as MessagePack), trimmed with `MAXLEN ~`;
 //! - `dashboard:d` — the latest-value snapshot in the Redis cache's layout
 //!   (`{metric}` → `{"value","timestamp","metadata"}` JSON);
 //! - `dashfeed:id:d:{id}` — a publication id seen, expiring after the dedupe horizon.
 //!
-//! [`PUBLISH`] numbers one publication: it creates the epoch when the dashboard has none (a new
-//! dashboard, or a Redis that restarted empty), drops a duplicate id, takes the next seq, appends to
-//! the history, updates the snapshot and broadcasts a [`Frame`] on `dashfeed:bus`. [`SYNC`] reads a
+//! [`PUBLISH`] numbers a batch of publications: it creates the epoch when a dashboard has none (a new
+//! dashboard, or a Redis that restarted empty), drops duplicate ids, takes the next seqs, appends to
+//! the history, updates the snapshot and broadcasts the [`Frame`]s on `dashfeed:bus`. [`SYNC`] reads a
 //! dashboard's epoch, seq, snapshot and history entries in one step, so that they agree.
 
 use crate::codec::{Codec, Format};
 use crate::error::{Error, Result};
 use std::sync::Arc;
 
-/// Numbers and broadcasts a batch of publications in one script call (one `PUBLISH` of all their
-/// frames), in order.
+/// Numbers and broadcasts a batch of publications in one script call, in order: per dashboard of the
+/// batch one `HMGET` of its epoch and seq, one `HSET` of the new seq and one `HSET` of the snapshot
+/// fields (the newest value of each wins); per publication one `XADD`; one `PUBLISH` of all frames.
 ///
 /// KEYS, 4 per publication: meta, history, snapshot, id key (the meta key again when there is none).
 /// ARGV: epoch candidate, history MAXLEN, ts ms, id horizon ms, bus channel, publication count, then per
 /// publication: dashboard, data (MessagePack), has id (`0`/`1`), snapshot field count, and the field /
 /// value pairs. Returns `{epoch, seq}` per publication, seq `-1` for a duplicate id.
 pub(crate) const PUBLISH: &str = r#"
-local n = tonumber(ARGV[6])
+local call, argv, keys, unpack, tonumber = redis.call, ARGV, KEYS, unpack, tonumber
+local n = tonumber(argv[6])
+local candidate, maxlen, ts, horizon = argv[1], argv[2], argv[3], argv[4]
 local a = 7
-local out = {}
-local frames = {}
+local out, frames, state, order = {}, {}, {}, {}
 for p = 1, n do
   local k = (p - 1) * 4
-  local d, data, nf = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 3])
-  local has_id = ARGV[a + 2] == '1'
+  local meta = keys[k + 1]
+  local d, data, nf = argv[a], argv[a + 1], tonumber(argv[a + 3])
+  local has_id = argv[a + 2] == '1'
   local first = a + 4
   a = first + 2 * nf
-  local epoch = redis.call('HGET', KEYS[k + 1], 'epoch')
-  if not epoch then
-    epoch = ARGV[1]
-    redis.call('DEL', KEYS[k + 2])
-    redis.call('HSET', KEYS[k + 1], 'epoch', epoch, 'seq', 0)
-  end
-  if has_id and not redis.call('SET', KEYS[k + 4], '1', 'NX', 'PX', ARGV[4]) then
-    out[p] = {epoch, -1}
-  else
-    local seq = redis.call('HINCRBY', KEYS[k + 1], 'seq', 1)
-    redis.call('XADD', KEYS[k + 2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', epoch, 't', ARGV[3], 'd', data)
-    local i = first
-    while i < a do
-      local last = math.min(i + 199, a - 1)
-      redis.call('HSET', KEYS[k + 3], unpack(ARGV, i, last))
-      i = last + 1
+  local s = state[meta]
+  if not s then
+    local m = call('HMGET', meta, 'epoch', 'seq')
+    if not m[1] then
+      m = {candidate, 0}
+      call('DEL', keys[k + 2])
+      call('HSET', meta, 'epoch', candidate)
     end
-    frames[#frames + 1] = epoch .. '\n' .. seq .. '\n' .. ARGV[3] .. '\n' .. #d .. '\n' .. #data .. '\n' .. d .. data
-    out[p] = {epoch, seq}
+    s = {m[1], tonumber(m[2]) or 0, keys[k + 2], keys[k + 3], {}, 0}
+    state[meta] = s
+    order[#order + 1] = meta
+  end
+  if has_id and not call('SET', keys[k + 4], '1', 'NX', 'PX', horizon) then
+    out[p] = {s[1], -1}
+  else
+    local seq = s[2] + 1
+    s[2] = seq
+    call('XADD', s[3], 'MAXLEN', '~', maxlen, seq .. '-0', 'd', data)
+    local f, m = s[5], s[6]
+    for i = first, a - 1 do
+      m = m + 1
+      f[m] = argv[i]
+    end
+    s[6] = m
+    frames[#frames + 1] = s[1] .. '\n' .. seq .. '\n' .. ts .. '\n' .. #d .. '\n' .. #data .. '\n' .. d .. data
+    out[p] = {s[1], seq}
+  end
+end
+for _, meta in ipairs(order) do
+  local s = state[meta]
+  call('HSET', meta, 'seq', s[2])
+  local f, m = s[5], s[6]
+  for i = 1, m, 400 do
+    call('HSET', s[4], unpack(f, i, math.min(i + 399, m)))
   end
 end
 if #frames > 0 then
-  redis.call('PUBLISH', ARGV[5], table.concat(frames))
+  call('PUBLISH', argv[5], table.concat(frames))
 end
 return out
 "#;

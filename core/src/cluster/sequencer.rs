@@ -1,8 +1,8 @@
 //! The publishing side of a cluster: [`Sequencer`] is the hub's [`Route`]. A publish call queues its
 //! items for one writer task and waits (bounded by `timeout_ms`) for the answer; the writer takes
-//! every request waiting, up to `batch` publications, and numbers them in one round trip: one
-//! [`PUBLISH`](super::script::PUBLISH) script call per `batch` publications, broadcast as one bus message, so concurrent publishers — threads, HTTP ingest,
-//! sources — share round trips. Redis runs each script atomically, in order: that order is the seq
+//! every request waiting (up to 64 script calls' worth) and numbers them in one round trip: one
+//! [`PUBLISH`](super::script::PUBLISH) script call per `batch` publications, each broadcast as one bus
+//! message, so concurrent publishers — threads, HTTP ingest, sources — share round trips. Redis runs each script atomically, in order: that order is the seq
 //! order every node applies.
 //!
 //! A batch that fails (Redis down, breaker open) fails every call in it; its publications may or may
@@ -20,6 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::mpsc;
+
+/// Script calls (of up to `batch` publications each) the writer sends per round trip at most.
+const CALLS_PER_ROUND_TRIP: usize = 64;
 
 /// The answer to a publish request.
 type Answer = Result<Vec<Option<Landed>>>;
@@ -99,7 +102,7 @@ fn wait<T>(answer: &Receiver<Result<T>>, timeout: Duration) -> Result<T> {
 /// The writer task: batches of requests, one round trip each.
 pub(crate) async fn write_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
     let mut pending: Vec<Request> = Vec::new();
-    let batch = shared.config.batch;
+    let batch = shared.config.batch * CALLS_PER_ROUND_TRIP;
     while let Some(first) = rx.recv().await {
         let mut count = first.items.len();
         pending.push(first);
