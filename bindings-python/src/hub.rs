@@ -58,6 +58,22 @@ pub struct PyHub {
     pub(crate) inner: Hub,
 }
 
+impl PyHub {
+    /// Runs `f` on the hub; a clustered hub may wait for Redis (numbering, a new mirror), and its bus
+    /// task runs the ready callbacks that take the GIL: so without the GIL then.
+    fn waiting<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&Hub) -> dashfeed::Result<T> + Send,
+    ) -> PyResult<T> {
+        let hub = &self.inner;
+        match hub.is_clustered() {
+            true => py.detach(|| f(hub)).py(),
+            false => f(hub).py(),
+        }
+    }
+}
+
 #[pymethods]
 impl PyHub {
     #[new]
@@ -107,16 +123,13 @@ impl PyHub {
             Some(id) => self.inner.publish_with_id(dashboard, id, value),
             None => self.inner.publish(dashboard, value).map(Some),
         };
-        // A clustered hub waits for Redis to number the publication: without the GIL.
-        match self.inner.is_clustered() {
-            true => data.py().detach(publish).py(),
-            false => publish().py(),
-        }
+        self.waiting(data.py(), |_| publish())
     }
 
     /// The latest value per metric as a `snapshot` Message, or None for an unknown dashboard.
-    fn snapshot(&self, dashboard: &str) -> PyResult<Option<PyMessage>> {
-        Ok(self.inner.snapshot(dashboard).py()?.map(PyMessage::new))
+    fn snapshot(&self, py: Python<'_>, dashboard: &str) -> PyResult<Option<PyMessage>> {
+        let snap = self.waiting(py, |hub| hub.snapshot(dashboard))?;
+        Ok(snap.map(PyMessage::new))
     }
 
     /// Subscribes to `dashboard`. Without `since` the first message is the snapshot; with `since=(epoch,
@@ -126,6 +139,7 @@ impl PyHub {
     #[allow(clippy::too_many_arguments)]
     fn subscribe(
         &self,
+        py: Python<'_>,
         dashboard: &str,
         since: Option<&Bound<'_, PyAny>>,
         policy: Option<&str>,
@@ -143,7 +157,7 @@ impl PyHub {
             compress: Some(compress),
         };
         Ok(PySubscription {
-            inner: self.inner.subscribe(dashboard, options).py()?,
+            inner: self.waiting(py, |hub| hub.subscribe(dashboard, options))?,
         })
     }
 
@@ -151,11 +165,12 @@ impl PyHub {
     /// mapping each series (`metric` or `metric{k=v}`) to its result dict. Returns the seqs.
     fn publish_results(
         &self,
+        py: Python<'_>,
         results: Vec<PyRef<'_, crate::window::PyWindowResult>>,
     ) -> PyResult<Vec<u64>> {
         let owned: Vec<dashfeed::window::WindowResult> =
             results.iter().map(|r| r.inner.clone()).collect();
-        self.inner.publish_results(&owned).py()
+        self.waiting(py, |hub| hub.publish_results(&owned))
     }
 
     /// Starts a new epoch for `dashboard` (history forgotten: resumes get a fresh snapshot).

@@ -298,3 +298,95 @@ fn redis_down_fails_publishes_with_a_code_and_keeps_local_subscribers() {
         (1, Some(&Value::Int(1)))
     );
 }
+
+#[test]
+fn a_redis_behind_the_nodes_is_a_new_epoch_never_reused_seqs() {
+    let redis = Redis::start(false);
+    let (a, ca) = node(&redis);
+    let sub = a.subscribe("ops", big_queue()).unwrap();
+    let _ = sub.recv_timeout(T).unwrap().unwrap();
+    for i in 1..=10 {
+        a.publish("ops", metric("cpu", i)).unwrap();
+    }
+    let got = recv_until(&sub, |m| m.seq() == 10);
+    let epoch = got[0].epoch().to_owned();
+    // Redis comes back from an older save: the same epoch, three publications fewer.
+    let mut con = redis.con();
+    let _: () = redis::cmd("HSET")
+        .arg("dashfeed:meta:ops")
+        .arg("seq")
+        .arg(7)
+        .query(&mut con)
+        .unwrap();
+    let _: i64 = redis::cmd("XTRIM")
+        .arg("dashfeed:history:ops")
+        .arg("MAXLEN")
+        .arg(7)
+        .query(&mut con)
+        .unwrap();
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query(&mut con)
+        .unwrap();
+    // On reconnect the node finds Redis behind it: a new epoch, seen as recovered=false.
+    let reset = recv_until(&sub, |m| m.kind() == Kind::Snapshot);
+    let snap = reset.last().unwrap();
+    assert_eq!(snap.recovered(), Some(false));
+    assert_ne!(snap.epoch(), epoch);
+    wait_until("bus back up", T, || ca.is_connected());
+    let seq = a.publish("ops", metric("cpu", 11)).unwrap();
+    let next = recv_until(&sub, |m| m.seq() == seq);
+    assert_eq!(next.last().unwrap().epoch(), snap.epoch());
+}
+
+#[test]
+fn the_shared_history_is_bounded_in_redis_and_on_each_node() {
+    let redis = Redis::start(false);
+    let hub = Hub::new(HubConfig {
+        history: 100,
+        ..HubConfig::default()
+    })
+    .unwrap();
+    let rt = dashfeed::runtime::handle().unwrap();
+    let _cluster = Cluster::start(ClusterConfig::new(redis.url()), &hub, &rt).unwrap();
+    let sub = hub.subscribe("ops", big_queue()).unwrap();
+    let blob = "x".repeat(1000);
+    for i in 0..3000 {
+        let data = Value::Map(vec![
+            (Value::Str("n".into()), Value::Int(i)),
+            (Value::Str("blob".into()), Value::Str(blob.clone())),
+        ]);
+        hub.publish("ops", data).unwrap();
+    }
+    recv_until(&sub, |m| m.seq() == 3000);
+    let mut con = redis.con();
+    let len: u64 = redis::cmd("XLEN")
+        .arg("dashfeed:history:ops")
+        .query(&mut con)
+        .unwrap();
+    assert!(
+        (100..=300).contains(&len),
+        "MAXLEN ~ 100 keeps {len} entries"
+    );
+    let bytes: u64 = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg("dashfeed:history:ops")
+        .query(&mut con)
+        .unwrap();
+    assert!(
+        bytes < 400_000,
+        "the stream holds {bytes} bytes for 3,000 publications of ~1 KB"
+    );
+    let snapshot_bytes: u64 = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg("dashboard:ops")
+        .query(&mut con)
+        .unwrap();
+    assert!(
+        snapshot_bytes < 8_000,
+        "one entry per metric: {snapshot_bytes}"
+    );
+    assert!(hub.topic_stats("ops").unwrap().history <= 100);
+}

@@ -9,7 +9,7 @@
 //! broadcast while the subscription was down are read from the history stream, or the mirror is
 //! reset when they are gone.
 
-use super::script::{data_codec, Frame, Synced};
+use super::script::{data_codec, Frame, Synced, RETIRE, SYNC};
 use super::sequencer::{load_scripts, Ask};
 use super::Shared;
 use crate::codec::{Codec, Format, Value};
@@ -111,9 +111,13 @@ async fn subscribe(shared: &Shared) -> Result<redis::aio::PubSub> {
 
 /// Answers an ask while the bus is down.
 fn refuse(ask: Ask, why: &Error) {
+    let err = Error::Io(format!("cluster bus not connected: {why}"));
     match ask {
         Ask::Ensure { reply, .. } => {
-            let _ = reply.send(Err(Error::Io(format!("cluster bus not connected: {why}"))));
+            let _ = reply.send(Err(err));
+        }
+        Ask::CatchUp { reply, .. } => {
+            let _ = reply.send(Err(err));
         }
     }
 }
@@ -127,6 +131,9 @@ async fn answer(shared: &Shared, ask: Ask, data: &Codec) {
         } => {
             let r = ensure(shared, &dashboard, create, data).await;
             let _ = reply.send(r);
+        }
+        Ask::CatchUp { dashboard, reply } => {
+            let _ = reply.send(resync(shared, &dashboard, data).await);
         }
     }
 }
@@ -197,12 +204,38 @@ async fn resync(shared: &Shared, dashboard: &str, data: &Codec) -> Result<()> {
             if reached == Some(s.seq) {
                 return Ok(());
             }
+        } else if *s.epoch == *epoch {
+            // Redis is behind what this node applied: it lost publications. A new epoch, never
+            // the same seqs again with other data.
+            retire(shared, dashboard, &epoch, seq).await?;
         }
     }
     if let Some(s) = sync(shared, dashboard, true, None).await? {
         shared.hub.mirror_reset(dashboard, state(s, data))?;
     }
     Ok(())
+}
+
+/// Runs [`RETIRE`] for `dashboard` at `(epoch, seq)`.
+async fn retire(shared: &Shared, dashboard: &str, epoch: &str, seq: u64) -> Result<()> {
+    let keys = &shared.keys;
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(RETIRE)
+        .arg(2)
+        .arg(keys.meta(dashboard))
+        .arg(keys.history(dashboard))
+        .arg(epoch)
+        .arg(seq);
+    let mut con = shared.con.clone();
+    shared
+        .link
+        .call(async {
+            cmd.query_async::<i64>(&mut con)
+                .await
+                .map(|_| ())
+                .map_err(redis_err)
+        })
+        .await
 }
 
 /// One [`SYNC`] call: the newest history entries (`after` `None`) or the ones after `after`.
@@ -217,8 +250,12 @@ async fn sync(
         true => crate::hub::new_epoch()?.to_string(),
         false => String::new(),
     };
-    let mut cmd = redis::cmd("EVALSHA");
-    cmd.arg(&shared.sync_sha)
+    // The script is loaded in the same round trip (a restarted Redis has lost it; SYNC only reads
+    // and creates a missing epoch, so running it is never repeated).
+    let mut pipe = redis::pipe();
+    pipe.cmd("SCRIPT").arg("LOAD").arg(SYNC).ignore();
+    pipe.cmd("EVALSHA")
+        .arg(&shared.sync_sha)
         .arg(3)
         .arg(keys.meta(dashboard))
         .arg(keys.history(dashboard))
@@ -227,24 +264,12 @@ async fn sync(
         .arg(shared.history)
         .arg(after.map(|a| a.to_string()).unwrap_or_default());
     let mut con = shared.con.clone();
-    let reply: redis::Value = shared
+    let (reply,): (redis::Value,) = shared
         .link
         .call(async {
-            for _ in 0..2 {
-                match cmd.query_async::<redis::Value>(&mut con).await {
-                    Ok(v) => return Ok(v),
-                    Err(e)
-                        if e.kind()
-                            == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
-                    {
-                        load_scripts(&mut con).await?;
-                    }
-                    Err(e) => return Err(redis_err(e)),
-                }
-            }
-            Err(Error::Io(
-                "redis: the cluster sync script does not stay loaded".into(),
-            ))
+            pipe.query_async::<(redis::Value,)>(&mut con)
+                .await
+                .map_err(redis_err)
         })
         .await?;
     Synced::from_reply(reply)

@@ -30,7 +30,7 @@ pub use config::ClusterConfig;
 
 use crate::connect::link::{default_breaker, Link};
 use crate::connect::redis::{client, manager};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::hub::Hub;
 use redis::aio::ConnectionManager;
 use script::Keys;
@@ -85,6 +85,12 @@ impl Cluster {
     /// already clustered. Redis need not be up yet: the links report it down until it is.
     pub fn start(config: ClusterConfig, hub: &Hub, rt: &Handle) -> Result<Cluster> {
         config.validate()?;
+        if rt.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            // Publish calls wait for the writer task: on a single-threaded runtime it could not run.
+            return Err(Error::invalid(
+                "cluster: start it on a multi-threaded runtime (dashfeed::runtime::handle())",
+            ));
+        }
         let _guard = rt.enter();
         let client = client(&config.redis)?;
         let timeout = Duration::from_millis(config.timeout_ms);

@@ -67,11 +67,15 @@ for p = 1, n do
   end
 end
 for _, meta in ipairs(order) do
+  call('HSET', meta, 'seq', state[meta][2])
+end
+-- The snapshot hashes may be shared with other writers: a key of another type must not stop the
+-- batch half way (Lua has no rollback), so their writes come last and their errors are ignored.
+for _, meta in ipairs(order) do
   local s = state[meta]
-  call('HSET', meta, 'seq', s[2])
   local f, m = s[5], s[6]
   for i = 1, m, 400 do
-    call('HSET', s[4], unpack(f, i, math.min(i + 399, m)))
+    redis.pcall('HSET', s[4], unpack(f, i, math.min(i + 399, m)))
   end
 end
 if #frames > 0 then
@@ -103,6 +107,21 @@ else
   hist = redis.call('XRANGE', KEYS[2], (tonumber(ARGV[3]) + 1) .. '-0', '+', 'COUNT', ARGV[2])
 end
 return {epoch, seq, snap, hist}
+"#;
+
+/// Retires a dashboard's shared feed that lost publications some node applied (Redis came back from
+/// an older save, or failed over to a replica that was behind): when the epoch is still `ARGV[1]` and
+/// the seq below `ARGV[2]`, meta and history are deleted, so the next sync starts a new epoch that
+/// every node and client sees as `recovered: false` (reusing the lost seqs would be a silent gap).
+///
+/// KEYS: meta, history. Returns 1 when retired.
+pub(crate) const RETIRE: &str = r#"
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+if m[1] == ARGV[1] and (tonumber(m[2]) or 0) < tonumber(ARGV[2]) then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return 1
+end
+return 0
 "#;
 
 /// The key names of one cluster.

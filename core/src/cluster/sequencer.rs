@@ -41,6 +41,11 @@ pub(crate) enum Ask {
         create: bool,
         reply: SyncSender<Result<bool>>,
     },
+    /// Bring the mirror of `dashboard` up to the shared feed (see [`Route::catch_up`]).
+    CatchUp {
+        dashboard: String,
+        reply: SyncSender<Result<()>>,
+    },
 }
 
 /// The route of a clustered hub.
@@ -69,16 +74,30 @@ impl Route for Sequencer {
 
     fn ensure(&self, dashboard: &str, create: bool) -> Result<bool> {
         let (reply, answer) = sync_channel(1);
-        let ask = Ask::Ensure {
+        self.ask(Ask::Ensure {
             dashboard: dashboard.to_owned(),
             create,
             reply,
-        };
+        })?;
+        wait(&answer, self.timeout)
+    }
+
+    fn catch_up(&self, dashboard: &str) -> Result<()> {
+        let (reply, answer) = sync_channel(1);
+        self.ask(Ask::CatchUp {
+            dashboard: dashboard.to_owned(),
+            reply,
+        })?;
+        wait(&answer, self.timeout)
+    }
+}
+
+impl Sequencer {
+    fn ask(&self, ask: Ask) -> Result<()> {
         self.asks.try_send(ask).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => Error::SlowConsumer,
             mpsc::error::TrySendError::Closed(_) => Error::Closed,
-        })?;
-        wait(&answer, self.timeout)
+        })
     }
 }
 
@@ -190,13 +209,24 @@ async fn publish_batch(shared: &Shared, items: &[&Outgoing]) -> Answer {
         ts_ms: crate::event::now_ms(),
         id_horizon_ms: shared.id_horizon_ms,
     };
-    // One script call per `batch` publications, all in one pipelined round trip.
+    // One script call per `batch` publications, all in one pipelined round trip. The pipeline loads
+    // the script first (ignored reply): a Redis that restarted since the last round trip has it
+    // again before the first call, so no call of a round trip is refused while others ran (a retry
+    // would publish those twice).
     let mut pipe = redis::pipe();
+    pipe.cmd("SCRIPT").arg("LOAD").arg(PUBLISH).ignore();
     for chunk in items.chunks(shared.config.batch) {
         pipe.add_command(script_call(shared, chunk, &args)?);
     }
     let mut con = shared.con.clone();
-    let replies: Vec<Vec<(String, i64)>> = shared.link.call(run_pipe(&pipe, &mut con)).await?;
+    let replies: Vec<Vec<(String, i64)>> = shared
+        .link
+        .call(async {
+            pipe.query_async::<Vec<Vec<(String, i64)>>>(&mut con)
+                .await
+                .map_err(redis_err)
+        })
+        .await?;
     let replies: Vec<(String, i64)> = replies.into_iter().flatten().collect();
     if replies.len() != items.len() {
         return Err(Error::Io(format!(
@@ -210,26 +240,6 @@ async fn publish_batch(shared: &Shared, items: &[&Outgoing]) -> Answer {
         .into_iter()
         .map(|(epoch, seq)| u64::try_from(seq).ok().map(|s| (s, Arc::from(epoch))))
         .collect())
-}
-
-/// Runs `pipe`; after a Redis restart (`NOSCRIPT`) loads the script and runs it once more — no call
-/// of a batch refused with `NOSCRIPT` ran.
-async fn run_pipe(
-    pipe: &redis::Pipeline,
-    con: &mut ConnectionManager,
-) -> Result<Vec<Vec<(String, i64)>>> {
-    for _ in 0..2 {
-        match pipe.query_async::<Vec<Vec<(String, i64)>>>(con).await {
-            Ok(v) => return Ok(v),
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                load_scripts(con).await?;
-            }
-            Err(e) => return Err(redis_err(e)),
-        }
-    }
-    Err(Error::Io(
-        "redis: the cluster scripts do not stay loaded".into(),
-    ))
 }
 
 /// Loads both scripts into Redis's script cache.

@@ -363,8 +363,14 @@ impl Hub {
         let limits = QueueLimits::resolve(self.config(), &options)?;
         if let Some(route) = self.inner.route.get() {
             validate::check_dashboard(dashboard)?;
-            if self.topic(dashboard).is_none() {
-                route.ensure(dashboard, true)?;
+            match (self.mirror_position(dashboard), &options.since) {
+                (None, _) => {
+                    route.ensure(dashboard, true)?;
+                }
+                (Some((epoch, seq)), Some(since)) if *since.epoch == *epoch && since.seq > seq => {
+                    route.catch_up(dashboard)?;
+                }
+                _ => {}
             }
         }
         let topic = self.topic_or_create(dashboard)?;

@@ -40,13 +40,40 @@ impl Hub {
         Ok(seqs.into_iter().flatten().collect())
     }
 
-    /// Like [`publish_results_as`](Hub::publish_results_as), each group of final results with an
-    /// idempotency id naming its window — `w:{end_ms}:{hash of its series names}` — so that the same
-    /// window published again (by the node that took over a Kafka partition and replayed it) is
-    /// dropped as a duplicate within the dedupe horizon. Partial results (`updates`) have no id.
-    /// Returns the seqs of the groups published (duplicates left out).
+    /// For the results of time windows (tumbling, hopping): like
+    /// [`publish_results_as`](Hub::publish_results_as), each group of final results with an idempotency id naming its window —
+    /// `w:{start_ms}-{end_ms}:{hash of its series names}` — so that the same window published again
+    /// (by the node that took over a Kafka partition and replayed it) is dropped as a duplicate within
+    /// the dedupe horizon. Partial results (`updates`) and session / count windows have no id. Returns
+    /// the seqs of the groups published (duplicates left out).
     pub fn publish_windows(&self, results: &[WindowResult], suffix: &str) -> Result<Vec<u64>> {
-        let items = group(results, suffix, true);
+        self.publish_windows_each(std::slice::from_ref(&results.to_vec()), suffix)
+    }
+
+    /// [`publish_windows`](Hub::publish_windows) of several result lists in one call, each grouped on
+    /// its own (the results of one input partition: their groups, and so their ids, do not depend on
+    /// what other partitions closed at the same time).
+    pub fn publish_windows_each(
+        &self,
+        lists: &[Vec<WindowResult>],
+        suffix: &str,
+    ) -> Result<Vec<u64>> {
+        self.publish_grouped(lists, suffix, true)
+    }
+
+    /// Each list grouped on its own and published in one call; with `ids`, window ids on the groups
+    /// of final results (the caller knows the windows are time windows: only those are named by
+    /// their start and end).
+    pub(crate) fn publish_grouped(
+        &self,
+        lists: &[Vec<WindowResult>],
+        suffix: &str,
+        ids: bool,
+    ) -> Result<Vec<u64>> {
+        let items: Vec<Outgoing> = lists
+            .iter()
+            .flat_map(|list| group(list, suffix, ids))
+            .collect();
         if items.is_empty() {
             return Ok(Vec::new());
         }
@@ -61,6 +88,7 @@ impl Hub {
 fn group(results: &[WindowResult], suffix: &str, ids: bool) -> Vec<Outgoing> {
     let mut groups: Vec<Group<'_>> = Vec::new();
     let mut partial: Vec<bool> = Vec::new();
+    let mut starts: Vec<i64> = Vec::new();
     for r in results {
         let at = (r.key.dashboard.as_str(), r.end_ms);
         let idx = match groups.iter().position(|(k, _)| *k == at) {
@@ -68,6 +96,7 @@ fn group(results: &[WindowResult], suffix: &str, ids: bool) -> Vec<Outgoing> {
             None => {
                 groups.push((at, Vec::new()));
                 partial.push(false);
+                starts.push(r.start_ms);
                 groups.len() - 1
             }
         };
@@ -82,8 +111,9 @@ fn group(results: &[WindowResult], suffix: &str, ids: bool) -> Vec<Outgoing> {
     groups
         .into_iter()
         .zip(partial)
-        .map(|(((dashboard, end_ms), entries), partial)| {
-            let id = (ids && !partial).then(|| window_id(end_ms, &entries));
+        .zip(starts)
+        .map(|((((dashboard, end_ms), entries), partial), start_ms)| {
+            let id = (ids && !partial).then(|| window_id(start_ms, end_ms, &entries));
             let data = Value::Map(
                 entries
                     .into_iter()
@@ -95,8 +125,8 @@ fn group(results: &[WindowResult], suffix: &str, ids: bool) -> Vec<Outgoing> {
         .collect()
 }
 
-/// `w:{end_ms}:{16 hex digits}`: the window end and an FNV-1a hash of the sorted series names.
-fn window_id(end_ms: i64, entries: &[(String, Value)]) -> String {
+/// `w:{start_ms}-{end_ms}:{16 hex digits}`: the window and an FNV-1a hash of the sorted series names.
+fn window_id(start_ms: i64, end_ms: i64, entries: &[(String, Value)]) -> String {
     let mut names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
     names.sort_unstable();
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -106,7 +136,7 @@ fn window_id(end_ms: i64, entries: &[(String, Value)]) -> String {
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
     }
-    format!("w:{end_ms}:{h:016x}")
+    format!("w:{start_ms}-{end_ms}:{h:016x}")
 }
 
 #[cfg(test)]

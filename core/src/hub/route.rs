@@ -44,4 +44,8 @@ pub trait Route: Send + Sync {
     /// history), creating the shared feed when `create`. `Ok(false)` when it does not exist and
     /// `create` is false.
     fn ensure(&self, dashboard: &str, create: bool) -> Result<bool>;
+
+    /// Brings the local mirror of `dashboard` up to the shared feed now (a client resumes from a seq
+    /// this node has not applied yet: the bus is a little behind the node it came from).
+    fn catch_up(&self, dashboard: &str) -> Result<()>;
 }

@@ -7,9 +7,11 @@
 //! no window result is ever made that a sink could not take.
 //!
 //! Events of an ordered partition (Kafka) go to that partition's own aggregator
-//! ([`Partitions`](super::partitions)): its results are published with window ids, a batch whose
-//! results could not be published (a clustered hub whose Redis is down) keeps them for the next
-//! call, and the source commits only the offsets whose windows were published.
+//! ([`Partitions`](super::partitions)): its results are published with window ids, each partition's
+//! results as their own groups (so a window's id is the same whoever replays it). Results that could
+//! not be published (a clustered hub whose Redis is down) are kept and published first next time;
+//! while that fails, new batches are refused before anything is added (the source retries them), and
+//! the source commits only offsets whose windows were published.
 
 use super::partitions::Partitions;
 use crate::error::Result;
@@ -28,11 +30,30 @@ pub struct AggregatorIngest {
     dedupe: Option<Mutex<Dedupe>>,
     hub: Option<Hub>,
     metrics: Option<Arc<Metrics>>,
-    /// Per-partition aggregators (with a hub only: an owner-polled aggregator takes every event).
-    partitions: Option<Mutex<Partitions>>,
-    /// Partition results whose publication failed, published first next time (bounded by the
-    /// aggregator's `max_pending_results`, the oldest dropped beyond).
-    unpublished: Mutex<Vec<WindowResult>>,
+    /// Per-partition aggregators and their unpublished results (with a hub only: an owner-polled
+    /// aggregator takes every event). One lock: a tick's results and a batch's offsets never race.
+    partitions: Option<Mutex<Partitioned>>,
+}
+
+/// The partitioned state.
+struct Partitioned {
+    parts: Partitions,
+    /// Results not published yet, one entry per partition batch (published in this order). Bounded:
+    /// while it is not empty no batch is added, so only the windows already open can join it.
+    unpublished: Vec<Vec<WindowResult>>,
+}
+
+impl Partitioned {
+    /// Publishes what waits; on failure keeps it all.
+    fn flush(&mut self, hub: &Hub) -> Result<()> {
+        if self.unpublished.is_empty() {
+            return Ok(());
+        }
+        let ids = self.parts.time_windows();
+        hub.publish_grouped(&self.unpublished, "", ids)?;
+        self.unpublished.clear();
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for AggregatorIngest {
@@ -52,16 +73,18 @@ impl AggregatorIngest {
         hub: Option<Hub>,
         metrics: Option<Arc<Metrics>>,
     ) -> Self {
-        let partitions = hub
-            .as_ref()
-            .map(|_| Mutex::new(Partitions::new(aggregator.lock().config().clone())));
+        let partitions = hub.as_ref().map(|_| {
+            Mutex::new(Partitioned {
+                parts: Partitions::new(aggregator.lock().config().clone()),
+                unpublished: Vec::new(),
+            })
+        });
         AggregatorIngest {
             aggregator,
             dedupe: dedupe.map(Mutex::new),
             hub,
             metrics,
             partitions,
-            unpublished: Mutex::new(Vec::new()),
         }
     }
 
@@ -87,35 +110,13 @@ impl AggregatorIngest {
         hub.publish_results(&results)?;
         let mut n = results.len();
         if let Some(parts) = &self.partitions {
-            let ready = parts.lock().poll_all();
-            n += ready.len();
-            self.publish_partitioned(hub, ready)?;
+            let mut st = parts.lock();
+            let ready = st.parts.poll_each();
+            n += ready.iter().map(Vec::len).sum::<usize>();
+            st.unpublished.extend(ready);
+            st.flush(hub)?;
         }
         Ok(n)
-    }
-
-    /// Publishes partition results (with window ids) after any left from a failed attempt; on failure
-    /// keeps them all for the next call.
-    fn publish_partitioned(&self, hub: &Hub, results: Vec<WindowResult>) -> Result<()> {
-        let mut waiting = self.unpublished.lock();
-        if waiting.is_empty() && results.is_empty() {
-            return Ok(());
-        }
-        waiting.extend(results);
-        match hub.publish_windows(&waiting, "") {
-            Ok(_) => {
-                waiting.clear();
-                Ok(())
-            }
-            Err(e) => {
-                let cap = self.aggregator.lock().config().max_pending_results;
-                if waiting.len() > cap {
-                    let excess = waiting.len() - cap;
-                    waiting.drain(..excess);
-                }
-                Err(e)
-            }
-        }
     }
 
     /// Events dropped as duplicates so far.
@@ -168,32 +169,40 @@ impl Ingest for AggregatorIngest {
             return Ok(Some(next));
         };
         let started = Instant::now();
-        // Refused before anything is added: the source retries the same batch.
+        let mut st = parts.lock();
+        // Refused before anything is added — the source retries the same batch: while results of
+        // earlier batches cannot be published, and when a sink is full.
+        st.flush(hub)?;
         hub.taps_ready()?;
-        let Some(results) = parts.lock().add(partition, events, next)? else {
+        let Some(results) = st.parts.add(partition, events, next)? else {
             return Ok(None); // revoked: the next owner replays it
         };
         // Added: from here the batch is never refused (a retry would add it twice). Results that
         // cannot be published now wait, and hold every partition's commits back until they are.
-        let published = self.publish_partitioned(hub, results).is_ok();
+        if !results.is_empty() {
+            st.unpublished.push(results);
+        }
+        let published = st.flush(hub).is_ok();
+        let settled = match published {
+            true => st.parts.settled(partition),
+            false => None,
+        };
+        drop(st);
         if let Some(m) = &self.metrics {
             m.observe_processing(started.elapsed());
         }
-        Ok(match published {
-            true => parts.lock().settled(partition),
-            false => None,
-        })
+        Ok(settled)
     }
 
     fn assign_partition(&self, partition: &str) {
         if let Some(p) = &self.partitions {
-            p.lock().assign(partition);
+            p.lock().parts.assign(partition);
         }
     }
 
     fn revoke_partition(&self, partition: &str) {
         if let Some(p) = &self.partitions {
-            p.lock().revoke(partition);
+            p.lock().parts.revoke(partition);
         }
     }
 }

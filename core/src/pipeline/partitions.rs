@@ -10,8 +10,9 @@
 //!
 //! The input topic must be keyed so that the events of one window key (dashboard, metric, tags) share
 //! a partition (dashfeed's own producers key by dashboard). Session and count windows have no end
-//! that event time alone tells: their events are settled as soon as they are added (at-least-once
-//! input, as for every other target).
+//! that event time alone tells: their events are settled as soon as they are added, so a rebalance
+//! loses their open windows (their results carry no window id either); use time windows where every
+//! result must survive a node.
 
 use crate::error::Result;
 use crate::event::Event;
@@ -59,8 +60,10 @@ impl Partitions {
     }
 
     /// Adds one partition's events (each with its offset) and returns the results ready, or `None`
-    /// when the partition was revoked from this node. Events the aggregator refuses as invalid are
-    /// skipped (they were validated when parsed; nothing else is expected).
+    /// when the partition was revoked from this node. Once it started adding it never fails (a retry
+    /// of the batch would count its first events twice): an event the aggregator refuses is skipped,
+    /// and late events are dropped as they come (a partition's own replay is never late; what is late
+    /// is late for every owner alike).
     pub(crate) fn add(
         &mut self,
         partition: &str,
@@ -85,17 +88,21 @@ impl Partitions {
                 *part = fresh_part(config)?;
             }
             part.last = part.last.max(*offset);
-            match part.agg.add(ev) {
-                Ok(()) => {}
-                Err(e) if e.code() == "invalid_input" => continue,
-                Err(e) => return Err(e),
+            if part.agg.add(ev).is_err() {
+                continue; // validated when parsed; the output buffers are drained below
             }
             if let Some(end) = last_end(&config.window, ev.ts_ms) {
                 part.pending.push_back((*offset, end));
             }
         }
         part.next = part.next.max(next);
+        drop(part.agg.take_late());
         Ok(Some(part.agg.poll()))
+    }
+
+    /// Whether the windows are time windows (their results are named by start and end).
+    pub(crate) fn time_windows(&self) -> bool {
+        self.config.window.is_time_based()
     }
 
     /// How far `partition` may be committed.
@@ -103,13 +110,14 @@ impl Partitions {
         self.parts.get_mut(partition).map(Part::settled)
     }
 
-    /// The results every partition has ready (idle close, partial updates).
-    pub(crate) fn poll_all(&mut self) -> Vec<WindowResult> {
-        let mut out = Vec::new();
-        for part in self.parts.values_mut() {
-            part.agg.poll_into(&mut out);
-        }
-        out
+    /// The results each partition has ready (idle close, partial updates), one list per partition
+    /// that has some.
+    pub(crate) fn poll_each(&mut self) -> Vec<Vec<WindowResult>> {
+        self.parts
+            .values_mut()
+            .map(|part| part.agg.poll())
+            .filter(|r| !r.is_empty())
+            .collect()
     }
 
     /// A partition came (back) to this node.
