@@ -57,6 +57,23 @@ export declare class Aggregator {
 }
 
 /**
+ * JWT verification with the server's rules, for other front doors (the Socket.io bridge):
+ * `new Auth({ secret })` or `new Auth({ publicKey, algorithm })`, then `auth.verify(token)`.
+ */
+export declare class Auth {
+  /**
+   * A verifier for these settings (the `auth` option of `new Server`); `invalid_input` for an
+   * empty secret or a bad PEM.
+   */
+  constructor(options: AuthOptions)
+  /**
+   * Checks a token (signature, algorithm, `exp` required, `nbf`, issuer, audience) and returns
+   * what it allows; a refused token throws `invalid_input` saying why.
+   */
+  verify(token: string): Grant
+}
+
+/**
  * A circuit breaker (states `'closed'`, `'open'`, `'half_open'`) guarding calls to a flaky
  * dependency: `await breaker.fire(fn, ...args)`. A rejected call fails with an `Error` whose
  * `.code` is `"circuit_open"` (and `retryAfter` in ms) without calling `fn`, or resolves with
@@ -130,6 +147,20 @@ export declare class Demo {
   start(): Promise<string>
   /** Stops everything (clients get close 1001). */
   close(): Promise<void>
+}
+
+/** What a verified token allows: its subject, dashboard patterns and expiry. */
+export declare class Grant {
+  /** Whether the token opens `dashboard` (its `dashboards` patterns; no claim: every dashboard). */
+  allows(dashboard: string): boolean
+  /** The token's `sub`, or `null`. */
+  get subject(): string | null
+  /** The `dashboards` patterns, or `null` when the token has no such claim. */
+  get dashboards(): Array<string> | null
+  /** Expiry (`exp` plus the leeway) in ms since the Unix epoch. */
+  get expiresAt(): number
+  /** Milliseconds left before the token expires (0 once expired). */
+  get remainingMs(): number
 }
 
 /**

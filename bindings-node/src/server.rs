@@ -7,7 +7,10 @@ use crate::hub::Hub;
 use crate::job::{self, Job};
 use dashfeed::hub::Policy;
 use dashfeed::limit::LimiterConfig;
-use dashfeed::server::{AuthConfig, Server as CoreServer, ServerConfig, ServerHandle, TlsConfig};
+use dashfeed::server::{
+    AuthConfig, Grant as CoreGrant, Server as CoreServer, ServerConfig, ServerHandle, TlsConfig,
+    Verifier,
+};
 use dashfeed::Error;
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
@@ -314,5 +317,76 @@ impl Server {
                 }
             })
         })
+    }
+}
+
+/// JWT verification with the server's rules, for other front doors (the Socket.io bridge):
+/// `new Auth({ secret })` or `new Auth({ publicKey, algorithm })`, then `auth.verify(token)`.
+#[napi]
+pub struct Auth {
+    inner: Verifier,
+}
+
+#[napi]
+impl Auth {
+    /// A verifier for these settings (the `auth` option of `new Server`); `invalid_input` for an
+    /// empty secret or a bad PEM.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(options: AuthOptions) -> napi::Result<Self, Code> {
+        guard(|| {
+            Ok(Auth {
+                inner: Verifier::new(&auth(options)?)?,
+            })
+        })
+    }
+
+    /// Checks a token (signature, algorithm, `exp` required, `nbf`, issuer, audience) and returns
+    /// what it allows; a refused token throws `invalid_input` saying why.
+    #[napi(catch_unwind)]
+    pub fn verify(&self, token: String) -> napi::Result<Grant, Code> {
+        guard(|| {
+            Ok(Grant {
+                inner: self.inner.verify(&token)?,
+            })
+        })
+    }
+}
+
+/// What a verified token allows: its subject, dashboard patterns and expiry.
+#[napi]
+pub struct Grant {
+    inner: CoreGrant,
+}
+
+#[napi]
+impl Grant {
+    /// Whether the token opens `dashboard` (its `dashboards` patterns; no claim: every dashboard).
+    #[napi]
+    pub fn allows(&self, dashboard: String) -> bool {
+        self.inner.allows(&dashboard)
+    }
+
+    /// The token's `sub`, or `null`.
+    #[napi(getter)]
+    pub fn subject(&self) -> Option<String> {
+        self.inner.subject.clone()
+    }
+
+    /// The `dashboards` patterns, or `null` when the token has no such claim.
+    #[napi(getter)]
+    pub fn dashboards(&self) -> Option<Vec<String>> {
+        self.inner.patterns.clone()
+    }
+
+    /// Expiry (`exp` plus the leeway) in ms since the Unix epoch.
+    #[napi(getter)]
+    pub fn expires_at(&self) -> f64 {
+        self.inner.expires_at * 1000.0
+    }
+
+    /// Milliseconds left before the token expires (0 once expired).
+    #[napi(getter)]
+    pub fn remaining_ms(&self) -> f64 {
+        self.inner.remaining().as_secs_f64() * 1000.0
     }
 }

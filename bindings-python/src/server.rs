@@ -6,7 +6,9 @@ use crate::error::{to_py, IntoPyResult};
 use crate::hub::PyHub;
 use dashfeed::hub::Policy;
 use dashfeed::limit::LimiterConfig;
-use dashfeed::server::{AuthConfig, Server, ServerConfig, ServerHandle, TlsConfig};
+use dashfeed::server::{
+    AuthConfig, Grant, Server, ServerConfig, ServerHandle, TlsConfig, Verifier,
+};
 use dashfeed::Error;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -228,7 +230,88 @@ impl PyServer {
     }
 }
 
-/// Adds `Server` to the module.
+/// JWT verification with the server's rules, for other front doors: `Auth(secret=...)` or
+/// `Auth(public_key=PEM, algorithm="RS256" | "ES256")`, then `auth.verify(token)`.
+#[pyclass(module = "dashfeed._native", name = "Auth", frozen)]
+pub struct PyAuth {
+    inner: Verifier,
+}
+
+#[pymethods]
+impl PyAuth {
+    /// The keys of the server's `auth=` dict as keyword arguments (`secret`, `public_key`,
+    /// `algorithm`, `issuer`, `audience`, `leeway` in seconds).
+    #[new]
+    #[pyo3(signature = (**options))]
+    fn new(options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let options = options.ok_or_else(|| {
+            to_py(Error::invalid(
+                "auth needs 'secret' (HS256) or 'public_key' (RS256/ES256)",
+            ))
+        })?;
+        Ok(PyAuth {
+            inner: Verifier::new(&auth_config(options)?).py()?,
+        })
+    }
+
+    /// Checks `token` (signature, algorithm, `exp` required, `nbf`, issuer, audience) and returns
+    /// its grant; a refused token raises `InvalidInputError` saying why.
+    fn verify(&self, token: &str) -> PyResult<PyGrant> {
+        Ok(PyGrant {
+            inner: self.inner.verify(token).py()?,
+        })
+    }
+}
+
+/// What a verified token allows: `subject`, `dashboards` (patterns or None), `expires_at` (seconds
+/// since the Unix epoch), `remaining` (seconds left) and `allows(dashboard)`.
+#[pyclass(module = "dashfeed._native", name = "Grant", frozen)]
+pub struct PyGrant {
+    inner: Grant,
+}
+
+#[pymethods]
+impl PyGrant {
+    /// Whether the token opens `dashboard` (no `dashboards` claim: every dashboard).
+    fn allows(&self, dashboard: &str) -> bool {
+        self.inner.allows(dashboard)
+    }
+
+    /// The token's `sub`, or None.
+    #[getter]
+    fn subject(&self) -> Option<String> {
+        self.inner.subject.clone()
+    }
+
+    /// The `dashboards` patterns, or None when the token has no such claim.
+    #[getter]
+    fn dashboards(&self) -> Option<Vec<String>> {
+        self.inner.patterns.clone()
+    }
+
+    /// Expiry (`exp` plus the leeway), seconds since the Unix epoch.
+    #[getter]
+    fn expires_at(&self) -> f64 {
+        self.inner.expires_at
+    }
+
+    /// Seconds left before the token expires (0 once expired).
+    #[getter]
+    fn remaining(&self) -> f64 {
+        self.inner.remaining().as_secs_f64()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Grant(subject={:?}, dashboards={:?}, expires_at={})",
+            self.inner.subject, self.inner.patterns, self.inner.expires_at
+        )
+    }
+}
+
+/// Adds `Server`, `Auth` and `Grant` to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyServer>()
+    m.add_class::<PyServer>()?;
+    m.add_class::<PyAuth>()?;
+    m.add_class::<PyGrant>()
 }

@@ -8,6 +8,8 @@ error code shared with the Rust core and the Node module.
 from ._native import (
     ERROR_CODES,
     Aggregator,
+    Auth,
+    Grant,
     WindowResult,
     CircuitOpenError,
     ManualClock,
@@ -81,6 +83,8 @@ __all__ = [
     "RateDecision",
     "RateLimiter",
     "Server",
+    "Auth",
+    "Grant",
     "ERROR_CODES",
     "CircuitOpenError",
     "ClosedError",

@@ -340,6 +340,36 @@ class Aggregator:
     @property
     def stats(self) -> dict[str, Any]: ...
 
+@final
+class Auth:
+    """JWT verification with the server's rules: ``Auth(secret=...)`` or ``Auth(public_key=PEM, algorithm=...)``."""
+
+    def __new__(
+        cls,
+        *,
+        secret: Optional[Union[str, bytes]] = None,
+        public_key: Optional[str] = None,
+        algorithm: Optional[Literal["RS256", "ES256"]] = None,
+        issuer: Optional[str] = None,
+        audience: Optional[str] = None,
+        leeway: float = 0.0,
+    ) -> Self: ...
+    def verify(self, token: str) -> Grant: ...
+
+@final
+class Grant:
+    """What a verified token allows."""
+
+    def allows(self, dashboard: str) -> bool: ...
+    @property
+    def subject(self) -> Optional[str]: ...
+    @property
+    def dashboards(self) -> Optional[list[str]]: ...
+    @property
+    def expires_at(self) -> float: ...
+    @property
+    def remaining(self) -> float: ...
+
 class Server:
     """Native feed server; use ``dashfeed.Server``, which adds ``async with``."""
 
