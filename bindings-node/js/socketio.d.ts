@@ -8,8 +8,10 @@ export interface BridgeOptions {
   auth?: Auth | AuthOptions;
   /** The namespace served (default `'/'`). */
   namespace?: string;
-  /** Packets in a socket's engine.io buffer before the bridge waits for 'drain' (default 64). */
+  /** Packets in a socket's engine.io buffer before the bridge waits for its 'drain' (default 64). */
   highWaterMark?: number;
+  /** Unsent bytes in a socket's TCP socket before the bridge waits for its 'drain' (default 65 536). */
+  highWaterBytes?: number;
   /** Subscriptions per socket (default 64; one more is `too_many_subscriptions`). */
   maxSubscriptions?: number;
   /** Slow-consumer policy of each socket's hub subscription (default: the hub's). */
@@ -32,6 +34,8 @@ export interface BridgeStats {
   encodes: number;
   /** Times a socket's buffer reached the high-water mark (its messages then waited in the hub). */
   pauses: number;
+  /** Direct socket writes (each carries every frame a socket got in one tick). */
+  writes: number;
   /** Sockets connected now. */
   connected: number;
   /** Subscriptions open now. */

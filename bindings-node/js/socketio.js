@@ -22,11 +22,19 @@
 //   its socket.io packets (and, for the default parser over WebSocket, the WebSocket frame, as
 //   socket.io's own broadcast does) are built on first use and reused for every socket (a WeakMap).
 //   Works with any socket.io parser (`socket.io-msgpack-parser` too): packets go through `io.encoder`.
-// - Bounded. A socket whose engine.io write buffer holds `highWaterMark` packets is not given more: its
-//   'message' listener is removed so new publications wait in the core queue, where the policy applies
-//   (conflated into one update per metric, dropped, or the socket disconnected), and put back on the
-//   connection's 'drain'. socket.io never buffers more than `highWaterMark` packets plus one delivery
-//   batch per subscription.
+// - Bounded. A socket whose engine.io write buffer holds `highWaterMark` packets, or whose TCP socket
+//   holds `highWaterBytes` unsent bytes, is not given more: its 'message' listener is removed so new
+//   publications wait in the core queue, where the policy applies (conflated into one update per metric,
+//   dropped, or the socket disconnected), and put back on the next 'drain'. socket.io and the TCP socket
+//   never hold more than those bounds plus one delivery batch per subscription.
+// - Written together. Over WebSocket (the default parser, no permessage-deflate), the frames a socket
+//   gets in one tick go out in one write: when engine.io has nothing queued for the socket, the
+//   pre-built frames of the tick's messages are written to its TCP socket at the end of the tick
+//   (through the WebSocket's own socket, in order: engine.io's buffer is empty, and everything it wrote
+//   before is already there). Otherwise they go through engine.io (`writeToEngine`), with the TCP socket
+//   corked for the rest of the tick and around each engine.io flush. socket.io writes each emit on its
+//   own (one syscall per frame); a hub batch of k messages costs one write here. Nothing is held past
+//   the tick.
 // Auth (optional) is the server's JWT rules through the core's `Auth`: the token comes from
 // `handshake.auth.token`, an `Authorization: Bearer` header or `?token=`; a refused token fails the
 // connection (`connect_error` with `data.code`), the `dashboards` claim decides each `subscribe`
@@ -42,7 +50,7 @@
 const { Auth } = require('../../index.js');
 
 const EVENT = 2; // socket.io-parser PacketType.EVENT
-const DEFAULTS = { highWaterMark: 64, maxSubscriptions: 64 };
+const DEFAULTS = { highWaterMark: 64, highWaterBytes: 64 * 1024, maxSubscriptions: 64 };
 
 /** The `ws` module socket.io's engine uses (for pre-built frames), or null when it cannot be found. */
 function wsSender() {
@@ -126,13 +134,16 @@ function sinceOf(opts) {
  * Serves `hub` on the socket.io server (or namespace) `io`. Options: `auth` (an `Auth`, or its options
  * `{ secret }` / `{ publicKey, algorithm }`: JWT required), `namespace` (default `'/'`),
  * `highWaterMark` (packets in a socket's engine.io buffer before the bridge waits for 'drain', default
- * 64), `maxSubscriptions` (per socket, default 64), and the hub subscription options `policy`, `queue`,
+ * 64), `highWaterBytes` (unsent bytes in its TCP socket, default 64 KiB), `maxSubscriptions` (per socket, default 64), and the hub subscription options `policy`, `queue`,
  * `queueBytes`. Returns the bridge: `close()` ends every subscription, `stats` counts.
  */
 function attachHub(io, hub, options = {}) {
   const opts = { ...DEFAULTS, ...options };
   if (!Number.isInteger(opts.highWaterMark) || opts.highWaterMark < 1) {
     throw codedError('invalid_input', 'highWaterMark must be a positive integer');
+  }
+  if (!Number.isInteger(opts.highWaterBytes) || opts.highWaterBytes < 1) {
+    throw codedError('invalid_input', 'highWaterBytes must be a positive integer');
   }
   if (!Number.isInteger(opts.maxSubscriptions) || opts.maxSubscriptions < 1) {
     throw codedError('invalid_input', 'maxSubscriptions must be a positive integer');
@@ -144,7 +155,7 @@ function attachHub(io, hub, options = {}) {
   for (const k of ['policy', 'queue', 'queueBytes']) if (opts[k] !== undefined) subOptions[k] = opts[k];
   const Sender = wsSender();
   const encoded = new WeakMap(); // Message -> [{ packet, encodedPackets, packetOpts }]
-  const stats = { sockets: 0, subscriptions: 0, deliveries: 0, encodes: 0, pauses: 0 };
+  const stats = { sockets: 0, subscriptions: 0, deliveries: 0, encodes: 0, pauses: 0, writes: 0 };
   const sockets = new Set();
 
   /** The packets of `msg`, built once for every socket of this namespace. */
@@ -162,7 +173,9 @@ function attachHub(io, hub, options = {}) {
         });
       }
       stats.encodes += 1;
-      return { packet, encodedPackets, packetOpts };
+      const frame = packetOpts.wsPreEncodedFrame && !server.engine?.opts?.perMessageDeflate
+        ? Buffer.concat(packetOpts.wsPreEncodedFrame) : null;
+      return { packet, encodedPackets, packetOpts, frame };
     });
     encoded.set(msg, out);
     return out;
@@ -205,6 +218,18 @@ function attachHub(io, hub, options = {}) {
       this.expiry = null;
       this.ended = false;
       this.onDrain = () => this.resume();
+      this.waiting = null; // the emitter whose 'drain' resumes the paused entries
+      this.frames = null; // frames of this tick, written together at its end
+      this.flushFrames = () => this.writeFrames();
+      this.corked = null; // the TCP socket corked by this connection until `uncork` runs
+      this.uncork = () => {
+        const raw = this.corked;
+        this.corked = null;
+        if (raw) raw.uncork();
+      };
+      this.onFlush = () => this.cork();
+      socket.conn.on('flush', this.onFlush);
+      socket.conn.on('drain', this.uncork);
       if (auth) this.setGrant(auth.verify(socket.data.dashfeedToken));
       socket.on('subscribe', (dashboard, o, ack) => this.command(() => this.subscribe(dashboard, o), o, ack));
       socket.on('unsubscribe', (dashboard, ack) => this.command(() => this.unsubscribe(dashboard), ack));
@@ -262,7 +287,8 @@ function attachHub(io, hub, options = {}) {
       this.subs.set(dashboard, entry);
       this.socket.join(`dashboard-${dashboard}`);
       stats.subscriptions += 1;
-      if (this.congested()) this.pause(entry);
+      const why = this.congested();
+      if (why) this.pause(entry, why);
       else sub.on('message', entry.listener);
     }
 
@@ -298,39 +324,97 @@ function attachHub(io, hub, options = {}) {
       }
     }
 
-    /** Writes one message's packets; stops taking messages when the engine.io buffer is full. */
+    /** The WebSocket's TCP socket while the WebSocket is open, else null. */
+    rawSocket() {
+      const t = this.socket.conn.transport;
+      const ws = t && t.name === 'websocket' ? t.socket : null;
+      const raw = ws && ws.readyState === 1 ? ws._socket : null;
+      return raw && !raw.destroyed && typeof raw.cork === 'function' ? raw : null;
+    }
+
+    /** Corks the TCP socket until the end of this tick (or the end of an engine.io flush). */
+    cork() {
+      if (this.corked) return;
+      const raw = this.rawSocket();
+      if (!raw) return;
+      raw.cork();
+      this.corked = raw;
+      process.nextTick(this.uncork);
+    }
+
+    /** Writes the frames gathered in this tick in one write. */
+    writeFrames() {
+      const frames = this.frames;
+      this.frames = null;
+      const raw = this.rawSocket();
+      if (!raw || !frames || frames.length === 0) return;
+      raw.cork();
+      for (let i = 0; i < frames.length; i += 1) raw.write(frames[i]);
+      raw.uncork();
+      stats.writes += 1;
+    }
+
+    /** Writes one message's packets; stops taking messages when a buffer is full. */
     deliver(entry, msg) {
       if (this.subs.get(entry.dashboard) !== entry) return; // replaced or dropped meanwhile
       const client = this.socket.client;
       if (client.conn.readyState !== 'open') return;
       const packets = packetsOf(msg);
-      for (let i = 0; i < packets.length; i += 1) {
-        const p = packets[i];
-        if (typeof this.socket.notifyOutgoingListeners === 'function') this.socket.notifyOutgoingListeners(p.packet);
-        client.writeToEngine(p.encodedPackets, p.packetOpts);
+      if (typeof this.socket.notifyOutgoingListeners === 'function') {
+        for (const p of packets) this.socket.notifyOutgoingListeners(p.packet);
+      }
+      const framed = packets.every((p) => p.frame !== null);
+      if (framed && (this.frames !== null || this.direct())) {
+        if (this.frames === null) {
+          this.frames = [];
+          process.nextTick(this.flushFrames);
+        }
+        for (const p of packets) this.frames.push(p.frame);
+      } else {
+        if (this.frames !== null) this.writeFrames(); // keep the order
+        this.cork();
+        for (const p of packets) client.writeToEngine(p.encodedPackets, p.packetOpts);
       }
       stats.deliveries += 1;
-      if (this.congested()) this.pause(entry);
+      const why = this.congested();
+      if (why) this.pause(entry, why);
     }
 
+    /** Whether frames may bypass engine.io now: an open WebSocket and nothing queued in engine.io. */
+    direct() {
+      const conn = this.socket.conn;
+      return conn.transport.writable && conn.writeBuffer.length === 0 && this.rawSocket() !== null;
+    }
+
+    /** `'engine'` or `'socket'` when that buffer is full, else null. */
     congested() {
-      return this.socket.conn.writeBuffer.length >= opts.highWaterMark;
+      if (this.socket.conn.writeBuffer.length >= opts.highWaterMark) return 'engine';
+      const raw = this.rawSocket();
+      // Node emits 'drain' only once past the stream's own high-water mark: never wait below it
+      if (raw && raw.writableLength >= Math.max(opts.highWaterBytes, raw.writableHighWaterMark)) return 'socket';
+      return null;
     }
 
-    /** Leaves new messages in the core queue until the connection drains. */
-    pause(entry) {
+    /** Leaves new messages of `entry` in the core queue until the full buffer drains. */
+    pause(entry, why) {
       entry.sub.off('message', entry.listener);
-      if (this.paused.size === 0) this.socket.conn.once('drain', this.onDrain);
-      if (!this.paused.has(entry)) stats.pauses += 1;
-      this.paused.add(entry);
+      if (!this.paused.has(entry)) {
+        stats.pauses += 1;
+        this.paused.add(entry);
+      }
+      if (this.waiting) return;
+      this.waiting = why === 'socket' ? this.rawSocket() : this.socket.conn;
+      this.waiting.once('drain', this.onDrain);
     }
 
     resume() {
+      this.waiting = null;
+      const why = this.congested();
       const entries = [...this.paused];
       this.paused.clear();
       for (const entry of entries) {
         if (this.subs.get(entry.dashboard) !== entry) continue;
-        if (this.congested()) this.pause(entry);
+        if (why) this.pause(entry, why);
         else entry.sub.on('message', entry.listener);
       }
     }
@@ -363,7 +447,12 @@ function attachHub(io, hub, options = {}) {
       if (this.ended) return;
       this.ended = true;
       if (this.expiry) clearTimeout(this.expiry);
-      this.socket.conn.off('drain', this.onDrain);
+      if (this.waiting) this.waiting.off('drain', this.onDrain);
+      this.waiting = null;
+      this.frames = null;
+      this.socket.conn.off('flush', this.onFlush);
+      this.socket.conn.off('drain', this.uncork);
+      this.uncork();
       for (const entry of [...this.subs.values()]) this.drop(entry);
     }
   }

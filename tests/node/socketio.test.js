@@ -296,3 +296,21 @@ test('works with socket.io-msgpack-parser (packets encoded once through the serv
     await s.close();
   }
 });
+
+test('long-polling clients get the same updates in order, through engine.io', async () => {
+  const hub = new Hub();
+  const s = await serve(hub);
+  try {
+    const ws = s.client();
+    const polling = s.client({ transports: ['polling'] });
+    const got = [ws, polling].map((c) => record(c, 'update'));
+    await Promise.all([ws.emitWithAck('subscribe', 'ops'), polling.emitWithAck('subscribe', 'ops')]);
+    for (let i = 1; i <= 200; i += 1) hub.publish('ops', { cpu: i });
+    await until('200 updates on both', () => got.every((g) => g.length === 200));
+    for (const g of got) assert.deepEqual(g.map((u) => u.value), Array.from({ length: 200 }, (_, i) => i + 1));
+    assert.equal(polling.io.engine.transport.name, 'polling');
+    assert.ok(s.bridge.stats.writes > 0 && s.bridge.stats.writes < 200, `${s.bridge.stats.writes} direct writes for 200 updates`);
+  } finally {
+    await s.close();
+  }
+});
