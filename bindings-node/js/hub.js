@@ -8,14 +8,16 @@
 // into `state.buf`) to their consumer, which JavaScript does far faster than one Node-API call per
 // message can.
 //
-// state — per subscription: `{ buf: Array of Message (oldest first), closed: boolean }`; `closed`
-//         is set by `close()`, which also empties `buf`.
+// state — per subscription: `{ buf: Array of Message (oldest first), closed: boolean, gen: number }`;
+//         `closed` is set by `close()`, which also empties `buf`; `gen` changes on every `on` / `off`.
 // iterate(sub, state) -> the async iterator of `for await (const msg of sub)`: takes from `buf`,
 //         and asks the native `sub.next()` (refill from the core queue, or wait) when it is empty;
 //         `return()` (leaving the loop early) closes the subscription.
 // deliver(listeners, state) -> hands every buffered message to each listener in turn, stopping as
-//         soon as the subscription is closed; a listener that throws does not stop the others: its
-//         exception is reported as uncaught, as for an EventEmitter listener run from the loop.
+//         soon as the subscription is closed or its listeners change (as each message were its own
+//         EventEmitter emit: a listener removed by `off` gets no further message; the rest stays in
+//         `buf` for the next pass, with the current listeners); a listener that throws does not stop
+//         the others: its exception is reported as uncaught, as for an EventEmitter listener.
 (function hubHelpers() {
   'use strict';
 
@@ -38,7 +40,8 @@
 
   function deliver(listeners, state) {
     const { buf } = state;
-    while (buf.length > 0 && !state.closed) {
+    const gen = state.gen;
+    while (buf.length > 0 && !state.closed && state.gen === gen) {
       const msg = buf.shift();
       for (let i = 0; i < listeners.length; i += 1) {
         try {

@@ -6,12 +6,14 @@ import type { Auth, AuthOptions, Hub } from '../../index';
 export interface BridgeOptions {
   /** JWT required: an `Auth`, or its options (`{ secret }` / `{ publicKey, algorithm }`). */
   auth?: Auth | AuthOptions;
-  /** The namespace served (default `'/'`). */
+  /** The namespace served when `io` is a Server (default `'/'`). */
   namespace?: string;
   /** Packets in a socket's engine.io buffer before the bridge waits for its 'drain' (default 64). */
   highWaterMark?: number;
   /** Unsent bytes in a socket's TCP socket before the bridge waits for its 'drain' (default 65 536). */
   highWaterBytes?: number;
+  /** Client commands per socket: `[perSecond, burst]` (default [50, 100]; over it: `rate_limited`); `null`: unlimited. */
+  messageRate?: [number, number] | null;
   /** Subscriptions per socket (default 64; one more is `too_many_subscriptions`). */
   maxSubscriptions?: number;
   /** Slow-consumer policy of each socket's hub subscription (default: the hub's). */
@@ -58,15 +60,39 @@ export interface InitialState {
   recovered?: false;
 }
 
-/** `update`: one series of a publication, the reference notes' fields plus the resume point. */
+/**
+ * `update`: one series of a publication, the reference notes' fields plus the resume point. A client
+ * advances its resume point (`epoch`, `seq`) on the last part (`part === parts`).
+ */
 export interface Update {
   dashboard: string;
   metric: string;
   value: unknown;
+  /** The event's own timestamp (reference layout), else the time it was sent, ms since the epoch. */
   timestamp: number;
   metadata: unknown;
   seq: number;
   epoch: string;
+  /** Which series of the publication this is, from 1. */
+  part: number;
+  /** How many series the publication has. */
+  parts: number;
+}
+
+/** `recovered`: a resume that lost nothing; `missed` publications follow. */
+export interface Recovered {
+  dashboard: string;
+  epoch: string;
+  seq: number;
+  missed: number;
+}
+
+/** `error`: a command refused or a subscription ended (codes of docs/protocol.md). */
+export interface BridgeError {
+  code: string;
+  message: string;
+  dashboard?: string;
+  retry_after_ms?: number;
 }
 
 /**
@@ -74,7 +100,7 @@ export interface Update {
  * `unsubscribe` (id, ack?) and `refresh` (token, ack?), and receive `initial-state`, `recovered`,
  * `update` and `error` ({ code, message, dashboard? }).
  */
-export function attachHub(io: unknown, hub: Hub, options?: BridgeOptions): Bridge;
+export function attachHub(io: import('socket.io').Server | import('socket.io').Namespace, hub: Hub, options?: BridgeOptions): Bridge;
 
 /** The socket.io events ([name, payload]) of one hub message. */
-export function eventsOf(message: unknown): Array<[string, InitialState | Update | Record<string, unknown>]>;
+export function eventsOf(message: unknown): Array<[string, InitialState | Update | Recovered]>;

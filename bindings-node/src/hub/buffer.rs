@@ -1,4 +1,4 @@
-//! The JavaScript-side buffer of a subscription: the state object `{ buf, closed }` that the
+//! The JavaScript-side buffer of a subscription: the state object `{ buf, closed, gen }` that the
 //! helpers of `bindings-node/js/hub.js` (the `for await` iterator, the listener loop) share with
 //! the native side. The native side moves messages from the core queue into `buf` in batches; the
 //! iterator takes them without a native call per message.
@@ -35,6 +35,9 @@ impl JsBuffer {
             c"closed".as_ptr(),
             open
         ))?;
+        let mut gen = ptr::null_mut();
+        napi_call!(napi_create_uint32(env, 0, &mut gen))?;
+        napi_call!(napi_set_named_property(env, state, c"gen".as_ptr(), gen))?;
         let (mut s, mut b) = (ptr::null_mut(), ptr::null_mut());
         napi_call!(napi_create_reference(env, state, 1, &mut s))?;
         napi_call!(napi_create_reference(env, buf, 1, &mut b))?;
@@ -82,6 +85,14 @@ impl JsBuffer {
             &mut out
         ))?;
         Ok(Some(out))
+    }
+
+    /// Sets `state.gen`, the listener generation the delivery loop compares between messages.
+    pub fn set_generation(&self, env: sys::napi_env, generation: u32) -> Result<()> {
+        let state = JsBuffer::get(env, self.state.0)?;
+        let mut gen = ptr::null_mut();
+        napi_call!(napi_create_uint32(env, generation, &mut gen))?;
+        napi_call!(napi_set_named_property(env, state, c"gen".as_ptr(), gen))
     }
 
     /// Marks the buffer closed and empties it (the helpers stop handing out messages).

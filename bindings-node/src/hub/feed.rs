@@ -83,6 +83,8 @@ struct Js {
     /// `'close'` was emitted and the listeners let go.
     done: bool,
     next_id: u64,
+    /// Bumped on every `on` / `off`: the listener loop stops between two messages when it changes.
+    generation: u32,
 }
 
 /// What a waiter gets.
@@ -128,6 +130,7 @@ impl Feed {
                 closed_by_user: false,
                 done: false,
                 next_id: 0,
+                generation: 0,
             }),
         });
         let weak = Arc::downgrade(&feed);
@@ -311,7 +314,12 @@ impl Feed {
     ) -> Result<()> {
         let mut r = ptr::null_mut();
         napi_call!(napi_create_reference(env, func, 1, &mut r))?;
-        self.lock().listeners.push((event, Handle(r)));
+        {
+            let mut js = self.lock();
+            js.listeners.push((event, Handle(r)));
+            js.generation = js.generation.wrapping_add(1);
+            js.buffer.set_generation(env, js.generation)?;
+        }
         if event == Event::Message {
             self.sync_hold(env)?;
             self.schedule();
@@ -335,6 +343,10 @@ impl Feed {
                     found = Some(i);
                     break;
                 }
+            }
+            if found.is_some() {
+                js.generation = js.generation.wrapping_add(1);
+                js.buffer.set_generation(env, js.generation)?;
             }
             found.map(|i| js.listeners.remove(i).1)
         };
@@ -397,8 +409,16 @@ impl Feed {
                 if js.closed_by_user || !js.listeners.iter().any(|(e, _)| *e == Event::Message) {
                     return Ok(());
                 }
-                let moved = self.refill(env, &js, Some(pass))?;
-                if moved == 0 && js.buffer.len(env)? == 0 {
+                // A listener loop that stopped early (a listener was added or removed) leaves messages
+                // in the buffer: take more from the core only once it is empty, so the buffer never
+                // holds more than one batch and the rest stays under the core queue's policy.
+                let buffered = js.buffer.len(env)?;
+                let moved = if buffered == 0 {
+                    self.refill(env, &js, Some(pass))?
+                } else {
+                    0
+                };
+                if moved == 0 && buffered == 0 {
                     return Ok(());
                 }
                 (js.buffer, listeners(env, &js, Event::Message)?)
