@@ -297,6 +297,7 @@ fn window_vectors_replay() {
         "hopping.json",
         "idle_close.json",
         "quantiles.json",
+        "quantiles_numpy.json",
         "session.json",
         "tumbling.json",
     ] {

@@ -135,7 +135,7 @@ function replay(scenario, typed) {
 }
 
 test('every vector file is replayed', () => {
-  assert.ok(FILES.length >= 9, FILES.join(', '));
+  assert.ok(FILES.length >= 10, FILES.join(', '));
 });
 
 for (const file of FILES) {

@@ -27,8 +27,9 @@
 //!
 //! **Accumulators.** count, sum (in arrival order; a merged session adds its parts' sums in start
 //! order), min, max, mean, first and last (by event time, ties by arrival order), and the configured
-//! quantiles from a [`QuantileSketch`] (exact up to [`EXACT_MAX`] values per window, then relative error
-//! under 1%; clamped to `[min, max]`).
+//! quantiles by nearest rank (the value of rank `⌈q·n⌉`, 1-based and at least 1, in sorted order: numpy's
+//! `inverted_cdf`) from a [`QuantileSketch`] (exact up to [`EXACT_MAX`] values per window, then relative
+//! error under 1%; clamped to `[min, max]`).
 //!
 //! **Watermark.** Watermark = highest event time seen − lateness; it never goes down. A time window
 //! `[s, e)` closes (emits its final result) as soon as watermark ≥ `e`. [`Aggregator::advance_to`] moves

@@ -32,8 +32,9 @@ pub struct WindowResult {
     pub first: f64,
     /// Value of the latest event by event time (latest arrival among ties).
     pub last: f64,
-    /// `(q, estimate)` for each configured quantile, in configuration order; estimates are within 1%
-    /// relative error and clamped to `[min, max]`.
+    /// `(q, estimate)` for each configured quantile, in configuration order: the value of nearest rank
+    /// `⌈q·n⌉` (see [`QuantileSketch`](super::QuantileSketch)), exact up to [`EXACT_MAX`](super::EXACT_MAX)
+    /// values, else within 1% relative error; clamped to `[min, max]`.
     pub quantiles: Vec<(f64, f64)>,
     /// `true` for the one result emitted when the window closes; `false` for partial updates.
     pub is_final: bool,

@@ -5,14 +5,21 @@
 //! Values are counted in logarithmic buckets: bucket `i` holds magnitudes in `(γ^(i-1), γ^i]` with
 //! `γ = (1+α)/(1−α)`, and reports `2γ^i/(γ+1)`, which is within `α` ([`RELATIVE_ACCURACY`], under 1%) of
 //! every value in the bucket. Positive and negative values have their own stores; zero (and subnormal
-//! magnitudes) its own count. The quantile `q` of `n` values is the value of rank `⌊q·(n−1)⌋` (0-based) in
-//! sorted order, estimated within relative error `α`. Each store is dense and spans at most
-//! [`MAX_BUCKETS`] buckets (about 35 decades of magnitude); wider data collapses its smallest magnitudes
-//! into the lowest bucket, as DDSketch's collapsing-lowest store does.
+//! magnitudes) its own count. Each store is dense and spans at most [`MAX_BUCKETS`] buckets (about 35
+//! decades of magnitude); wider data collapses its smallest magnitudes into the lowest bucket, as
+//! DDSketch's collapsing-lowest store does.
 //!
 //! Small sets are kept exactly: up to [`EXACT_MAX`] values are held as they come and quantiles read from
 //! a sorted copy (no error); the 65th value moves them into the buckets. Dashboards often see only a few
 //! values per key and window, where this is both faster and exact.
+//!
+//! **Quantile definition: nearest rank.** The `q`-quantile of `n` values is the value of rank `⌈q·n⌉`
+//! (1-based; rank 1 when `q·n < 1`) in sorted order: the smallest value with at least a fraction `q` of
+//! the values at or below it, as in HdrHistogram and numpy's `quantile(method="inverted_cdf")` (`q·n`
+//! is the double-precision product, as numpy computes it). It is always one of the values: `q = 1` gives
+//! the maximum, and so does p99 of fewer than 100 values; p50 of two values is the smaller one. It is
+//! exact while the values are held exactly; in buckets, the bucket holding the value of that same rank
+//! is reported, so the estimate is within relative error `α` of it.
 //!
 //! Written here rather than taken from a crate because the aggregator needs a sketch that can be reset
 //! and pooled between windows without freeing its buckets, and that tracks nothing the window's
@@ -121,6 +128,15 @@ impl Default for QuantileSketch {
     fn default() -> Self {
         QuantileSketch::new()
     }
+}
+
+/// The 0-based index in sorted order of the `q`-quantile of `n ≥ 1` values by nearest rank: rank
+/// `⌈q·n⌉` (1-based), at least 1 and at most `n`, with `q·n` the double-precision product (numpy's
+/// `inverted_cdf`).
+#[inline]
+fn nearest_rank(q: f64, n: u64) -> u64 {
+    let rank = (q * n as f64).ceil() as u64;
+    rank.clamp(1, n) - 1
 }
 
 /// Assigns quantile estimates while the buckets are walked once in value order.
@@ -261,9 +277,9 @@ impl QuantileSketch {
         self.zero += other.zero;
     }
 
-    /// The estimated `q`-quantile (`0 ≤ q ≤ 1`): within [`RELATIVE_ACCURACY`] of the value of rank
-    /// `⌊q·(n−1)⌋` in sorted order (exact up to [`EXACT_MAX`] values). `None` when the sketch is empty or
-    /// `q` is outside `[0, 1]`.
+    /// The estimated `q`-quantile (`0 ≤ q ≤ 1`) by nearest rank: within [`RELATIVE_ACCURACY`] of the
+    /// value of rank `⌈q·n⌉` (1-based, at least 1) in sorted order (exact up to [`EXACT_MAX`] values;
+    /// see the module documentation). `None` when the sketch is empty or `q` is outside `[0, 1]`.
     pub fn quantile(&self, q: f64) -> Option<f64> {
         let mut out = [0.0];
         self.quantiles_into(&[q], &mut out).then_some(out[0])
@@ -276,7 +292,7 @@ impl QuantileSketch {
         if self.count == 0 || qs.len() != out.len() || !qs.iter().all(|q| (0.0..=1.0).contains(q)) {
             return false;
         }
-        let rank = |q: f64| (q * (self.count - 1) as f64).floor() as u64;
+        let rank = |q: f64| nearest_rank(q, self.count);
         if self.is_exact() {
             let mut sorted = [0.0; EXACT_MAX];
             let sorted = &mut sorted[..self.exact.len()];
@@ -320,8 +336,10 @@ impl QuantileSketch {
 mod tests {
     use super::*;
 
+    /// The nearest-rank quantile, written out independently of [`nearest_rank`].
     fn exact(sorted: &[f64], q: f64) -> f64 {
-        sorted[(q * (sorted.len() - 1) as f64).floor() as usize]
+        let rank = (q * sorted.len() as f64).ceil().max(1.0) as usize;
+        sorted[rank - 1]
     }
 
     fn check(values: &[f64], qs: &[f64]) {
@@ -374,6 +392,36 @@ mod tests {
         check(&lognormal, &qs);
         check(&pareto, &qs);
         check(&negated, &qs);
+    }
+
+    #[test]
+    fn quantiles_are_the_value_of_nearest_rank() {
+        let of = |values: &[f64], q: f64| {
+            let mut s = QuantileSketch::new();
+            values.iter().for_each(|&v| s.add(v));
+            s.quantile(q).unwrap()
+        };
+        // p99 of a small window is its maximum; p50 of two values the smaller; q·n < 1 is rank 1.
+        assert_eq!(of(&[0.42, 0.5], 0.99), 0.5);
+        assert_eq!(of(&[0.42, 0.5], 0.5), 0.42);
+        assert_eq!(of(&[1.5, 0.0, 0.0, 0.0], 0.99), 1.5);
+        assert_eq!(of(&[3.0, 1.0, 4.0, 2.0], 0.25), 1.0);
+        assert_eq!(of(&[3.0, 1.0, 4.0, 2.0], 0.26), 2.0);
+        assert_eq!(of(&[3.0, 1.0, 4.0, 2.0], 0.0), 1.0);
+        assert_eq!(of(&[3.0, 1.0, 4.0, 2.0], 0.001), 1.0);
+        assert_eq!(of(&[7.0], 0.5), 7.0);
+        // The buckets pick by the same rank: of 64 ones and one 1000, p99 (rank 65) is the 1000; of
+        // 99 ones and one 1000, p99 (rank 99) is a one and p99.5 (rank 100) the 1000.
+        let near =
+            |got: f64, want: f64| (got / want - 1.0).abs() <= RELATIVE_ACCURACY * (1.0 + 1e-9);
+        let mut values = vec![1.0; EXACT_MAX];
+        values.push(1000.0);
+        assert!(near(of(&values, 0.99), 1000.0));
+        assert!(near(of(&values, 0.98), 1.0));
+        let mut values = vec![1.0; 99];
+        values.push(1000.0);
+        assert!(near(of(&values, 0.99), 1.0));
+        assert!(near(of(&values, 0.995), 1000.0));
     }
 
     #[test]

@@ -5,8 +5,9 @@ Run: python3 tests/vectors/windows/gen.py  (standard library only).
 Every scenario below is written by hand: which events land in which window, in what order results come
 out, first/last, late events and stats are spelled out. The only things computed here are plain
 arithmetic over the listed window values (count, sum in arrival order, min, max, mean) and, for the
-quantile scenarios, exact order statistics (value of rank floor(q*(n-1)) in sorted order), which the
-runners compare with the scenario's relative tolerance.
+quantile scenarios, exact order statistics by nearest rank (the value of rank ceil(q*n), 1-based and at
+least 1, in sorted order: numpy's quantile(method="inverted_cdf")), which the runners compare with the
+scenario's relative tolerance. quantiles_numpy.json is written by gen_numpy.py (needs numpy).
 """
 import json
 import math
@@ -36,8 +37,9 @@ def columns(dashboards, metrics, values, ts, tags=None, error=None):
 
 
 def exact_q(values, q):
+    """Nearest rank: the value of rank ceil(q*n) (1-based, at least 1) in sorted order."""
     s = sorted(values)
-    return s[math.floor(q * (len(s) - 1))]
+    return s[max(math.ceil(q * len(s)), 1) - 1]
 
 
 def qname(q):
