@@ -6,7 +6,9 @@
 //! - `dashboard_messages_processed_total{dashboard_id}`: publications of every watched [`Hub`] per
 //!   dashboard, read from the hub at scrape time — whoever published them (HTTP ingest, Python or Node
 //!   `publish` / `publish_results`, a source);
-//! - `dashboard_processing_seconds`: histogram of ingest / publish processing time;
+//! - `dashboard_processing_seconds`: histogram of ingest / publish processing time: every publish
+//!   call of a watched [`Hub`] (or the HTTP ingest request / source batch it is part of), timed by
+//!   the hub itself and read at scrape time, plus what [`Metrics::observe_processing`] adds;
 //! - `dashboard_active_connections{dashboard_id}`: subscribed connections (WebSocket and SSE) per
 //!   dashboard;
 //! - `dashfeed_connections{transport}`: open WebSocket / SSE streams;
@@ -24,14 +26,13 @@
 use crate::breaker::{CircuitBreaker, State};
 use crate::connect::Link;
 use crate::error::{Error, Result};
-use crate::hub::Hub;
+use crate::hub::{Hub, Processing, ProcessingStats};
 use parking_lot::RwLock;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use std::fmt;
@@ -133,6 +134,18 @@ struct Watched {
     breakers: RwLock<Vec<(String, Arc<CircuitBreaker>)>>,
     health: RwLock<Vec<Arc<dyn HealthCheck>>>,
     links: RwLock<Vec<Arc<Link>>>,
+    /// Processing times observed through [`Metrics::observe_processing`] (the hubs keep their own).
+    processing: Processing,
+}
+
+impl Watched {
+    fn processing_stats(&self) -> ProcessingStats {
+        let mut out = self.processing.stats();
+        for hub in self.hubs.read().iter() {
+            hub.add_processing(&mut out);
+        }
+        out
+    }
 }
 
 impl fmt::Debug for Watched {
@@ -150,7 +163,6 @@ impl fmt::Debug for Watched {
 pub struct Metrics {
     registry: Registry,
     watched: Arc<Watched>,
-    processing: Histogram,
     active: Family<DashboardLabels, Gauge>,
     rejections: Family<ReasonLabels, Counter>,
     ws_connections: Gauge,
@@ -179,12 +191,6 @@ impl Metrics {
     /// A registry with every series registered.
     pub fn new() -> Self {
         let mut registry = Registry::default();
-        let processing = Histogram::new(exponential_buckets(1e-5, 4.0, 10));
-        registry.register(
-            "dashboard_processing_seconds",
-            "Ingest / publish processing time in seconds",
-            processing.clone(),
-        );
         let active = Family::<DashboardLabels, Gauge>::default();
         registry.register(
             "dashboard_active_connections",
@@ -228,7 +234,6 @@ impl Metrics {
             sse_frames: frames.get_or_create_owned(&transport("sse")),
             registry,
             watched,
-            processing,
             active,
             rejections,
             socket_writes,
@@ -248,9 +253,16 @@ impl Metrics {
         Ok(out)
     }
 
-    /// Observes one processing time (a batch or a single message).
+    /// Observes one processing time (a batch or a single message) made outside a watched hub; the
+    /// publish calls of watched hubs are observed by the hubs themselves ([`Hub::timed`]).
     pub fn observe_processing(&self, took: Duration) {
-        self.processing.observe(took.as_secs_f64());
+        self.watched.processing.observe(took);
+    }
+
+    /// `dashboard_processing_seconds` now: the observations of [`observe_processing`](Self::observe_processing)
+    /// and of every watched hub.
+    pub fn processing(&self) -> ProcessingStats {
+        self.watched.processing_stats()
     }
 
     /// Publications of `dashboard` in the watched hubs (`dashboard_messages_processed_total`).
@@ -378,6 +390,17 @@ fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, value: i64) -> Fmt
 }
 
 impl WatchedCollector {
+    fn processing(&self, enc: &mut DescriptorEncoder) -> Fmt {
+        let p = self.0.processing_stats();
+        let mut m = enc.encode_descriptor(
+            "dashboard_processing_seconds",
+            "Ingest / publish processing time in seconds",
+            None,
+            MetricType::Histogram,
+        )?;
+        m.encode_histogram::<NoLabelSet>(p.sum_seconds, p.count, &p.buckets, None)
+    }
+
     fn hubs(&self, enc: &mut DescriptorEncoder) -> Fmt {
         let hubs = self.0.hubs.read();
         if hubs.is_empty() {
@@ -505,6 +528,7 @@ impl WatchedCollector {
 
 impl Collector for WatchedCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Fmt {
+        self.processing(&mut enc)?;
         self.hubs(&mut enc)?;
         self.breakers(&mut enc)?;
         self.links(&mut enc)?;
@@ -542,7 +566,8 @@ mod tests {
         let text = m.encode(false).unwrap();
         for needle in [
             "dashboard_messages_processed_total{dashboard_id=\"ops\"} 3",
-            "dashboard_processing_seconds_count 1",
+            // The observation above and the hub's three publish calls.
+            "dashboard_processing_seconds_count 4",
             "dashboard_active_connections{dashboard_id=\"ops\"} 1",
             "dashfeed_rejections_total{reason=\"origin\"} 1",
             "dashfeed_rejections_total{reason=\"forbidden\"} 0",

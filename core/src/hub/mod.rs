@@ -34,6 +34,7 @@ mod history;
 mod latest;
 mod message;
 mod mirror;
+mod processing;
 mod publication;
 mod queue;
 mod results;
@@ -57,6 +58,8 @@ pub use config::{
 pub use dedupe::Dedupe;
 pub use message::Message;
 pub(crate) use mirror::{Applied, MirrorState};
+pub(crate) use processing::Processing;
+pub use processing::ProcessingStats;
 pub use publication::{Kind, Wire};
 pub use results::series_name;
 pub use route::{Landed, Outgoing, Route};
@@ -96,6 +99,8 @@ struct Inner {
     next_tap: AtomicU64,
     /// The shared sequencer of a clustered hub (set once).
     route: OnceLock<Arc<dyn Route>>,
+    /// Time taken by publish calls (`dashboard_processing_seconds`).
+    processing: Processing,
 }
 
 /// The fan-out hub. Cloning gives another handle on the same hub; it is `Send + Sync`.
@@ -136,6 +141,7 @@ impl Hub {
                 taps: RwLock::new(Vec::new()),
                 next_tap: AtomicU64::new(1),
                 route: OnceLock::new(),
+                processing: Processing::default(),
             }),
         })
     }
@@ -175,7 +181,7 @@ impl Hub {
     /// the update.
     pub fn publish(&self, dashboard: &str, data: Value) -> Result<u64> {
         validate::check_data(&data)?;
-        let seq = self.publish_to(dashboard, None, data, true)?;
+        let seq = self.timed(|| self.publish_to(dashboard, None, data, true))?;
         seq.ok_or_else(|| Error::Internal("a publication without id was deduplicated".into()))
     }
 
@@ -185,7 +191,7 @@ impl Hub {
     pub fn publish_with_id(&self, dashboard: &str, id: &str, data: Value) -> Result<Option<u64>> {
         validate::check_id(id)?;
         validate::check_data(&data)?;
-        self.publish_to(dashboard, Some(id), data, true)
+        self.timed(|| self.publish_to(dashboard, Some(id), data, true))
     }
 
     /// Publishes several publications in order, admitted as a whole: every item is validated and every
@@ -199,8 +205,28 @@ impl Hub {
             }
             validate::check_data(&item.data)?;
         }
-        self.taps_ready()?;
-        self.publish_checked(items)
+        self.timed(|| {
+            self.taps_ready()?;
+            self.publish_checked(items)
+        })
+    }
+
+    /// Runs `step` — work that publishes into this hub, such as an HTTP ingest request or a batch of
+    /// a source — as one observation of the hub's processing time (`dashboard_processing_seconds`)
+    /// when it succeeds. The publish calls it makes on this thread are part of it (each publish call
+    /// outside such a step is an observation of its own).
+    pub fn timed<T>(&self, step: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.inner.processing.timed(step)
+    }
+
+    /// The processing times observed so far (see [`timed`](Hub::timed)).
+    pub fn processing_stats(&self) -> ProcessingStats {
+        self.inner.processing.stats()
+    }
+
+    /// Adds this hub's processing times to `into` (a scrape summing several hubs).
+    pub(crate) fn add_processing(&self, into: &mut ProcessingStats) {
+        into.add(&self.inner.processing);
     }
 
     /// `Ok` when every tap has room for one more publication; the first tap's refusal otherwise

@@ -31,13 +31,7 @@ impl Hub {
     /// The call is admitted as a whole: when a tap (a sink) is full, nothing is published and the
     /// error is `slow_consumer`.
     pub fn publish_results_as(&self, results: &[WindowResult], suffix: &str) -> Result<Vec<u64>> {
-        let items = group(results, suffix, false);
-        if items.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.taps_ready()?;
-        let seqs = self.publish_checked(items)?;
-        Ok(seqs.into_iter().flatten().collect())
+        self.publish_items(group(results, suffix, false))
     }
 
     /// For the results of time windows (tumbling, hopping): like
@@ -74,12 +68,20 @@ impl Hub {
             .iter()
             .flat_map(|list| group(list, suffix, ids))
             .collect();
+        self.publish_items(items)
+    }
+
+    /// Publishes grouped results as one admitted, timed call (nothing, and no observation, when
+    /// there are none).
+    fn publish_items(&self, items: Vec<Outgoing>) -> Result<Vec<u64>> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        self.taps_ready()?;
-        let seqs = self.publish_checked(items)?;
-        Ok(seqs.into_iter().flatten().collect())
+        self.timed(|| {
+            self.taps_ready()?;
+            let seqs = self.publish_checked(items)?;
+            Ok(seqs.into_iter().flatten().collect())
+        })
     }
 }
 

@@ -17,19 +17,16 @@ use super::partitions::Partitions;
 use crate::error::Result;
 use crate::event::Event;
 use crate::hub::{Dedupe, Hub};
-use crate::metrics::Metrics;
 use crate::server::Ingest;
 use crate::window::{Aggregator, WindowResult};
 use parking_lot::Mutex;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Events → dedupe → aggregator → (optionally) hub.
 pub struct AggregatorIngest {
     aggregator: Arc<Mutex<Aggregator>>,
     dedupe: Option<Mutex<Dedupe>>,
     hub: Option<Hub>,
-    metrics: Option<Arc<Metrics>>,
     /// Per-partition aggregators and their unpublished results (with a hub only: an owner-polled
     /// aggregator takes every event). One lock: a tick's results and a batch's offsets never race.
     partitions: Option<Mutex<Partitioned>>,
@@ -67,11 +64,12 @@ impl std::fmt::Debug for AggregatorIngest {
 impl AggregatorIngest {
     /// Feeds `aggregator`; with `hub`, the results that close are published there at once (without,
     /// they wait for the aggregator's owner to poll them). `dedupe` drops events whose id was seen.
+    /// With a hub, each batch (events added, closed windows published) is one observation of the
+    /// hub's `dashboard_processing_seconds` ([`Hub::timed`]).
     pub fn new(
         aggregator: Arc<Mutex<Aggregator>>,
         dedupe: Option<Dedupe>,
         hub: Option<Hub>,
-        metrics: Option<Arc<Metrics>>,
     ) -> Self {
         let partitions = hub.as_ref().map(|_| {
             Mutex::new(Partitioned {
@@ -83,7 +81,6 @@ impl AggregatorIngest {
             aggregator,
             dedupe: dedupe.map(Mutex::new),
             hub,
-            metrics,
             partitions,
         }
     }
@@ -96,7 +93,25 @@ impl AggregatorIngest {
             Some(std::time::Duration::from_secs(600)),
             crate::clock::SystemClock::shared(),
         )?;
-        Ok(AggregatorIngest::new(aggregator, Some(dedupe), None, None))
+        Ok(AggregatorIngest::new(aggregator, Some(dedupe), None))
+    }
+
+    /// Adds `events` (minus duplicate ids) to the aggregator; returns how many were added and, when
+    /// `poll`, the results that closed.
+    fn add(&self, events: &[Event], poll: bool) -> Result<(usize, Vec<WindowResult>)> {
+        let mut accepted = 0;
+        let mut dedupe = self.dedupe.as_ref().map(|d| d.lock());
+        let mut agg = self.aggregator.lock();
+        for ev in events {
+            if let (Some(d), Some(id)) = (dedupe.as_mut(), ev.id.as_deref()) {
+                if !d.check_and_insert(id) {
+                    continue;
+                }
+            }
+            agg.add(ev)?;
+            accepted += 1;
+        }
+        Ok((accepted, if poll { agg.poll() } else { Vec::new() }))
     }
 
     /// Publishes the results ready now (idle windows closed by the clock, `updates` partials): the
@@ -127,35 +142,15 @@ impl AggregatorIngest {
 
 impl Ingest for AggregatorIngest {
     fn ingest(&self, events: Vec<Event>) -> Result<usize> {
-        let started = Instant::now();
-        if let Some(hub) = &self.hub {
-            hub.taps_ready()?;
-        }
-        let mut accepted = 0;
-        let results = {
-            let mut dedupe = self.dedupe.as_ref().map(|d| d.lock());
-            let mut agg = self.aggregator.lock();
-            for ev in &events {
-                if let (Some(d), Some(id)) = (dedupe.as_mut(), ev.id.as_deref()) {
-                    if !d.check_and_insert(id) {
-                        continue;
-                    }
-                }
-                agg.add(ev)?;
-                accepted += 1;
-            }
-            match self.hub {
-                Some(_) => agg.poll(),
-                None => Vec::new(),
-            }
+        let Some(hub) = &self.hub else {
+            return self.add(&events, false).map(|(accepted, _)| accepted);
         };
-        if let Some(hub) = &self.hub {
+        hub.timed(|| {
+            hub.taps_ready()?;
+            let (accepted, results) = self.add(&events, true)?;
             hub.publish_results(&results)?;
-        }
-        if let Some(m) = &self.metrics {
-            m.observe_processing(started.elapsed());
-        }
-        Ok(accepted)
+            Ok(accepted)
+        })
     }
 
     fn ingest_partition(
@@ -168,30 +163,27 @@ impl Ingest for AggregatorIngest {
             self.ingest(events.into_iter().map(|(_, e)| e).collect())?;
             return Ok(Some(next));
         };
-        let started = Instant::now();
-        let mut st = parts.lock();
-        // Refused before anything is added — the source retries the same batch: while results of
-        // earlier batches cannot be published, and when a sink is full.
-        st.flush(hub)?;
-        hub.taps_ready()?;
-        let Some(results) = st.parts.add(partition, events, next)? else {
-            return Ok(None); // revoked: the next owner replays it
-        };
-        // Added: from here the batch is never refused (a retry would add it twice). Results that
-        // cannot be published now wait, and hold every partition's commits back until they are.
-        if !results.is_empty() {
-            st.unpublished.push(results);
-        }
-        let published = st.flush(hub).is_ok();
-        let settled = match published {
-            true => st.parts.settled(partition),
-            false => None,
-        };
-        drop(st);
-        if let Some(m) = &self.metrics {
-            m.observe_processing(started.elapsed());
-        }
-        Ok(settled)
+        hub.timed(|| {
+            let mut st = parts.lock();
+            // Refused before anything is added — the source retries the same batch: while results
+            // of earlier batches cannot be published, and when a sink is full.
+            st.flush(hub)?;
+            hub.taps_ready()?;
+            let Some(results) = st.parts.add(partition, events, next)? else {
+                return Ok(None); // revoked: the next owner replays it
+            };
+            // Added: from here the batch is never refused (a retry would add it twice). Results
+            // that cannot be published now wait, and hold every partition's commits back until
+            // they are.
+            if !results.is_empty() {
+                st.unpublished.push(results);
+            }
+            let published = st.flush(hub).is_ok();
+            Ok(match published {
+                true => st.parts.settled(partition),
+                false => None,
+            })
+        })
     }
 
     fn assign_partition(&self, partition: &str) {

@@ -114,7 +114,6 @@ impl Pipeline {
                     Arc::new(Mutex::new(Aggregator::new(agg)?)),
                     Some(dedupe),
                     Some(hub.clone()),
-                    Some(metrics.clone()),
                 )))
             }
             None => None,
