@@ -1,6 +1,7 @@
 // The live demo page: subscribes to the "host" and "api" dashboards through dashfeed/client and renders
 // whatever series arrive, grouped by metric name — a card per series with its live numbers and a
-// sparkline of the last minutes (ring buffer of (end, mean) points drawn on <canvas>).
+// sparkline of the last 5 minutes (ring buffer of (end, mean) points drawn on <canvas>; until 5 minutes
+// of points exist, the x axis spans the points there are).
 //
 // Rendering discipline: one requestAnimationFrame loop for the whole page. The client's frame callbacks
 // (coalesced updates) run first and only write text and push points; then the loop redraws the canvases
@@ -9,8 +10,7 @@
 
 import { connect } from '/client/index.js';
 
-const SPAN_MS = 5 * 60 * 1000; // sparkline time span
-const MIN_SPAN_MS = 30 * 1000; // until this much history exists, the x axis fits the data
+const SPAN_MS = 5 * 60 * 1000; // sparkline time span once that much history exists
 const CAPACITY = 512; // points per ring buffer (> SPAN_MS at one point per second)
 const DRAW_BUDGET_MS = 6; // canvas work per frame; the rest waits for the next frame
 const STALE_MS = 10000; // a series without news for this long is dimmed
@@ -31,12 +31,15 @@ const collator = new Intl.Collator(undefined, { numeric: true });
 const nf = [0, 1, 2].map(
   (d) => new Intl.NumberFormat(undefined, { minimumFractionDigits: d, maximumFractionDigits: d }),
 );
+const compact = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 });
 const dpr = () => window.devicePixelRatio || 1;
 
-/** A number for humans: fewer decimals as it grows. */
+/** A number for humans: fewer decimals as it grows, compact from a million on (`12.3M`), so that a
+ * value stays within 8 characters and fits its card. */
 function fmt(n) {
   if (typeof n !== 'number' || !Number.isFinite(n)) return '–';
   const a = Math.abs(n);
+  if (a >= 1e6) return compact.format(n);
   return (a >= 100 ? nf[0] : a >= 10 ? nf[1] : nf[2]).format(n);
 }
 
@@ -168,7 +171,8 @@ function drawCard(card) {
   if (!rings.length) return;
   const tEnd = Math.max(...rings.map((r) => r.lastT));
   const tFirst = Math.min(...rings.map((r) => r.t[r.head]));
-  const tStart = Math.max(tEnd - SPAN_MS, Math.min(tFirst, tEnd - MIN_SPAN_MS));
+  // The data's own span until SPAN_MS of it exists (a lone point sits at the right edge).
+  const tStart = tFirst < tEnd ? Math.max(tEnd - SPAN_MS, tFirst) : tEnd - 1;
   const span = tEnd - tStart;
   let lo = Infinity;
   let hi = -Infinity;
