@@ -388,7 +388,8 @@ export declare class Pipeline {
 
 /**
  * A rate limiter keyed by client or dashboard: `rate` calls per second with bursts of `burst` per
- * key (default: `rate` rounded up). `new RateLimiter(10, 20)`.
+ * key (default: `rate` rounded up). `new RateLimiter(10, 20)`. The rate is per second as in Python;
+ * the waits it reports are in milliseconds (`retryAfterMs`, the error's `retryAfter`).
  */
 export declare class RateLimiter {
   /**
@@ -396,7 +397,11 @@ export declare class RateLimiter {
    * `invalid_input` on a bad quota.
    */
   constructor(rate: number, burst?: number | null, clock?: ManualClock | null)
-  /** Takes one call for `key` if allowed; otherwise says how long to wait. */
+  /**
+   * Takes one call for `key` if allowed; otherwise says how long to wait. Returns
+   * `{ allowed, retryAfterMs }`, an object even when refused: write
+   * `if (limiter.check(id).allowed)`, never `if (limiter.check(id))` (always true).
+   */
   check(key: string): RateDecision
   /**
    * Takes `n` calls at once for `key`, all or none (weighted limits); `n` above the burst is
@@ -709,7 +714,7 @@ export interface AuthOptions {
   issuer?: string
   /** Required `aud`. */
   audience?: string
-  /** Allowed clock skew, ms. */
+  /** Allowed clock skew, in ms (not seconds, as in Python). */
   leeway?: number
 }
 
@@ -753,7 +758,11 @@ export interface BreakerStats {
   stateChanges: number
 }
 
-/** Options of `new CircuitBreaker(options?)`. Durations in ms. */
+/**
+ * Options of `new CircuitBreaker(options?)`. Durations are in milliseconds (`resetTimeout: 30`
+ * is 30 ms; the Python module's `reset_timeout=30` is 30 s); a duration between 0 and 1 is
+ * warned about once per process (`DashfeedWarning`, code `DASHFEED_DURATION_UNIT`).
+ */
 export interface CircuitBreakerOptions {
   /**
    * Consecutive failures that open the breaker (default 5); `0` disables this rule, which
@@ -879,7 +888,10 @@ export declare function errorCodes(): Array<string>
 /** Windows of `size` starting every `slide` (they overlap when slide < size). */
 export declare function hopping(size: string | number, slide: string | number): WindowSpec
 
-/** Options of `new Hub(options)`; every one is optional. */
+/**
+ * Options of `new Hub(options)`; every one is optional. Durations are in milliseconds (the
+ * Python module's are seconds).
+ */
 export interface HubOptions {
   /** Publications kept per dashboard for resumes with `since` (default 1000; 0 keeps none). */
   history?: number
@@ -985,7 +997,11 @@ export interface ParseEventsOptions {
   maxBytes?: number
 }
 
-/** Whether a call may go ahead now, and if not, how long to wait. */
+/**
+ * Whether a call may go ahead now, and if not, how long to wait. An object, so always truthy:
+ * test `.allowed` (`if (limiter.check(id).allowed)`), not the decision itself — unlike Python's
+ * `RateDecision`, which is falsy when refused and gives `retry_after` in seconds.
+ */
 export interface RateDecision {
   /** True when the call was taken. */
   allowed: boolean
@@ -993,7 +1009,10 @@ export interface RateDecision {
   retryAfterMs: number
 }
 
-/** Options of `new Server(hub, options)`; durations in ms. */
+/**
+ * Options of `new Server(hub, options)`. Durations are in milliseconds (the Python module's are
+ * seconds).
+ */
 export interface ServerOptions {
   /** Interface to bind (default `'127.0.0.1'`). */
   host?: string

@@ -5,7 +5,8 @@
 //! stable code). `walk` (JS → core) and `build` (core → JS) are the value conversions every binding
 //! file reuses, on the raw Node-API calls of `raw` and the per-environment cache of `realm`. The
 //! napi CLI builds this crate into `dashfeed.<platform>.node`, with the `index.js` loader and the
-//! `index.d.ts` types at the repository root (`npm install` runs the build).
+//! `index.d.ts` types at the repository root (`npm install` runs the build). Durations are
+//! milliseconds throughout (`units` warns once about values that look like seconds).
 
 mod breaker;
 mod build;
@@ -21,5 +22,6 @@ mod pipeline;
 mod raw;
 mod realm;
 mod server;
+mod units;
 mod walk;
 mod window;

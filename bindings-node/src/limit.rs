@@ -15,7 +15,9 @@ use napi_derive::napi;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// Whether a call may go ahead now, and if not, how long to wait.
+/// Whether a call may go ahead now, and if not, how long to wait. An object, so always truthy:
+/// test `.allowed` (`if (limiter.check(id).allowed)`), not the decision itself — unlike Python's
+/// `RateDecision`, which is falsy when refused and gives `retry_after` in seconds.
 #[napi(object, object_from_js = false)]
 pub struct RateDecision {
     /// True when the call was taken.
@@ -25,7 +27,8 @@ pub struct RateDecision {
 }
 
 /// A rate limiter keyed by client or dashboard: `rate` calls per second with bursts of `burst` per
-/// key (default: `rate` rounded up). `new RateLimiter(10, 20)`.
+/// key (default: `rate` rounded up). `new RateLimiter(10, 20)`. The rate is per second as in Python;
+/// the waits it reports are in milliseconds (`retryAfterMs`, the error's `retryAfter`).
 #[napi]
 pub struct RateLimiter {
     inner: Rc<CoreLimiter>,
@@ -97,7 +100,9 @@ impl RateLimiter {
         })
     }
 
-    /// Takes one call for `key` if allowed; otherwise says how long to wait.
+    /// Takes one call for `key` if allowed; otherwise says how long to wait. Returns
+    /// `{ allowed, retryAfterMs }`, an object even when refused: write
+    /// `if (limiter.check(id).allowed)`, never `if (limiter.check(id))` (always true).
     #[napi(catch_unwind, ts_args_type = "key: string")]
     pub fn check(&self, env: napi::Env, key: Unknown<'_>) -> napi::Result<RateDecision, Code> {
         guard(|| decide(with_key(env.raw(), &key, |k| self.inner.check(k))?))

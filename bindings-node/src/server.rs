@@ -13,6 +13,7 @@ use dashfeed::server::{
 };
 use dashfeed::Error;
 use napi::bindgen_prelude::AsyncTask;
+use napi::sys;
 use napi_derive::napi;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -31,11 +32,12 @@ pub struct AuthOptions {
     pub issuer: Option<String>,
     /// Required `aud`.
     pub audience: Option<String>,
-    /// Allowed clock skew, ms.
+    /// Allowed clock skew, in ms (not seconds, as in Python).
     pub leeway: Option<f64>,
 }
 
-/// Options of `new Server(hub, options)`; durations in ms.
+/// Options of `new Server(hub, options)`. Durations are in milliseconds (the Python module's are
+/// seconds).
 #[napi(object)]
 pub struct ServerOptions {
     /// Interface to bind (default `'127.0.0.1'`).
@@ -73,7 +75,9 @@ pub struct ServerOptions {
     pub tls_key: Option<String>,
 }
 
-fn ms(name: &str, v: f64) -> Result<Duration> {
+/// A duration option in ms (warned about once when it looks like seconds, see `units`).
+fn ms(env: sys::napi_env, owner: &str, name: &str, v: f64) -> Result<Duration> {
+    crate::units::check_ms(env, owner, name, v);
     Duration::try_from_secs_f64(v / 1000.0).map_err(|_| {
         Error::invalid(format!(
             "{name} must be a finite, non-negative number of ms"
@@ -90,7 +94,7 @@ fn rate(name: &str, v: Option<Vec<f64>>, default: LimiterConfig) -> Result<Limit
     }
 }
 
-fn auth(a: AuthOptions) -> Result<AuthConfig> {
+fn auth(env: sys::napi_env, owner: &str, a: AuthOptions) -> Result<AuthConfig> {
     let mut cfg = match (a.secret, a.public_key) {
         (Some(s), None) => AuthConfig::hs256(s),
         (None, Some(pem)) => match a
@@ -116,12 +120,12 @@ fn auth(a: AuthOptions) -> Result<AuthConfig> {
     cfg.issuer = a.issuer;
     cfg.audience = a.audience;
     if let Some(l) = a.leeway {
-        cfg.leeway = ms("leeway", l)?;
+        cfg.leeway = ms(env, owner, "auth.leeway", l)?;
     }
     Ok(cfg)
 }
 
-fn config(o: ServerOptions) -> Result<ServerConfig> {
+fn config(env: sys::napi_env, o: ServerOptions) -> Result<ServerConfig> {
     let d = ServerConfig::default();
     let tls = match (o.tls_cert, o.tls_key) {
         (Some(c), Some(k)) => Some(TlsConfig {
@@ -143,7 +147,7 @@ fn config(o: ServerOptions) -> Result<ServerConfig> {
             }
             None => 0,
         },
-        auth: o.auth.map(auth).transpose()?,
+        auth: o.auth.map(|a| auth(env, "Server", a)).transpose()?,
         allowed_origins: o.allowed_origins,
         max_connections: o
             .max_connections
@@ -153,12 +157,12 @@ fn config(o: ServerOptions) -> Result<ServerConfig> {
         max_frame_bytes: max_message,
         ping_interval: o
             .ping_interval
-            .map(|v| ms("pingInterval", v))
+            .map(|v| ms(env, "Server", "pingInterval", v))
             .transpose()?
             .unwrap_or(d.ping_interval),
         idle_timeout: o
             .idle_timeout
-            .map(|v| ms("idleTimeout", v))
+            .map(|v| ms(env, "Server", "idleTimeout", v))
             .transpose()?
             .unwrap_or(d.idle_timeout),
         policy: o.policy.map(|p| p.parse::<Policy>()).transpose()?,
@@ -210,26 +214,33 @@ impl Server {
 impl Server {
     /// A server for `hub` (not listening yet: call `listen()`).
     #[napi(constructor, catch_unwind)]
-    pub fn new(hub: &Hub, options: Option<ServerOptions>) -> napi::Result<Self, Code> {
+    pub fn new(
+        env: &napi::Env,
+        hub: &Hub,
+        options: Option<ServerOptions>,
+    ) -> napi::Result<Self, Code> {
         guard(|| {
-            let config = config(options.unwrap_or(ServerOptions {
-                host: None,
-                port: None,
-                auth: None,
-                allowed_origins: None,
-                max_connections: None,
-                max_message_bytes: None,
-                ping_interval: None,
-                idle_timeout: None,
-                policy: None,
-                queue: None,
-                queue_bytes: None,
-                message_rate: None,
-                ingest_rate: None,
-                static_dir: None,
-                tls_cert: None,
-                tls_key: None,
-            }))?;
+            let config = config(
+                env.raw(),
+                options.unwrap_or(ServerOptions {
+                    host: None,
+                    port: None,
+                    auth: None,
+                    allowed_origins: None,
+                    max_connections: None,
+                    max_message_bytes: None,
+                    ping_interval: None,
+                    idle_timeout: None,
+                    policy: None,
+                    queue: None,
+                    queue_bytes: None,
+                    message_rate: None,
+                    ingest_rate: None,
+                    static_dir: None,
+                    tls_cert: None,
+                    tls_key: None,
+                }),
+            )?;
             Ok(Server {
                 hub: hub.core().clone(),
                 config,
@@ -332,10 +343,10 @@ impl Auth {
     /// A verifier for these settings (the `auth` option of `new Server`); `invalid_input` for an
     /// empty secret or a bad PEM.
     #[napi(constructor, catch_unwind)]
-    pub fn new(options: AuthOptions) -> napi::Result<Self, Code> {
+    pub fn new(env: &napi::Env, options: AuthOptions) -> napi::Result<Self, Code> {
         guard(|| {
             Ok(Auth {
-                inner: Verifier::new(&auth(options)?)?,
+                inner: Verifier::new(&auth(env.raw(), "Auth", options)?)?,
             })
         })
     }

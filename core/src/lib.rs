@@ -3,7 +3,7 @@
 //! This crate is the one core that the Python (`bindings-python`) and Node (`bindings-node`) modules wrap.
 //! Every piece of logic lives here; the bindings only convert values and map [`Error`] once.
 //!
-//! Modules (see `DESIGN.md` in the steering repository for the architecture):
+//! Modules (the architecture, data flow and bindings' rules are in `docs/architecture.md`):
 //! - [`error`]: the [`Error`] enum with a stable snake_case [`Error::code`] per variant.
 //! - [`event`]: the metric [`Event`] and its grouping [`Key`].
 //! - [`codec`]: MessagePack / JSON with gzip above a threshold, and decode limits.

@@ -1,8 +1,10 @@
 //! The options of `new CircuitBreaker(options)` and the objects the breaker hands out (`stats`, the
 //! listener's event), with the conversion of the options into a core `BreakerConfig`.
 //!
-//! Every duration is in milliseconds. Counts must be non-negative integers and durations finite,
-//! non-negative numbers; the core then checks the ranges. Any problem is `invalid_input`.
+//! Every duration is in milliseconds (the Python module's are seconds: a duration between 0 and 1
+//! is taken as ms but warned about once, see `units`). Counts must be non-negative integers and
+//! durations finite, non-negative numbers; the core then checks the ranges. Any problem is
+//! `invalid_input`.
 
 use crate::clock::{shared, ManualClock};
 use crate::error::Result;
@@ -14,7 +16,9 @@ use napi::{JsValue, ValueType};
 use napi_derive::napi;
 use std::time::Duration;
 
-/// Options of `new CircuitBreaker(options?)`. Durations in ms.
+/// Options of `new CircuitBreaker(options?)`. Durations are in milliseconds (`resetTimeout: 30`
+/// is 30 ms; the Python module's `reset_timeout=30` is 30 s); a duration between 0 and 1 is
+/// warned about once per process (`DashfeedWarning`, code `DASHFEED_DURATION_UNIT`).
 #[napi(object)]
 pub struct CircuitBreakerOptions<'env> {
     /// Consecutive failures that open the breaker (default 5); `0` disables this rule, which
@@ -164,24 +168,32 @@ fn function<'env>(name: &str, v: Option<Unknown<'env>>) -> Result<Option<Unknown
 
 /// Reads and checks `options` (`undefined` / `null` → defaults).
 pub fn parse<'env>(options: Option<Unknown<'env>>) -> Result<Parsed<'env>> {
-    let o = match options {
+    let (env, o) = match options {
         None => return defaults(),
         Some(v) => match v.get_type()? {
             ValueType::Undefined | ValueType::Null => return defaults(),
             ValueType::Object => {
+                let env = v.value().env;
                 // SAFETY: an object of the running callback, which the generated reader expects.
-                unsafe { CircuitBreakerOptions::from_napi_value(v.value().env, v.raw()) }?
+                (env, unsafe {
+                    CircuitBreakerOptions::from_napi_value(env, v.raw())
+                }?)
             }
             _ => return Err(Error::invalid("options must be an object").into()),
         },
     };
     let d = BreakerConfig::default();
+    // A duration option: checked, and warned about when it looks like seconds.
+    let duration = |name: &str, v: f64| {
+        crate::units::check_ms(env, "CircuitBreaker", name, v);
+        millis(name, v)
+    };
     let failure_rate = match o.failure_rate {
         None => None,
         Some(threshold) => {
             let window = match o.rate_window_ms {
                 Some(ms) => RateWindow::Time {
-                    duration: millis("rateWindowMs", ms)?,
+                    duration: duration("rateWindowMs", ms)?,
                     buckets: o.rate_buckets.map_or(Ok(10), |n| count("rateBuckets", n))?,
                 },
                 None => {
@@ -207,18 +219,18 @@ pub fn parse<'env>(options: Option<Unknown<'env>>) -> Result<Parsed<'env>> {
         failure_rate,
         slow_call_duration: o
             .slow_call_duration
-            .map(|v| millis("slowCallDuration", v))
+            .map(|v| duration("slowCallDuration", v))
             .transpose()?,
         reset_timeout: o
             .reset_timeout
-            .map_or(Ok(d.reset_timeout), |v| millis("resetTimeout", v))?,
+            .map_or(Ok(d.reset_timeout), |v| duration("resetTimeout", v))?,
         half_open_max_calls: opt_count(
             "halfOpenMaxCalls",
             o.half_open_max_calls,
             d.half_open_max_calls,
         )?,
         success_threshold: opt_count("successThreshold", o.success_threshold, d.success_threshold)?,
-        timeout: o.timeout.map(|v| millis("timeout", v)).transpose()?,
+        timeout: o.timeout.map(|v| duration("timeout", v)).transpose()?,
     };
     config.validate()?;
     Ok(Parsed {

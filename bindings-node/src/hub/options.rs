@@ -14,7 +14,8 @@ use napi::{sys, JsValue};
 use napi_derive::napi;
 use std::time::Duration;
 
-/// Options of `new Hub(options)`; every one is optional.
+/// Options of `new Hub(options)`; every one is optional. Durations are in milliseconds (the
+/// Python module's are seconds).
 #[napi(object, object_to_js = false)]
 pub struct HubOptions<'a> {
     /// Publications kept per dashboard for resumes with `since` (default 1000; 0 keeps none).
@@ -119,7 +120,10 @@ pub fn hub_config(
     let d = HubConfig::default();
     let nullable = |name: &str, v: Option<Either<f64, Null>>, default: Option<Duration>| match v {
         None => Ok(default),
-        Some(Either::A(ms)) => millis(name, ms).map(Some),
+        Some(Either::A(ms)) => {
+            crate::units::check_ms(env, "Hub", name, ms);
+            millis(name, ms).map(Some)
+        }
         Some(Either::B(Null)) => Ok(None),
     };
     let config = HubConfig {

@@ -38,7 +38,12 @@ class CircuitBreaker(_native.CircuitBreaker):
     - a rejected call raises ``CircuitOpenError`` (``.code == "circuit_open"``, ``.retry_after`` seconds)
       without calling ``fn``, or returns ``fallback(*args, **kw)`` when a fallback is set (the fallback also
       answers for failed calls); the exception ``fn`` raises passes through unchanged;
-    - exceptions that are instances of ``excluded`` do not count.
+    - exceptions that are instances of ``excluded`` do not count;
+    - durations are seconds (``reset_timeout=30`` is 30 s; the Node module takes ms). ``timeout``:
+      ``call_async`` cancels an awaitable still pending after it and raises ``TimeoutError`` (or returns
+      the fallback); ``call`` (and ``@breaker`` on a plain function) cannot interrupt synchronous code: a
+      call lasting ``timeout`` or longer runs to the end, returns its result and counts as a failure (a
+      timeout), so slow calls still open the breaker.
     """
 
     async def call_async(self, func: Callable[..., Union[Awaitable[T], T]], *args: Any, **kwargs: Any) -> T:

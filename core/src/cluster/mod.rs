@@ -1,6 +1,6 @@
 //! Several nodes, one feed: a [`Cluster`] makes a [`Hub`] share its dashboards through Redis, so
-//! that any number of dashfeed processes behind a load balancer serve the same feeds (DESIGN.md,
-//! "Scaling past one machine": no cluster of dashfeed's own, only the Redis its users run).
+//! that any number of dashfeed processes behind a load balancer serve the same feeds (no cluster of
+//! dashfeed's own, only the Redis its users run; see the README's "Running several nodes").
 //!
 //! - **Numbering.** A publication on any node (a binding's `hub.publish`, HTTP ingest, a source,
 //!   window results) is numbered by Redis: one Lua script takes the dashboard's next seq in its epoch,

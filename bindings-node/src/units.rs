@@ -1,0 +1,61 @@
+//! The one place that guards the unit of duration options: durations in the Node module are
+//! milliseconds (as in opossum and Node's own timers), where the Python module takes seconds.
+//!
+//! A duration option above 0 and below 1 (`resetTimeout: 0.5`, `pingInterval: 0.25`) is most likely
+//! seconds written where ms are meant. It is still taken as ms (a sub-millisecond value is valid), but
+//! the first such value a process reads is reported once with `process.emitWarning` (type
+//! `'DashfeedWarning'`, code `'DASHFEED_DURATION_UNIT'`): printed to stderr unless a `'warning'`
+//! listener handles it, and `node --no-warnings` silences it.
+
+use crate::breaker::js;
+use crate::error::Result;
+use crate::raw;
+use napi::sys;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The `type` of the warning (`warning.name`).
+pub const WARNING_TYPE: &str = "DashfeedWarning";
+/// The `code` of the warning.
+pub const WARNING_CODE: &str = "DASHFEED_DURATION_UNIT";
+
+/// Set once the warning was given (or tried): once per process, whichever option triggered it.
+static WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Whether `ms` looks like seconds written for milliseconds: above 0 and below 1.
+fn looks_like_seconds(ms: f64) -> bool {
+    ms > 0.0 && ms < 1.0
+}
+
+/// Checks the duration option `name` of `owner` (`"CircuitBreaker"`, `"resetTimeout"`), in ms: warns
+/// once per process when it looks like seconds. Never fails: a warning that cannot be emitted is
+/// dropped.
+pub fn check_ms(env: sys::napi_env, owner: &str, name: &str, ms: f64) {
+    if !looks_like_seconds(ms) || WARNED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let message = format!(
+        "{owner} option {name} is {ms} ms: durations in the Node module are milliseconds (the Python module's are \
+         seconds); for {ms} s write {}",
+        (ms * 1e6).round() / 1e3
+    );
+    if emit(env, &message).is_err() {
+        // Whatever the attempt raised must not leak into the caller's call.
+        let mut pending = std::ptr::null_mut();
+        // SAFETY: the env of the running callback.
+        unsafe { sys::napi_get_and_clear_last_exception(env, &mut pending) };
+    }
+}
+
+/// `process.emitWarning(message, type, code)`.
+fn emit(env: sys::napi_env, message: &str) -> Result<()> {
+    let process = raw::named(env, raw::global(env)?, c"process")?;
+    let emit = raw::named(env, process, c"emitWarning")?;
+    let args = [
+        raw::string(env, message)?,
+        raw::string(env, WARNING_TYPE)?,
+        raw::string(env, WARNING_CODE)?,
+    ];
+    js::call(env, emit, process, &args)?
+        .map(|_| ())
+        .map_err(|_| dashfeed::Error::Internal("process.emitWarning threw".into()).into())
+}
