@@ -107,7 +107,10 @@ async function phase(name, { clients, slow, rate, seconds, pad }) {
     const cpu0 = cpuSeconds(server.proc.pid) + cpuSeconds(redis.proc.pid);
     const rss0 = rssMb(server.proc.pid);
     const t0 = performance.now();
+    const rssSamples = [];
+    const sampler = setInterval(() => rssSamples.push([(performance.now() - t0) / 1000, rssMb(server.proc.pid)]), 250);
     const sent = await drive(seconds);
+    clearInterval(sampler);
     const fast = clients - slow;
     let last = before;
     let lastAt = performance.now();
@@ -122,7 +125,12 @@ async function phase(name, { clients, slow, rate, seconds, pad }) {
     const cpu = cpuSeconds(server.proc.pid) + cpuSeconds(redis.proc.pid) - cpu0;
     const rss1 = rssMb(server.proc.pid);
     const got = last.deliveries - before.deliveries;
-    return { sent, expected: sent * fast, got, secs: (t1 - t0) / 1000, cpu, perCpu: got / cpu, p50: last.p50, p99: last.p99, rss0, rss1 };
+    // RSS slope over the second half of the publications (least squares, MB/s): ~0 once bounded
+    const half = rssSamples.filter(([t]) => t >= seconds / 2);
+    const mt = half.reduce((a, [t]) => a + t, 0) / half.length;
+    const mr = half.reduce((a, [, r]) => a + r, 0) / half.length;
+    const slope = half.reduce((a, [t, r]) => a + (t - mt) * (r - mr), 0) / half.reduce((a, [t]) => a + (t - mt) ** 2, 0);
+    return { sent, expected: sent * fast, got, secs: (t1 - t0) / 1000, cpu, perCpu: got / cpu, p50: last.p50, p99: last.p99, rss0, rss1, slope };
   } finally {
     if (cl) await stop(cl.proc);
     await stop(server.proc);
@@ -158,11 +166,11 @@ async function main() {
     console.log(`| ${n} | ${f(median(x.map((y) => y.sent)))} | ${f(median(x.map((y) => y.got)))} (${f(median(x.map((y) => y.expected)))}) | ${f(median(x.map((y) => y.cpu)), 2)} | ${f(perCpu(n))} | ${n === df ? `${f(perCpu(df) / perCpu(ref), 2)}x` : ''} | ${f(median(x.map((y) => y.p50)), 1)} | ${f(median(x.map((y) => y.p99)), 1)} |`);
   }
   console.log(`\n**Slow clients**: ${args.slowRate} publications/s with 1 KiB of metadata for ${args.slowSeconds} s, ${args.clients} clients of which ${args.slow} stop reading once subscribed.\n`);
-  console.log('| contender | deliveries to the readers (expected) | deliveries per CPU-s | server RSS before → after, MB | growth MB |');
-  console.log('|---|---:|---:|---:|---:|');
+  console.log('| contender | deliveries to the readers (expected) | deliveries per CPU-s | server RSS before → after, MB | growth MB | RSS slope, 2nd half, MB/s |');
+  console.log('|---|---:|---:|---:|---:|---:|');
   for (const n of [ref, df]) {
     const x = results[n].slow;
-    console.log(`| ${n} | ${f(median(x.map((y) => y.got)))} (${f(median(x.map((y) => y.expected)))}) | ${f(median(x.map((y) => y.perCpu)))} | ${f(median(x.map((y) => y.rss0)), 1)} → ${f(median(x.map((y) => y.rss1)), 1)} | ${f(median(x.map((y) => y.rss1 - y.rss0)), 1)} |`);
+    console.log(`| ${n} | ${f(median(x.map((y) => y.got)))} (${f(median(x.map((y) => y.expected)))}) | ${f(median(x.map((y) => y.perCpu)))} | ${f(median(x.map((y) => y.rss0)), 1)} → ${f(median(x.map((y) => y.rss1)), 1)} | ${f(median(x.map((y) => y.rss1 - y.rss0)), 1)} | ${f(median(x.map((y) => y.slope)), 2)} |`);
   }
 }
 
