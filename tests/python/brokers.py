@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from typing import Any, Callable, Optional
 
 import redis
@@ -116,3 +117,8 @@ class TansuBroker:
     def stop(self) -> None:
         self.proc.kill()
         self.proc.wait(10)
+
+
+def unique(prefix: str) -> str:
+    """`prefix` with a random suffix: a fresh topic, group or dashboard per test."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"

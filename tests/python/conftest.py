@@ -1,10 +1,15 @@
-"""Shared helpers of the Python suite: paths to the cross-language vectors and their value notation."""
+"""Shared helpers of the Python suite: paths to the cross-language vectors and their value notation, and
+the broker fixtures (a real redis-server and a tansu Kafka broker per test module, from brokers.py)."""
 
 from __future__ import annotations
 
 import json
 import pathlib
-from typing import Any
+from typing import Any, Iterator
+
+import pytest
+
+from brokers import RedisServer, TansuBroker
 
 VECTORS = pathlib.Path(__file__).resolve().parents[1] / "vectors"
 
@@ -23,3 +28,19 @@ def from_notation(v: Any) -> Any:
     if isinstance(v, list):
         return [from_notation(x) for x in v]
     return v
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    """A redis-server on a spare loopback port for the module's tests, killed after them."""
+    server = RedisServer()
+    yield server
+    server.kill()
+
+
+@pytest.fixture(scope="module")
+def kafka() -> Iterator[TansuBroker]:
+    """A tansu broker on a spare loopback port for the module's tests, stopped after them."""
+    broker = TansuBroker()
+    yield broker
+    broker.stop()

@@ -15,34 +15,15 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
 
 import dashfeed
-from brokers import RedisServer, TansuBroker, wait_for
+from brokers import RedisServer, TansuBroker, unique, wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    yield server
-    server.kill()
-
-
-@pytest.fixture(scope="module")
-def kafka() -> Iterator[TansuBroker]:
-    broker = TansuBroker()
-    yield broker
-    broker.stop()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def example_config(redis_url: str, bootstrap: str, topic: str, group: str) -> str:

@@ -28,35 +28,16 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from brokers import RedisServer, TansuBroker, wait_for
+from brokers import RedisServer, TansuBroker, unique, wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "python"
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    yield server
-    server.kill()
-
-
-@pytest.fixture(scope="module")
-def kafka() -> Iterator[TansuBroker]:
-    broker = TansuBroker()
-    yield broker
-    broker.stop()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 class Example:
