@@ -70,7 +70,10 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn check_name(what: &str, name: &str) -> Result<()> {
+/// Checks a name — a dashboard id, metric name, tag key, event or publication id: non-empty and at
+/// most [`MAX_NAME_BYTES`] bytes; `invalid_input` naming `what` otherwise. The one rule for names in
+/// every module (events, windows, the hub, the server's URLs).
+pub fn check_name(what: &str, name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(Error::invalid(format!("{what} must not be empty")));
     }

@@ -6,7 +6,7 @@
 
 use crate::codec::Value;
 use crate::error::{Error, Result};
-use crate::event::MAX_NAME_BYTES;
+use crate::event::check_name;
 use hashbrown::HashSet;
 
 /// Deepest nesting of a metric value (the wire message adds two levels; decoders allow 128).
@@ -15,33 +15,18 @@ pub const MAX_DATA_DEPTH: usize = 64;
 /// Maps with more metrics than this are checked for duplicates with a hash set, smaller ones pairwise.
 const PAIRWISE_MAX: usize = 16;
 
-/// Checks a dashboard id: non-empty and at most [`MAX_NAME_BYTES`] bytes.
+/// Checks a dashboard id (the rule of [`check_name`]).
 pub(crate) fn check_dashboard(dashboard: &str) -> Result<()> {
-    if dashboard.is_empty() {
-        return Err(Error::invalid("dashboard must not be empty"));
-    }
-    if dashboard.len() > MAX_NAME_BYTES {
-        return Err(Error::invalid(format!(
-            "dashboard is {} bytes, longer than {MAX_NAME_BYTES}",
-            dashboard.len()
-        )));
-    }
-    Ok(())
+    check_name("dashboard", dashboard)
 }
 
-/// Checks a publication id: non-empty and at most [`MAX_NAME_BYTES`] bytes.
+/// Checks a publication id (the rule of [`check_name`]).
 pub(crate) fn check_id(id: &str) -> Result<()> {
-    if id.is_empty() || id.len() > MAX_NAME_BYTES {
-        return Err(Error::invalid(format!(
-            "publication id must be 1 to {MAX_NAME_BYTES} bytes, got {}",
-            id.len()
-        )));
-    }
-    Ok(())
+    check_name("publication id", id)
 }
 
 /// Checks publication data: a map from unique metric names (non-empty strings of at most
-/// [`MAX_NAME_BYTES`] bytes) to numbers, strings, booleans, nil, arrays or string-keyed maps, nested at
+/// [`MAX_NAME_BYTES`](crate::event::MAX_NAME_BYTES) bytes) to numbers, strings, booleans, nil, arrays or string-keyed maps, nested at
 /// most [`MAX_DATA_DEPTH`] deep. Bytes are refused because JSON cannot carry them.
 pub(crate) fn check_data(data: &Value) -> Result<()> {
     let Value::Map(pairs) = data else {
@@ -55,12 +40,7 @@ pub(crate) fn check_data(data: &Value) -> Result<()> {
                 "metric names must be strings, got {k:?}"
             )));
         };
-        if name.is_empty() || name.len() > MAX_NAME_BYTES {
-            return Err(Error::invalid(format!(
-                "metric name must be 1 to {MAX_NAME_BYTES} bytes, got {}",
-                name.len()
-            )));
-        }
+        check_name("metric name", name)?;
         check_value(v, MAX_DATA_DEPTH).map_err(|e| match e {
             Error::InvalidInput(msg) => Error::invalid(format!("metric {name:?}: {msg}")),
             other => other,

@@ -16,10 +16,12 @@ pub mod config;
 pub mod demo;
 mod partitions;
 pub mod procfs;
+pub mod results;
 pub mod serve;
 pub mod synthetic;
 
 pub use apply::AggregatorIngest;
 pub use config::PipelineConfig;
 pub use demo::{Demo, DemoConfig};
+pub use results::series_name;
 pub use serve::Pipeline;

@@ -2,9 +2,8 @@
 //! (ingest), `GET /healthz` and `GET /metrics`.
 
 use super::ingest::{body_format, parse_events};
-use super::state::State;
+use super::state::{check_id, State};
 use super::web::{self, Resp};
-use super::ws::check_id;
 use crate::codec::{decompress, is_gzip, Format};
 use crate::error::Error;
 use crate::metrics::{OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE};

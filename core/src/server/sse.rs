@@ -19,7 +19,6 @@
 
 use super::state::{since_from_query, Slot, State};
 use super::web::{self, Body, Refused, Resp};
-use super::ws::check_id;
 use crate::codec::Format;
 use crate::error::{Error, Result};
 use crate::hub::{Kind, Message, Since, Subscription, Wire};
@@ -69,25 +68,7 @@ fn open(
     dashboard: &str,
 ) -> std::result::Result<(Subscription, Slot), Refused> {
     let query = req.uri().query();
-    state.check_origin(req.headers())?;
-    let grant = state.authorize(req.headers(), query)?;
-    check_id(dashboard)?;
-    state.check_dashboard(grant.as_ref(), dashboard)?;
-    if state.cancel.is_cancelled() {
-        return Err(Box::new(web::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "closed",
-            "the server is shutting down",
-        )));
-    }
-    let Some(slot) = state.try_stream() else {
-        state.metrics.reject("too_many_connections");
-        return Err(Box::new(web::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_connections",
-            "connection limit reached",
-        )));
-    };
+    let (_grant, (), slot) = state.admit(req.headers(), query, Some(dashboard), || Ok(()))?;
     let since = since_from_header(req).or_else(|| since_from_query(query));
     let opts = state.subscribe_options(Wire::plain(Format::Json), since);
     let sub = state

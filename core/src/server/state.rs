@@ -180,6 +180,42 @@ impl State {
         }
     }
 
+    /// The admission of a streaming request (WebSocket or SSE), in this order: Origin, token, the
+    /// dashboard it names (a valid id the grant opens), `check` (what the protocol itself requires,
+    /// e.g. the WebSocket handshake), then shutdown and the connection cap. Gives the grant, what
+    /// `check` returned and the connection slot.
+    pub(crate) fn admit<T>(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+        query: Option<&str>,
+        dashboard: Option<&str>,
+        check: impl FnOnce() -> std::result::Result<T, Refused>,
+    ) -> std::result::Result<(Option<Grant>, T, Slot), Refused> {
+        self.check_origin(headers)?;
+        let grant = self.authorize(headers, query)?;
+        if let Some(d) = dashboard {
+            check_id(d)?;
+            self.check_dashboard(grant.as_ref(), d)?;
+        }
+        let checked = check()?;
+        if self.cancel.is_cancelled() {
+            return Err(Box::new(web::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "closed",
+                "the server is shutting down",
+            )));
+        }
+        let Some(slot) = self.try_stream() else {
+            self.metrics.reject("too_many_connections");
+            return Err(Box::new(web::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_connections",
+                "connection limit reached",
+            )));
+        };
+        Ok((grant, checked, slot))
+    }
+
     /// Subscription options of the server's connections reading `wire`.
     pub(crate) fn subscribe_options(&self, wire: Wire, since: Option<Since>) -> SubscribeOptions {
         SubscribeOptions {
@@ -191,6 +227,11 @@ impl State {
             compress: Some(wire.compress),
         }
     }
+}
+
+/// 400 unless `dashboard` is a valid id (the rule of [`check_name`](crate::event::check_name)).
+pub(crate) fn check_id(dashboard: &str) -> std::result::Result<(), Refused> {
+    crate::event::check_name("dashboard", dashboard).map_err(|e| Box::new(web::error_from(&e)))
 }
 
 /// A resume point from `?epoch=…&seq=…`, if both are present and valid.

@@ -5,24 +5,11 @@
 use super::conn::{self, Start};
 use super::state::{since_from_query, State};
 use super::upgrade;
-use super::web::{self, Refused, Resp};
-use crate::event::MAX_NAME_BYTES;
-use http::{Request, StatusCode};
+use super::web::{Refused, Resp};
+use http::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
-
-/// 400 unless `dashboard` is a valid id (1 to 256 bytes).
-pub(crate) fn check_id(dashboard: &str) -> Result<(), Refused> {
-    if dashboard.is_empty() || dashboard.len() > MAX_NAME_BYTES {
-        return Err(Box::new(web::error(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            &format!("a dashboard id is 1 to {MAX_NAME_BYTES} bytes"),
-        )));
-    }
-    Ok(())
-}
 
 /// Handles an upgrade request; `fixed` is the dashboard of `/dashboard/{id}`.
 pub(crate) fn serve(state: &Arc<State>, mut req: Request<Incoming>, fixed: Option<String>) -> Resp {
@@ -52,28 +39,9 @@ fn prepare(
 ) -> Result<(upgrade::Handshake, Start), Refused> {
     let headers = req.headers();
     let query = req.uri().query();
-    state.check_origin(headers)?;
-    let grant = state.authorize(headers, query)?;
-    if let Some(d) = &fixed {
-        check_id(d)?;
-        state.check_dashboard(grant.as_ref(), d)?;
-    }
-    let hs = upgrade::check(headers, query).inspect_err(|_| state.metrics.reject("bad_request"))?;
-    if state.cancel.is_cancelled() {
-        return Err(Box::new(web::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "closed",
-            "the server is shutting down",
-        )));
-    }
-    let Some(slot) = state.try_stream() else {
-        state.metrics.reject("too_many_connections");
-        return Err(Box::new(web::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_connections",
-            "connection limit reached",
-        )));
-    };
+    let (grant, hs, slot) = state.admit(headers, query, fixed.as_deref(), || {
+        upgrade::check(headers, query).inspect_err(|_| state.metrics.reject("bad_request"))
+    })?;
     let since = since_from_query(query);
     let start = Start {
         state: state.clone(),

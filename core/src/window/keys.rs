@@ -91,19 +91,7 @@ pub(crate) struct KeyTable {
     free: Vec<u32>,
 }
 
-/// Checks a dashboard id, metric name or tag key: non-empty, at most [`MAX_NAME_BYTES`].
-pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
-    if name.is_empty() {
-        return Err(Error::invalid(format!("{what} must not be empty")));
-    }
-    if name.len() > MAX_NAME_BYTES {
-        return Err(Error::invalid(format!(
-            "{what} is {} bytes, longer than {MAX_NAME_BYTES}",
-            name.len()
-        )));
-    }
-    Ok(())
-}
+pub(crate) use crate::event::check_name;
 
 /// Checks tags as [`Event::validate`](crate::Event::validate) does, except order. Returns whether they
 /// are sorted by key (the caller sorts a copy when they are not).

@@ -1,13 +1,14 @@
-//! Publishing window results into the hub: the one-line bridge from the aggregator to subscribers.
+//! Publishing window results into the hub: the pipeline step between the aggregator and subscribers
+//! (the hub knows nothing of windows, the aggregator nothing of the hub).
 //!
 //! Results are grouped by dashboard and window end (in the order they come); each group becomes one
 //! publication whose data maps a series name (the metric, with its tags as `metric{k=v,...}`) to the
 //! result's map (`count`, `mean`, `quantiles`, ...; see [`WindowResult::to_value`]).
 
-use super::{Hub, Outgoing};
 use crate::codec::Value;
 use crate::error::Result;
 use crate::event::Key;
+use crate::hub::{Hub, Outgoing};
 use crate::window::WindowResult;
 
 /// The name a result's series has in a publication: `metric`, or `metric{k=v,k2=v2}` with tags.
