@@ -226,6 +226,7 @@ unsafe extern "C" fn add_glue(
     glue::run(env, || {
         // SAFETY: this call's info; the receiver is used only during the call.
         let (this, args) = unsafe { glue::args::<6>(env, info)? };
+        // SAFETY: the reference is used only during this call (`this` is kept alive by it).
         let agg = unsafe { glue::receiver::<Aggregator>(env, this)? };
         agg.add_args(env, args)?;
         let mut undefined = std::ptr::null_mut();

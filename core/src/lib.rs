@@ -19,6 +19,9 @@
 //! - [`server`]: HTTP + WebSocket + SSE endpoints, JWT auth, Origin checks, limits, graceful shutdown.
 //! - [`runtime`]: the one lazily started tokio runtime that the bindings share.
 
+// The library has no unsafe code (its tests' counting allocators are separate crates).
+#![forbid(unsafe_code)]
+
 pub mod breaker;
 pub mod clock;
 #[cfg(feature = "redis")]

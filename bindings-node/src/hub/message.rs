@@ -136,6 +136,7 @@ unsafe extern "C" fn raw_glue(
     glue::run(env, || {
         // SAFETY: this call's info; the receiver is used only during the call.
         let (this, [format]) = unsafe { glue::args::<1>(env, info)? };
+        // SAFETY: the reference is used only during this call (`this` is kept alive by it).
         let msg = unsafe { glue::receiver::<Message>(env, this)? };
         let format = if crate::window::options::is_nullish(env, format)? {
             None

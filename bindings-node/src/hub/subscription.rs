@@ -62,6 +62,7 @@ pub unsafe extern "C" fn next_glue(
     glue::run(env, || {
         // SAFETY: this call's info; the receiver is used only during the call.
         let (this, []) = unsafe { glue::args::<0>(env, info)? };
+        // SAFETY: the reference is used only during this call (`this` is kept alive by it).
         let sub = unsafe { glue::receiver::<Subscription>(env, this)? };
         sub.feed.wait(env, false, None)
     })

@@ -98,8 +98,8 @@ impl Waker {
             drop(unsafe { Arc::from_raw(data as *const Waker) });
             return Err(e);
         }
-        // SAFETY: the handle was just made on this thread.
         check(
+            // SAFETY: the handle was just made on this thread.
             unsafe { sys::napi_unref_threadsafe_function(env, tsfn) },
             "napi_unref_threadsafe_function",
         )?;

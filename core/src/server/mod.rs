@@ -22,6 +22,8 @@
 //! handle.shutdown_blocking(Duration::from_secs(10)).unwrap();
 //! ```
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod api;
 mod auth;
 mod config;
