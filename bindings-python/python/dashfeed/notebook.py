@@ -14,8 +14,11 @@ The view is a table of the latest value per series (metric, or ``metric{tag=v}``
 recent history. A background daemon thread reads the source (a blocking ``Subscription.recv`` that
 releases the GIL, ``Aggregator.poll`` every ``interval``, or a ``websockets`` sync client that reconnects
 with backoff and resumes with ``?epoch=&seq=``), merges what it reads into plain Python state, and sets
-the widget's synced traits at most every ``interval`` seconds (50 ms by default); the page redraws at most
-once per animation frame. All logic is here; ``notebook_widget.js`` only draws.
+the widget's synced traits at most every ``interval`` seconds (50 ms by default; it must be > 0), except
+``history``, which is synced at most once per second (the whole table travels each time); the page redraws
+at most once per animation frame. All logic is here (the readers in ``notebook_readers``);
+``notebook_widget.js`` only draws. At most ``max_series`` series (64 by default) are kept: a new series
+beyond that evicts the least recently updated one, so the table cannot grow without bound.
 
 What a series shows (:func:`value_of`): a number is itself (``True`` / ``False`` are 1 / 0); a window
 result (what ``Hub.publish_results`` publishes) shows its ``field`` (``"mean"`` by default; also
@@ -25,24 +28,23 @@ is shown as text without a sparkline; anything else shows as empty. A history po
 ``[t_ms, value]`` where ``t_ms`` is a window result's ``end``, else a ``timestamp`` field, else the
 time the view received it; the last ``history`` points of each series are kept.
 
-``stop()`` ends the subscription and the thread; so do ``close()`` and garbage collection of the view (the
-thread holds the view only through a weak reference). Note that ipywidgets keeps every open widget in a
-registry: a view is collected only once it is closed, or its kernel ends.
+``stop()`` ends the subscription and the thread (the status becomes ``stopped``, with no error); so does
+``close()``. ipywidgets keeps every open widget in a registry, so a view is garbage collected (which also
+ends its thread: the thread holds the view only through a weak reference) only once it is closed, or its
+kernel ends. So that a re-run cell does not leave a reader behind, making a view of the same source (the
+same Hub or Aggregator object, or the same URL text) and dashboard again closes the earlier view.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
 import pathlib
-import random
 import threading
 import time
 import weakref
-from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Tuple, Union
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from collections import OrderedDict, deque
+from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Tuple, Union
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 try:
     import anywidget
@@ -52,12 +54,14 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         'dashfeed.notebook needs anywidget: pip install "dashfeed[notebook]" ' f"(missing: {exc.name})"
     ) from exc
 
-from ._native import Aggregator, ClosedError, Hub, Message, Subscription, WindowResult, decode
+from ._native import Aggregator, Hub
+from .notebook_readers import MIN_WAIT, _AggregatorReader, _HubReader, _Reader, _RemoteReader, series_name
 
 __all__ = ["LiveView", "live", "remote_url", "series_name", "value_of"]
 
 _HERE = pathlib.Path(__file__).parent
 IDLE_WAIT = 0.25  # seconds a reader waits for data when nothing is pending (bounds the reaction to stop())
+HISTORY_EVERY = 1.0  # seconds between two syncs of ``history`` (the whole table travels each time)
 Value = Union[float, str, None]
 Point = List[float]
 
@@ -85,13 +89,6 @@ def value_of(value: Any, field: str = "mean") -> Value:
     return None
 
 
-def series_name(metric: str, tags: Optional[Mapping[str, str]] = None) -> str:
-    """The series key a window result is published under: ``metric``, or ``metric{k=v,...}`` (keys sorted)."""
-    if not tags:
-        return metric
-    return metric + "{" + ",".join(f"{k}={tags[k]}" for k in sorted(tags)) + "}"
-
-
 def _point_time(value: Any) -> Optional[int]:
     """The time a value carries: a window result's ``end``, else ``timestamp`` / ``ts``; None without one."""
     if isinstance(value, Mapping):
@@ -105,10 +102,12 @@ def _point_time(value: Any) -> Optional[int]:
 class _Board:
     """The view's state as plain Python: merged under a lock by the reader, taken by the pusher."""
 
-    def __init__(self, dashboard: str, field: str, history: int) -> None:
+    def __init__(self, dashboard: str, field: str, history: int, max_series: int = 64) -> None:
         self.lock = threading.Lock()
         self.field = field
         self.maxlen = max(1, history)
+        self.max_series = max(1, max_series)
+        self.recent: OrderedDict[str, None] = OrderedDict()  # series, least recently updated first
         self.state: Dict[str, Any] = {
             "dashboard": dashboard, "seq": 0, "epoch": "", "status": "connecting", "error": "", "updates": 0,
         }
@@ -150,8 +149,7 @@ class _Board:
             if kind == "snapshot":
                 keep = set(data or ())
                 for gone in [k for k in self.values if k not in keep]:
-                    self.values.pop(gone, None)
-                    self.history.pop(gone, None)
+                    self._forget(gone)
                 self.changed.update(("values", "history"))
             if data:
                 for key, raw in data.items():
@@ -160,9 +158,20 @@ class _Board:
                 self._set("status", "live")
                 self._set("error", "")
 
+    def _forget(self, key: str) -> None:
+        self.values.pop(key, None)
+        self.recent.pop(key, None)
+        if self.history.pop(key, None) is not None:
+            self.changed.add("history")
+        self.changed.add("values")
+
     def _merge(self, key: str, raw: Any, now_ms: int) -> None:
         v = value_of(raw, self.field)
         self.values[key] = v
+        self.recent[key] = None
+        self.recent.move_to_end(key)
+        while len(self.recent) > self.max_series:  # the table stays bounded: the stalest series goes
+            self._forget(next(iter(self.recent)))
         self.changed.add("values")
         if isinstance(v, float):
             hist = self.history.get(key)
@@ -175,98 +184,22 @@ class _Board:
                 hist.append([now_ms if t is None else t, v])
             self.changed.add("history")
 
-    def take(self) -> Dict[str, Any]:
-        """The traits that changed since the last call, as JSON-ready values."""
+    def take(self, history: bool = True) -> Dict[str, Any]:
+        """The traits that changed since the last call, as JSON-ready values; ``history`` only when
+        ``history`` is true (else it stays pending)."""
         with self.lock:
             out: Dict[str, Any] = {k: self.state[k] for k in self.changed if k in self.state}
             if "values" in self.changed:
                 out["values"] = dict(self.values)
-            if "history" in self.changed:
+            if history and "history" in self.changed:
                 out["history"] = {k: [list(p) for p in h] for k, h in self.history.items()}
-            self.changed.clear()
+            self.changed.intersection_update(() if history else ("history",))
             return out
 
-    @property
-    def dirty(self) -> bool:
-        """Whether something changed since the last :meth:`take`."""
-        return bool(self.changed)
-
-
-class _Reader:
-    """One source. ``step(timeout)`` waits up to ``timeout`` s for data, applies it; False when it ended."""
-
-    def step(self, board: _Board, stop: threading.Event, timeout: float) -> bool:
-        raise NotImplementedError
-
-    def interrupt(self) -> None:
-        """Wakes a blocked :meth:`step` (called from another thread by ``stop()``)."""
-
-    def close(self) -> None:
-        """Releases the source (on the reader thread, once)."""
-
-
-class _HubReader(_Reader):
-    BATCH = 256
-
-    def __init__(self, hub: Hub, dashboard: str) -> None:
-        self.sub: Subscription = hub.subscribe(dashboard)  # on the caller's thread: nothing after live() is missed
-
-    def step(self, board: _Board, stop: threading.Event, timeout: float) -> bool:
-        try:
-            msg = self.sub.recv(timeout=timeout)
-            if msg is None:
-                if not self.sub.closed:
-                    return True
-                board.status("closed", "the subscription ended (dashboard removed from the hub?)")
-                return False
-            msgs: List[Message] = [msg]
-            for _ in range(16):  # drain what is already queued, bounded
-                more = self.sub.try_recv_many(self.BATCH)
-                msgs.extend(more)
-                if len(more) < self.BATCH:
-                    break
-        except ClosedError:
-            board.status("closed", "the subscription ended (dashboard removed from the hub?)")
-            return False
-        for m in msgs:
-            board.apply(m.kind, m.epoch, m.seq, m.data if m.kind != "recovered" else None, dashboard=m.dashboard)
-        return True
-
-    def interrupt(self) -> None:
-        self.sub.close()
-
-    def close(self) -> None:
-        self.sub.close()
-
-
-class _AggregatorReader(_Reader):
-    def __init__(self, agg: Aggregator, dashboard: Optional[str], interval: float) -> None:
-        self.agg = agg
-        self.dashboard = dashboard
-        self.interval = interval
-        self.batches = 0
-
-    def step(self, board: _Board, stop: threading.Event, timeout: float) -> bool:
-        if stop.wait(min(timeout, self.interval)):
-            return False
-        results = self.agg.poll()
-        if board.get("status") != "live":
-            board.status("live")
-        data = self.results_data(results)
-        if data:
-            self.batches += 1
-            board.apply("update", None, self.batches, data)
-        return True
-
-    def results_data(self, results: Sequence[WindowResult]) -> Dict[str, Any]:
-        """``{series: result dict}`` of the results of the view's dashboard (``dashboard/series`` if all)."""
-        data: Dict[str, Any] = {}
-        for r in results:
-            if self.dashboard is not None and r.dashboard != self.dashboard:
-                continue
-            name = series_name(r.metric, r.tags)
-            data[name if self.dashboard is not None else f"{r.dashboard}/{name}"] = r.to_dict()
-        return data
+    def pending(self, history: bool = True) -> bool:
+        """Whether something changed since the last :meth:`take` (not counting ``history`` unless ``history``)."""
+        with self.lock:
+            return bool(self.changed) if history else bool(self.changed - {"history"})
 
 
 def remote_url(url: str, dashboard: Optional[str] = None) -> Tuple[str, str]:
@@ -292,114 +225,6 @@ def remote_url(url: str, dashboard: Optional[str] = None) -> Tuple[str, str]:
     return urlunsplit((scheme, parts.netloc, path, parts.query, "")), dashboard
 
 
-class _RemoteReader(_Reader):
-    AUTH_CLOSE = {4001, 4003, 4401}
-
-    def __init__(self, url: str, token: Optional[str], open_timeout: float) -> None:
-        try:
-            from websockets.sync.client import connect
-        except ImportError as exc:  # pragma: no cover - websockets is part of the extra
-            raise ImportError('a remote live view needs websockets: pip install "dashfeed[notebook]"') from exc
-        self.connect = connect
-        self.url = url
-        self.headers = {"Authorization": f"Bearer {token}"} if token else None
-        self.open_timeout = open_timeout
-        self.ws: Any = None
-        self.stack = contextlib.ExitStack()
-        self.attempt = 0
-        self.retry_at = 0.0
-        self.lock = threading.Lock()
-        self.interrupted = False
-
-    def _resume_url(self, board: _Board) -> str:
-        epoch, seq = board.get("epoch"), board.get("seq")
-        if not epoch:
-            return self.url
-        parts = urlsplit(self.url)
-        query = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("epoch", "seq")]
-        query += [("epoch", epoch), ("seq", str(seq))]
-        return urlunsplit(parts._replace(query=urlencode(query)))
-
-    def _open(self, board: _Board) -> bool:
-        from websockets.exceptions import InvalidStatus, WebSocketException
-
-        stack = contextlib.ExitStack()  # entered as a context manager: websockets ≥ 17.1 deprecates the rest
-        try:
-            ws = stack.enter_context(self.connect(self._resume_url(board), additional_headers=self.headers,
-                                                  open_timeout=self.open_timeout, close_timeout=2))
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            if status in (400, 401, 403):
-                board.status("error", f"the server refused the connection: HTTP {status}")
-                return False
-            self._backoff(board, f"HTTP {status}")
-            return True
-        except (OSError, TimeoutError, WebSocketException) as exc:
-            self._backoff(board, str(exc) or type(exc).__name__)
-            return True
-        with self.lock:
-            if self.interrupted:
-                stack.close()
-                return False
-            self.ws, self.stack = ws, stack
-        self.attempt = 0
-        return True
-
-    def _backoff(self, board: _Board, why: str) -> None:
-        self.attempt += 1
-        delay = random.uniform(0, min(5.0, 0.25 * 2 ** min(self.attempt, 5)))  # full jitter
-        self.retry_at = time.monotonic() + delay
-        board.status("reconnecting", why)
-
-    def step(self, board: _Board, stop: threading.Event, timeout: float) -> bool:
-        from websockets.exceptions import ConnectionClosed
-
-        if self.ws is None:
-            wait = self.retry_at - time.monotonic()
-            if wait > 0:
-                return not stop.wait(min(wait, timeout))
-            return self._open(board)
-        try:
-            raw = self.ws.recv(timeout=timeout)
-        except TimeoutError:
-            return True
-        except ConnectionClosed as exc:
-            self._drop()
-            code = exc.rcvd.code if exc.rcvd is not None else None
-            if code == 1000:
-                board.status("closed", "the server closed the dashboard")
-                return False
-            if code in self.AUTH_CLOSE:
-                board.status("error", f"closed by the server: {code} {exc.rcvd.reason if exc.rcvd else ''}")
-                return False
-            self._backoff(board, f"connection closed ({code})")
-            return True
-        msg = decode(raw, "json") if isinstance(raw, bytes) else json.loads(raw)
-        if isinstance(msg, dict):
-            kind = msg.get("type")
-            if kind in ("snapshot", "update", "recovered"):
-                board.apply(kind, msg.get("epoch"), msg.get("seq"), msg.get("data"), dashboard=msg.get("dashboard"))
-            elif kind == "error":
-                board.status(board.get("status"), f"{msg.get('code')}: {msg.get('message')}")
-        return True
-
-    def _drop(self) -> None:
-        with self.lock:
-            self.ws = None
-            stack, self.stack = self.stack, contextlib.ExitStack()
-        stack.close()
-
-    def interrupt(self) -> None:
-        with self.lock:
-            self.interrupted = True
-            ws = self.ws
-        if ws is not None:
-            ws.close()
-
-    def close(self) -> None:
-        self._drop()
-
-
 class _Feed:
     """The reader thread: steps the reader, pushes changes to the widget (held by a weak reference)."""
 
@@ -419,33 +244,43 @@ class _Feed:
         self.thread.start()
 
     def _run(self) -> None:
-        next_push = 0.0
+        next_push = next_history = 0.0  # values/seq/status every interval, history every HISTORY_EVERY
+        board = self.board
         try:
             while not self.stopping.is_set():
                 now = time.monotonic()
-                timeout = max(0.0, next_push - now) if self.board.dirty else IDLE_WAIT
-                alive = self.reader.step(self.board, self.stopping, timeout)
-                if self.board.dirty and time.monotonic() >= next_push:
-                    if not self._push():
+                if board.pending(history=False):
+                    timeout = next_push - now
+                elif board.pending(history=True):
+                    timeout = max(next_push, next_history) - now
+                else:
+                    timeout = IDLE_WAIT
+                alive = self.reader.step(board, self.stopping, min(IDLE_WAIT, max(MIN_WAIT, timeout)))
+                now = time.monotonic()
+                with_history = now >= next_history
+                if now >= next_push and board.pending(with_history):
+                    if not self._push(with_history):
                         break  # the widget is gone
-                    next_push = time.monotonic() + self.interval
+                    next_push = now + self.interval
+                    if with_history:
+                        next_history = now + HISTORY_EVERY
                 if not alive:
                     break
         except Exception as exc:  # the reader failed: say so in the view instead of dying silently
-            self.board.status("error", f"{type(exc).__name__}: {exc}")
+            board.status("error", f"{type(exc).__name__}: {exc}")
         finally:
             self.reader.close()
-            if self.stopping.is_set() or self.board.get("status") in ("live", "connecting", "reconnecting"):
-                self.board.status("stopped")
+            if self.stopping.is_set() or board.get("status") in ("live", "connecting", "reconnecting"):
+                board.status("stopped", "")  # a stop is no error: nothing of the source's end stays shown
             self._push()
             with self.pushed:
                 self.pushed.notify_all()
 
-    def _push(self) -> bool:
+    def _push(self, history: bool = True) -> bool:
         widget = self.widget()
         if widget is None:
             return False
-        changes = self.board.take()
+        changes = self.board.take(history)
         if changes:
             widget._apply(changes)
         del widget
@@ -465,6 +300,31 @@ class _Feed:
             self.thread.join(timeout)
 
 
+_ViewKey = Tuple[Union[int, str], Optional[str]]
+_VIEWS: Dict[_ViewKey, "weakref.ref[LiveView]"] = {}  # the latest view per (source, dashboard)
+_VIEWS_LOCK = threading.Lock()
+
+
+def _register(key: _ViewKey, view: LiveView) -> Optional[LiveView]:
+    """Makes ``view`` the view of ``key``; returns the earlier one (to close), if it is still there.
+
+    A reader holds its source (hub, aggregator), so an ``id`` in a key is not reused while its view lives."""
+    with _VIEWS_LOCK:
+        for dead in [k for k, ref in _VIEWS.items() if ref() is None]:
+            del _VIEWS[dead]
+        old = _VIEWS.get(key)
+        _VIEWS[key] = weakref.ref(view)
+    earlier = old() if old is not None else None
+    return earlier if earlier is not view else None
+
+
+def _unregister(key: _ViewKey, view: LiveView) -> None:
+    with _VIEWS_LOCK:
+        ref = _VIEWS.get(key)
+        if ref is not None and ref() in (view, None):
+            del _VIEWS[key]
+
+
 class LiveView(anywidget.AnyWidget):
     """A live table + sparklines of one dashboard; see the module docs. Build it with :func:`live`.
 
@@ -472,7 +332,8 @@ class LiveView(anywidget.AnyWidget):
     and ``epoch`` of the last message applied; ``status`` (``connecting``, ``live``, ``reconnecting``,
     ``closed`` when the source ended, ``stopped``, ``error``) and ``error`` (the last error text, or empty);
     ``updates`` (snapshots and updates applied); ``values`` (``{series: number | str | None}``);
-    ``history`` (``{series: [[t_ms, number], ...]}``, the last ``history`` points); ``title``, ``field``.
+    ``history`` (``{series: [[t_ms, number], ...]}``, the last ``history`` points, synced at most once per
+    second); ``title``, ``field``. At most ``max_series`` series are kept (the least recently updated goes).
     """
 
     # The text, not the Path: anywidget watches a class-level Path with a signal that holds every instance
@@ -493,7 +354,11 @@ class LiveView(anywidget.AnyWidget):
 
     def __init__(self, source: Union[Hub, Aggregator, str], dashboard: Optional[str] = None, *,
                  field: str = "mean", history: int = 120, interval: float = 0.05, title: Optional[str] = None,
-                 token: Optional[str] = None, open_timeout: float = 5.0) -> None:
+                 token: Optional[str] = None, open_timeout: float = 5.0, max_series: int = 64) -> None:
+        if not (isinstance(interval, (int, float)) and 0 < interval < math.inf):
+            raise ValueError(f"interval must be a positive number of seconds, not {interval!r}")
+        if max_series < 1:
+            raise ValueError(f"max_series must be at least 1, not {max_series!r}")
         reader: _Reader
         if isinstance(source, Hub):
             if not dashboard:
@@ -506,12 +371,18 @@ class LiveView(anywidget.AnyWidget):
             reader = _RemoteReader(url, token, open_timeout)
         else:
             raise TypeError(f"live() takes a Hub, an Aggregator or a server URL, not {type(source).__name__}")
-        board = _Board(dashboard or "", field, history)
+        board = _Board(dashboard or "", field, history, max_series)
         super().__init__(title=title if title is not None else (dashboard or "dashfeed"), field=field,
                          dashboard=dashboard or "")
-        self._feed = _Feed(reader, board, max(0.0, interval))
+        self._key: _ViewKey = (source if isinstance(source, str) else id(source), dashboard)
+        self._feed = _Feed(reader, board, float(interval))
         self._finalizer = weakref.finalize(self, self._feed.stop, False)
         self._feed.start(self)
+        # A re-run cell makes a new view of the same source: the earlier one (still in ipywidgets' registry,
+        # so never collected) is closed instead of reading on in the background.
+        earlier = _register(self._key, self)
+        if earlier is not None:
+            earlier.close()
 
     def _apply(self, changes: Mapping[str, Any]) -> None:
         with self.hold_sync():
@@ -532,6 +403,7 @@ class LiveView(anywidget.AnyWidget):
         feed: Optional[_Feed] = getattr(self, "_feed", None)  # None when __init__ failed (ipywidgets' __del__)
         if feed is not None:
             feed.stop(True)
+            _unregister(self._key, self)
         super().close()
 
     def wait(self, seq: Optional[int] = None, *, updates: Optional[int] = None, timeout: float = 10.0) -> bool:
@@ -550,7 +422,7 @@ class LiveView(anywidget.AnyWidget):
 
 def live(source: Union[Hub, Aggregator, str], dashboard: Optional[str] = None, *, field: str = "mean",
          history: int = 120, interval: float = 0.05, title: Optional[str] = None, token: Optional[str] = None,
-         open_timeout: float = 5.0) -> LiveView:
+         open_timeout: float = 5.0, max_series: int = 64) -> LiveView:
     """A :class:`LiveView` of ``source``, updating live in the notebook cell that shows it.
 
     - ``Hub`` + ``dashboard``: subscribes to that dashboard (snapshot, then updates).
@@ -563,7 +435,10 @@ def live(source: Union[Hub, Aggregator, str], dashboard: Optional[str] = None, *
       ``Authorization: Bearer``.
 
     ``field`` picks what a window result shows (see :func:`value_of`); ``history`` is the number of points
-    kept per series; ``interval`` the shortest time between two updates of the synced state.
+    kept per series; ``max_series`` the number of series kept (the least recently updated one goes first);
+    ``interval`` (> 0) the shortest time between two updates of the synced state (``history`` is synced at
+    most once per second). Making a view of the same source and dashboard again (a re-run cell) closes the
+    earlier one.
     """
     return LiveView(source, dashboard, field=field, history=history, interval=interval, title=title,
-                    token=token, open_timeout=open_timeout)
+                    token=token, open_timeout=open_timeout, max_series=max_series)

@@ -1,7 +1,8 @@
 // dashfeed live view: the page module of dashfeed.notebook.LiveView (an anywidget front-end module,
 // `export default { render }`). It only draws: Python keeps the state — the latest value and a bounded
-// history of [t_ms, value] points per series — and syncs it at most every ~50 ms; this module redraws at
-// most once per animation frame, reusing one table row and one canvas per series.
+// history of [t_ms, value] points per series — and syncs it at most every `interval` (50 ms by default;
+// the history at most once per second); this module redraws at most once per animation frame, reusing
+// one table row and one canvas per series.
 
 const FIELDS = ['title', 'field', 'dashboard', 'seq', 'epoch', 'status', 'error', 'updates', 'values', 'history'];
 const SPARK_W = 160;
