@@ -23,6 +23,8 @@ if want rust; then
   step "rust: tests"
   cargo test -p dashfeed --all-targets
   cargo test -p dashfeed --doc
+  step "rust: fuzz (corpus replay, then 48 s of generated and mutated inputs shared by 6 targets)"
+  DASHFEED_FUZZ_SECONDS=48 cargo test -p dashfeed --test fuzz -- --nocapture
 fi
 
 if want python; then

@@ -266,14 +266,28 @@ impl<'py> Build for PyBuilder<'py> {
     fn map(&mut self, kv: Drain<'_, Self::Out>) -> Result<Self::Out, BuildError> {
         let dict = PyDict::new(self.py);
         for (k, v) in pairs(kv) {
-            let key = match k.cast::<PyList>() {
-                Ok(list) => list.to_tuple().into_any(),
-                Err(_) => k,
-            };
-            dict.set_item(key, v).map_err(BuildError::Py)?;
+            dict.set_item(hashable_key(k)?, v).map_err(BuildError::Py)?;
         }
         Ok(dict.into_any())
     }
+}
+
+/// A decoded map key as a dict key: arrays become tuples (nested ones too), a map inside a key is a
+/// `decode_error` (Python has no hashable dict; msgpack allows any key). Found by the codec property
+/// test (tests/python/test_codec_properties.py): a map key that was a map raised a bare `TypeError`.
+fn hashable_key(k: Bound<'_, PyAny>) -> Result<Bound<'_, PyAny>, BuildError> {
+    if let Ok(list) = k.cast::<PyList>() {
+        let items: Result<Vec<_>, BuildError> = list.iter().map(hashable_key).collect();
+        return PyTuple::new(k.py(), items?)
+            .map(Bound::into_any)
+            .map_err(BuildError::Py);
+    }
+    if k.cast::<PyDict>().is_ok() {
+        return Err(BuildError::Core(Error::Decode(
+            "a map used as a map key cannot be a Python dict key".into(),
+        )));
+    }
+    Ok(k)
 }
 
 /// Converts a core value to a Python object (the same objects that `decode` makes).

@@ -122,15 +122,7 @@ impl<'a> Reader<'a> {
         for _ in 0..n {
             let k = match self.buf.get(self.pos) {
                 // A fixstr key (the common case): let the builder reuse key objects.
-                Some(&m @ 0xa0..=0xbf) => {
-                    self.pos += 1;
-                    let at = self.pos;
-                    let raw = self.take((m & 0x1f) as usize)?;
-                    let s = std::str::from_utf8(raw).map_err(|e| {
-                        Error::Decode(format!("str at offset {at} is not valid UTF-8: {e}"))
-                    })?;
-                    b.key_str(s)?
-                }
+                Some(&m @ 0xa0..=0xbf) => self.fixstr_key(m, b)?,
                 _ => self.value(depth - 1, b, st)?,
             };
             st.push(k);
@@ -140,9 +132,43 @@ impl<'a> Reader<'a> {
         b.map(st.drain(start..))
     }
 
+    /// A fixstr map key (`m` is its marker), handed to [`Build::key_str`].
+    #[cfg_attr(debug_assertions, inline(never))]
+    fn fixstr_key<B: Build>(&mut self, m: u8, b: &mut B) -> Res<B> {
+        self.pos += 1;
+        let at = self.pos;
+        let raw = self.take((m & 0x1f) as usize)?;
+        let s = std::str::from_utf8(raw)
+            .map_err(|e| Error::Decode(format!("str at offset {at} is not valid UTF-8: {e}")))?;
+        b.key_str(s)
+    }
+
+    /// One value. Containers recurse from here; everything else is read by [`Reader::scalar`], kept
+    /// out of this frame so that each nesting level costs little stack, even in a debug build (512
+    /// levels of maps overflowed a 2 MiB thread when the scalar arms' temporaries lived here).
     fn value<B: Build>(&mut self, depth_left: usize, b: &mut B, st: &mut Vec<B::Out>) -> Res<B> {
         let at = self.pos;
         let marker = Marker::from_u8(self.array::<1>()?[0]);
+        match marker {
+            Marker::FixArray(n) => self.seq(n as usize, depth_left, b, st),
+            Marker::Array16 | Marker::Array32 => {
+                let n = self.var_len(marker)?;
+                self.seq(n, depth_left, b, st)
+            }
+            Marker::FixMap(n) => self.map(n as usize, depth_left, b, st),
+            Marker::Map16 | Marker::Map32 => {
+                let n = self.var_len(marker)?;
+                self.map(n, depth_left, b, st)
+            }
+            _ => self.scalar(marker, at, b),
+        }
+    }
+
+    /// A value that is not a container, after its marker (read at offset `at`). Kept out of line in
+    /// debug builds, where frames hold every arm's temporaries; release builds inline as they see fit
+    /// (their frames are small either way).
+    #[cfg_attr(debug_assertions, inline(never))]
+    fn scalar<B: Build>(&mut self, marker: Marker, at: usize, b: &mut B) -> Res<B> {
         match marker {
             Marker::Null => b.nil(),
             Marker::True => b.bool(true),
@@ -175,16 +201,15 @@ impl<'a> Reader<'a> {
                 let raw = self.take(n)?;
                 b.bin(raw)
             }
-            Marker::FixArray(n) => self.seq(n as usize, depth_left, b, st),
-            Marker::Array16 | Marker::Array32 => {
-                let n = self.var_len(marker)?;
-                self.seq(n, depth_left, b, st)
-            }
-            Marker::FixMap(n) => self.map(n as usize, depth_left, b, st),
-            Marker::Map16 | Marker::Map32 => {
-                let n = self.var_len(marker)?;
-                self.map(n, depth_left, b, st)
-            }
+            Marker::FixArray(_)
+            | Marker::Array16
+            | Marker::Array32
+            | Marker::FixMap(_)
+            | Marker::Map16
+            | Marker::Map32 => Err(Error::Internal(format!(
+                "container marker at offset {at} read as a scalar"
+            ))
+            .into()),
             Marker::FixExt1
             | Marker::FixExt2
             | Marker::FixExt4

@@ -222,6 +222,48 @@ fn max_depth_is_capped_so_no_setting_can_overflow_the_stack() {
     assert!(handle.join().unwrap());
 }
 
+/// Found by the codec_decode fuzz target (seed `bug-512-nested-maps-overflow`): 512 nested msgpack maps
+/// overflowed a 2 MiB thread in a debug build (~4 KiB of stack per level). Every container shape at
+/// `MAX_DEPTH_LIMIT` now decodes within half of that.
+#[test]
+fn max_depth_maps_and_arrays_decode_well_inside_a_2_mib_stack() {
+    let n = MAX_DEPTH_LIMIT;
+    let codec = Codec {
+        limits: Limits {
+            max_depth: n,
+            ..Limits::default()
+        },
+        ..Codec::default()
+    };
+    let json = Codec {
+        format: Format::Json,
+        ..codec
+    };
+    let mut maps = [0x81, 0xa1, b'k'].repeat(n);
+    maps.push(0xc0);
+    let mut int_keys = [0x81, 0x01].repeat(n);
+    int_keys.push(0xc0);
+    let mut arrays = [0xdc, 0x00, 0x01].repeat(n);
+    arrays.push(0xc0);
+    let objects = format!("{}null{}", r#"{"k":"#.repeat(n), "}".repeat(n));
+    let lists = format!("{}{}", "[".repeat(n), "]".repeat(n));
+    let handle = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || {
+            for bytes in [&maps, &int_keys, &arrays] {
+                let v = codec.decode(bytes).map_err(|e| e.to_string())?;
+                std::mem::forget(v); // dropping is not what is measured here
+            }
+            for text in [&objects, &lists] {
+                let v = json.decode(text.as_bytes()).map_err(|e| e.to_string())?;
+                std::mem::forget(v);
+            }
+            Ok::<(), String>(())
+        })
+        .unwrap();
+    handle.join().unwrap().unwrap();
+}
+
 #[test]
 fn format_names_parse() {
     assert_eq!("msgpack".parse::<Format>().unwrap(), Format::MsgPack);

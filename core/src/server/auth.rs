@@ -4,7 +4,8 @@
 //!
 //! Rules: one algorithm per key (HS256 for a secret, RS256 for an RSA public key, ES256 for a P-256
 //! public key), so `alg: none` and algorithm confusion (an HS256 token "signed" with the RSA public
-//! key) are refused; `exp` is required and must be a number; `nbf` is checked when present. The optional
+//! key) are refused; `exp` is required and must be a number; `nbf` is checked when present; a configured
+//! issuer or audience makes `iss` / `aud` required (one value, or a list holding it). The optional
 //! `dashboards` claim (a list of patterns, or one pattern) limits which dashboards the token opens;
 //! `*` in a pattern matches any run of characters. Without the claim every dashboard is allowed.
 
@@ -169,7 +170,17 @@ impl Verifier {
         };
         let mut validation = Validation::new(alg);
         validation.algorithms = vec![alg];
-        validation.set_required_spec_claims(&["exp"]);
+        // jsonwebtoken checks `iss` / `aud` only when the token has them in a form it parses: a
+        // configured issuer or audience must also be a required claim, or a token without it (or with
+        // a number there) would pass.
+        let mut required = vec!["exp"];
+        if config.issuer.is_some() {
+            required.push("iss");
+        }
+        if config.audience.is_some() {
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.leeway = config.leeway.as_secs();
@@ -299,6 +310,37 @@ mod tests {
             http::HeaderValue::from_static("Bearer  h.h.h "),
         );
         assert_eq!(find_token(&h, None).as_deref(), Some("h.h.h"));
+    }
+
+    /// Found by the jwt_verify fuzz target (seed `bug-iss-not-utf8`): a token whose `iss` is missing,
+    /// or is not a string, passed a verifier that requires an issuer; the same for `aud`.
+    #[test]
+    fn a_configured_issuer_or_audience_is_required() {
+        use jsonwebtoken::{encode, EncodingKey, Header};
+        let exp = 4_102_444_800u64; // 2100-01-01
+        let sign = |claims: &serde_json::Value| {
+            encode(&Header::default(), claims, &EncodingKey::from_secret(b"k")).unwrap()
+        };
+        let mut cfg = AuthConfig::hs256("k");
+        cfg.issuer = Some("iss-a".into());
+        cfg.audience = Some("aud-a".into());
+        let v = Verifier::new(&cfg).unwrap();
+        let ok = serde_json::json!({"exp": exp, "iss": "iss-a", "aud": ["x", "aud-a"]});
+        assert!(v.verify(&sign(&ok)).is_ok());
+        for bad in [
+            serde_json::json!({"exp": exp, "aud": "aud-a"}),
+            serde_json::json!({"exp": exp, "iss": 7, "aud": "aud-a"}),
+            serde_json::json!({"exp": exp, "iss": "iss-b", "aud": "aud-a"}),
+            serde_json::json!({"exp": exp, "iss": "iss-a"}),
+            serde_json::json!({"exp": exp, "iss": "iss-a", "aud": {"a": 1}}),
+            serde_json::json!({"exp": exp, "iss": "iss-a", "aud": "aud-b"}),
+        ] {
+            let err = v.verify(&sign(&bad)).unwrap_err();
+            assert_eq!(err.code(), "invalid_input", "{bad}");
+        }
+        // Without them configured, tokens need neither.
+        let open = Verifier::new(&AuthConfig::hs256("k")).unwrap();
+        assert!(open.verify(&sign(&serde_json::json!({"exp": exp}))).is_ok());
     }
 
     #[test]
