@@ -9,7 +9,11 @@ mod broker_support;
 use broker_support::{wait_until, Redis};
 use dashfeed::cluster::{Cluster, ClusterConfig};
 use dashfeed::codec::Value;
-use dashfeed::hub::{Hub, HubConfig, Kind, Message, Policy, SubscribeOptions, Subscription};
+use dashfeed::hub::{
+    Hub, HubConfig, Kind, Message, Outgoing, Policy, SubscribeOptions, Subscription,
+};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
@@ -389,4 +393,38 @@ fn the_shared_history_is_bounded_in_redis_and_on_each_node() {
         "one entry per metric: {snapshot_bytes}"
     );
     assert!(hub.topic_stats("ops").unwrap().history <= 100);
+}
+
+#[test]
+fn a_bus_message_wakes_a_subscriber_once_with_all_its_publications() {
+    // A connection drains its queue on every wake-up (as the server's does): were the frames of a
+    // bus message applied with a wake-up each, it would be woken (and write) once per publication.
+    let redis = Redis::start(false);
+    let (publisher, _a) = node(&redis);
+    let (observer, _b) = node(&redis);
+    let sub = Arc::new(observer.subscribe("ops", big_queue()).unwrap());
+    let wakes = Arc::new(AtomicUsize::new(0));
+    let got = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let (w, g, weak) = (wakes.clone(), got.clone(), Arc::downgrade(&sub));
+    sub.on_ready(move || {
+        w.fetch_add(1, Ordering::SeqCst);
+        if let Some(s) = weak.upgrade() {
+            g.lock().extend(s.try_recv_many(usize::MAX).unwrap());
+        }
+    });
+    wait_until("the snapshot", T, || !got.lock().is_empty()); // the snapshot
+    let before = wakes.load(Ordering::SeqCst);
+    // 30 publications: one script call (batch 32), so one bus message of 30 frames.
+    let items = (0..30)
+        .map(|i| Outgoing::new("ops", None, metric("cpu", i)))
+        .collect();
+    publisher.publish_many(items).unwrap();
+    wait_until("31 messages", T, || got.lock().len() == 31);
+    let seqs: Vec<u64> = got.lock().iter().map(|m| m.seq()).collect();
+    assert_eq!(seqs, (0..=30).collect::<Vec<_>>());
+    let woken = wakes.load(Ordering::SeqCst) - before;
+    assert_eq!(
+        woken, 1,
+        "one wake-up for the bus message's 30 publications"
+    );
 }

@@ -152,25 +152,47 @@ async fn ensure(shared: &Shared, dashboard: &str, create: bool, data: &Codec) ->
     }
 }
 
-/// Applies every frame of one bus message, in order.
+/// Applies every frame of one bus message, in order. The frames are applied in one wake-up batch
+/// ([`crate::hub::batch`]): a connection subscribed to the dashboard is woken once per bus message
+/// with all its frames, not once per frame (with two worker threads, a woken connection otherwise
+/// drains and writes each frame on its own while the bus is still applying the next). A frame that
+/// finds a gap ends the batch, the mirror is resynced from the shared history (an await, so outside
+/// the thread-local batch), and the rest of the message is applied in a new batch.
 async fn on_message(shared: &Shared, payload: &[u8], data: &Codec) {
     shared.bus_link.count_messages(1);
-    match Frame::parse_all(payload) {
-        Ok(frames) => {
-            for f in frames {
-                on_frame(shared, f, data).await;
+    let frames = match Frame::parse_all(payload) {
+        Ok(frames) => frames,
+        Err(e) => return shared.bus_link.count_rejected(e.code()),
+    };
+    let mut next = 0;
+    while next < frames.len() {
+        let stopped = crate::hub::batch(|| {
+            for (i, f) in frames.iter().enumerate().skip(next) {
+                if !apply_frame(shared, f, data) {
+                    return Some(i);
+                }
             }
+            None
+        });
+        match stopped {
+            Some(i) => {
+                // A failed resync leaves the mirror as it is; the next frame finds the gap again.
+                let _ = resync(shared, frames[i].dashboard, data).await;
+                next = i + 1;
+            }
+            None => break,
         }
-        Err(e) => shared.bus_link.count_rejected(e.code()),
     }
 }
 
-async fn on_frame(shared: &Shared, f: Frame<'_>, data: &Codec) {
+/// Applies one frame to its mirror; `false` when the mirror needs a resync (a gap, another epoch or
+/// an undecodable frame).
+fn apply_frame(shared: &Shared, f: &Frame<'_>, data: &Codec) -> bool {
     let Some((epoch, seq)) = shared.hub.mirror_position(f.dashboard) else {
-        return; // not mirrored on this node
+        return true; // not mirrored on this node
     };
     if *epoch == *f.epoch && f.seq <= seq {
-        return;
+        return true;
     }
     let applied = match data.decode(f.data) {
         Ok(v) => shared
@@ -182,12 +204,12 @@ async fn on_frame(shared: &Shared, f: Frame<'_>, data: &Codec) {
         }
     };
     match applied {
-        Ok(Applied::Done) => shared.bus_link.count_events(1),
-        Ok(Applied::Duplicate | Applied::NoTopic) => {}
-        Ok(Applied::Gap { .. } | Applied::OtherEpoch) | Err(_) => {
-            // A failed resync leaves the mirror as it is; the next frame finds the gap again.
-            let _ = resync(shared, f.dashboard, data).await;
+        Ok(Applied::Done) => {
+            shared.bus_link.count_events(1);
+            true
         }
+        Ok(Applied::Duplicate | Applied::NoTopic) => true,
+        Ok(Applied::Gap { .. } | Applied::OtherEpoch) | Err(_) => false,
     }
 }
 
