@@ -41,25 +41,25 @@ impl<T: Send + 'static> Job<T> {
 /// `undefined`.
 pub fn undefined(env: sys::napi_env, _: ()) -> Result<sys::napi_value> {
     let mut v = std::ptr::null_mut();
-    crate::raw::napi_call!(napi_get_undefined(env, &mut v))?;
+    crate::napi::raw::napi_call!(napi_get_undefined(env, &mut v))?;
     Ok(v)
 }
 
 /// A JS string.
 pub fn string(env: sys::napi_env, s: String) -> Result<sys::napi_value> {
-    crate::raw::string(env, &s)
+    crate::napi::raw::string(env, &s)
 }
 
 /// A JS number.
 pub fn number(env: sys::napi_env, n: f64) -> Result<sys::napi_value> {
     let mut v = std::ptr::null_mut();
-    crate::raw::napi_call!(napi_create_double(env, n, &mut v))?;
+    crate::napi::raw::napi_call!(napi_create_double(env, n, &mut v))?;
     Ok(v)
 }
 
 /// A core value as a JS value (objects, arrays, numbers, strings).
 pub fn value(env: sys::napi_env, v: dashfeed::codec::Value) -> Result<sys::napi_value> {
-    crate::hub::values::to_js(env, &v)
+    crate::values::to_js(env, &v)
 }
 
 impl<'task, T: Send + 'static> ScopedTask<'task> for Job<T> {

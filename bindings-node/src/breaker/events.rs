@@ -16,10 +16,10 @@
 //! (`{ type, duration }`), `'failure'` (`{ type, duration, kind }`) and `'ignored'` (`{ type }`).
 //! States are the core names (`'closed'`, `'open'`, `'half_open'`); times are in ms.
 
-use super::js::{self, Env, Value};
 use super::options::BreakerEvent as EventObject;
 use crate::error::Result;
-use crate::raw::{self, napi_call};
+use crate::napi::js::{self, Env, Value};
+use crate::napi::raw::{self, napi_call};
 use dashfeed::breaker::{BreakerEvent, CircuitBreaker, ListenerId, State};
 use dashfeed::Error;
 use napi::bindgen_prelude::ToNapiValue;
@@ -275,11 +275,11 @@ fn event_object(env: Env, ev: &BreakerEvent, type_name: &str) -> Result<Value> {
         }
         BreakerEvent::Rejected { state, retry_after } => {
             o.state = name(*state);
-            o.retry_after = Some(js::ms_of(*retry_after));
+            o.retry_after = Some(crate::units::ms_of(*retry_after));
         }
-        BreakerEvent::Success { duration } => o.duration = Some(js::ms_of(*duration)),
+        BreakerEvent::Success { duration } => o.duration = Some(crate::units::ms_of(*duration)),
         BreakerEvent::Failure { duration, kind } => {
-            o.duration = Some(js::ms_of(*duration));
+            o.duration = Some(crate::units::ms_of(*duration));
             o.kind = Some(kind.name().to_string());
         }
         _ => {}

@@ -9,10 +9,10 @@
 //! made, so reading them costs no native call; the class getters are their declaration (and
 //! answer for an object made otherwise).
 
-use super::glue;
-use super::values::to_js as value_to_js;
+use crate::values::to_js as value_to_js;
 use crate::error::{guard, Code, Result};
-use crate::raw::{self, napi_call};
+use crate::napi::glue;
+use crate::napi::raw::{self, napi_call};
 use dashfeed::codec::Format;
 use dashfeed::hub::Message as CoreMessage;
 use napi::bindgen_prelude::{Env, JavaScriptClassExt, ObjectFinalize, Unknown};
@@ -101,16 +101,7 @@ fn make(env: sys::napi_env, m: CoreMessage) -> Result<sys::napi_value> {
         Some(n) => napi_call!(napi_create_double(env, n as f64, &mut missed_v))?,
         None => missed_v = null,
     }
-    let field = |name: &'static std::ffi::CStr, value| sys::napi_property_descriptor {
-        utf8name: name.as_ptr(),
-        name: ptr::null_mut(),
-        method: None,
-        getter: None,
-        setter: None,
-        value,
-        attributes: sys::PropertyAttributes::enumerable,
-        data: ptr::null_mut(),
-    };
+    let field = |name, value| raw::property(name, value, sys::PropertyAttributes::enumerable);
     let props = [
         field(c"kind", raw::string(env, kind)?),
         field(c"dashboard", dashboard),
@@ -138,10 +129,10 @@ unsafe extern "C" fn raw_glue(
         let (this, [format]) = unsafe { glue::args::<1>(env, info)? };
         // SAFETY: the reference is used only during this call (`this` is kept alive by it).
         let msg = unsafe { glue::receiver::<Message>(env, this)? };
-        let format = if crate::window::options::is_nullish(env, format)? {
+        let format = if crate::napi::args::is_nullish(env, format)? {
             None
         } else {
-            Some(crate::window::options::string(env, format, "format")?)
+            Some(crate::napi::args::string(env, format, "format")?)
         };
         msg.raw_value(env, format)
     })
@@ -184,7 +175,7 @@ impl Message {
         };
         Message::cached(env, slot, || {
             let bytes = self.inner.raw(format)?;
-            crate::realm::buffer(env, &bytes)
+            crate::napi::realm::buffer(env, &bytes)
         })
     }
 }

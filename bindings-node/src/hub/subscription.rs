@@ -3,10 +3,10 @@
 //! `tryRecvMany(max)`, `close()`, `closed`, `dashboard`, `stats`.
 
 use super::feed::{Event, Feed};
-use super::glue;
-use super::jsval::{self, iter_result};
 use crate::error::{guard, Code};
-use crate::window::options::{is_nullish, number, string};
+use crate::napi::args::{is_nullish, number, string};
+use crate::napi::glue;
+use crate::napi::js::{self, iter_result};
 use napi::bindgen_prelude::{Env, ObjectFinalize, This, Unknown};
 use napi::JsValue;
 use napi_derive::napi;
@@ -105,7 +105,7 @@ impl Subscription {
             let got = self.feed.take(env.raw(), 1)?;
             let v = match got.first() {
                 Some(&m) => m,
-                None => jsval::null(env.raw())?,
+                None => js::null(env.raw())?,
             };
             Ok(unknown(env, v))
         })
@@ -137,13 +137,13 @@ impl Subscription {
             };
             let got = self.feed.take(env.raw(), max)?;
             let mut arr = std::ptr::null_mut();
-            crate::raw::napi_call!(napi_create_array_with_length(
+            crate::napi::raw::napi_call!(napi_create_array_with_length(
                 env.raw(),
                 got.len(),
                 &mut arr
             ))?;
             for (i, m) in (0u32..).zip(got) {
-                crate::raw::napi_call!(napi_set_element(env.raw(), arr, i, m))?;
+                crate::napi::raw::napi_call!(napi_set_element(env.raw(), arr, i, m))?;
             }
             Ok(unknown(env, arr))
         })
@@ -164,7 +164,7 @@ impl Subscription {
     ) -> napi::Result<Unknown<'env>, Code> {
         guard(|| {
             let timeout = match timeout_ms {
-                Some(t) if !crate::window::options::is_nullish(env.raw(), t.raw())? => {
+                Some(t) if !crate::napi::args::is_nullish(env.raw(), t.raw())? => {
                     Some(number(env.raw(), t.raw(), "timeoutMs")?)
                 }
                 _ => None,
@@ -198,8 +198,8 @@ impl Subscription {
         guard(|| {
             let raw_env = env.raw();
             self.feed.close(raw_env)?;
-            let done = iter_result(raw_env, jsval::undefined(raw_env)?, true)?;
-            Ok(unknown(env, jsval::resolved(raw_env, done)?))
+            let done = iter_result(raw_env, js::undefined(raw_env)?, true)?;
+            Ok(unknown(env, js::resolved(raw_env, done)?))
         })
     }
 
@@ -241,7 +241,9 @@ impl Subscription {
         guard(|| {
             let env = event.value().env;
             let event = Event::parse(&string(env, event.raw(), "event")?)?;
-            if crate::raw::type_of(env, listener.raw())? != napi::sys::ValueType::napi_function {
+            if crate::napi::raw::type_of(env, listener.raw())?
+                != napi::sys::ValueType::napi_function
+            {
                 return Err(dashfeed::Error::invalid("listener must be a function").into());
             }
             self.feed.listen(env, event, listener.raw())?;

@@ -8,11 +8,12 @@
 //! class prototype under the same name through a plain `napi_callback` that checks the receiver's
 //! class type tag and borrows it without the table: nothing else differs.
 
+use super::raw::napi_call;
 use crate::error::Result;
 use napi::bindgen_prelude::TypeTag;
 use napi::sys;
 use std::cell::RefCell;
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::ptr;
 
 thread_local! {
@@ -32,18 +33,13 @@ pub fn install(
         return Ok(());
     }
     let mut proto = ptr::null_mut();
-    crate::raw::napi_call!(napi_get_prototype(env, instance, &mut proto))?;
+    napi_call!(napi_get_prototype(env, instance, &mut proto))?;
+    let attributes = sys::PropertyAttributes::writable | sys::PropertyAttributes::configurable;
     let desc = sys::napi_property_descriptor {
-        utf8name: name.as_ptr(),
-        name: ptr::null_mut(),
         method: Some(method),
-        getter: None,
-        setter: None,
-        value: ptr::null_mut(),
-        attributes: sys::PropertyAttributes::writable | sys::PropertyAttributes::configurable,
-        data: ptr::null_mut(),
+        ..super::raw::property(name, ptr::null_mut(), attributes)
     };
-    crate::raw::napi_call!(napi_define_properties(env, proto, 1, &desc))?;
+    napi_call!(napi_define_properties(env, proto, 1, &desc))?;
     PATCHED.with(|p| p.borrow_mut().push(key));
     Ok(())
 }
@@ -57,20 +53,8 @@ pub unsafe fn args<const N: usize>(
     info: sys::napi_callback_info,
 ) -> Result<(sys::napi_value, [sys::napi_value; N])> {
     let mut argv = [ptr::null_mut(); N];
-    let mut argc = N;
-    let mut this = ptr::null_mut();
-    // SAFETY: forwarded: a live callback info; `argv` has room for `argc` values.
-    let status = unsafe {
-        sys::napi_get_cb_info(
-            env,
-            info,
-            &mut argc,
-            argv.as_mut_ptr(),
-            &mut this,
-            ptr::null_mut(),
-        )
-    };
-    crate::error::check(status, "napi_get_cb_info")?;
+    // SAFETY: forwarded: the callback info of the running call.
+    let (_, this, _) = unsafe { super::raw::cb_info(env, info, &mut argv)? };
     Ok((this, argv))
 }
 
@@ -88,7 +72,7 @@ pub unsafe fn receiver<'a, T: TypeTag>(env: sys::napi_env, this: sys::napi_value
         return Err(dashfeed::Error::invalid("method called on an object of another class").into());
     }
     let mut wrapped = ptr::null_mut();
-    crate::raw::napi_call!(napi_unwrap(env, this, &mut wrapped))?;
+    napi_call!(napi_unwrap(env, this, &mut wrapped))?;
     if wrapped.is_null() {
         return Err(dashfeed::Error::Internal("unwrapped a null object".into()).into());
     }
@@ -103,21 +87,8 @@ pub fn run(env: sys::napi_env, body: impl FnOnce() -> Result<sys::napi_value>) -
     match crate::error::guard(body) {
         Ok(v) => v,
         Err(err) => {
-            throw(env, err);
+            crate::error::throw(env, err.into());
             ptr::null_mut()
         }
     }
-}
-
-fn throw(env: sys::napi_env, err: napi::Error<crate::error::Code>) {
-    let mut pending = false;
-    // SAFETY: on the environment's thread.
-    unsafe { sys::napi_is_exception_pending(env, &mut pending) };
-    if pending {
-        return; // a JavaScript exception is already on its way
-    }
-    let code = CString::new(err.status.as_ref()).unwrap_or_default();
-    let msg = CString::new(err.reason.replace('\0', " ")).unwrap_or_default();
-    // SAFETY: NUL-terminated strings that outlive the call.
-    unsafe { sys::napi_throw_error(env, code.as_ptr(), msg.as_ptr()) };
 }
