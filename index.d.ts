@@ -27,8 +27,7 @@ export declare class Aggregator {
   static fromConfig(config: Record<string, unknown>, clock?: ManualClock | null): Aggregator
   /**
    * Adds one event; `ts` is its time in ms since the Unix epoch (default: now). `tags` are part
-   * of the key; `id` is kept on late output. (Installed on the prototype through `glue` as
-   * well: it runs once per event.)
+   * of the key; `id` is kept on late output.
    */
   add(dashboard: string, metric: string, value: number, ts?: number | bigint | null, tags?: Record<string, string> | null, id?: string | null): void
   /**
@@ -628,8 +627,7 @@ export declare class Subscription {
   recv(timeoutMs?: number | null): Promise<Message | null>
   /**
    * The async-iterator step: resolves `{ value: message, done: false }`, or `{ done: true }`
-   * once closed; rejects with `slow_consumer`. (Installed on the prototype through `glue` as
-   * well: it runs once per delivered message.)
+   * once closed; rejects with `slow_consumer`.
    */
   next(): Promise<IteratorResult<Message, undefined>>
   /** Ends the iteration early (`break` in `for await`): closes the subscription. */

@@ -12,6 +12,9 @@ mod subscription;
 mod timer;
 mod waker;
 
+pub(crate) use message::message_raw;
+pub(crate) use subscription::subscription_next;
+
 use crate::error::{guard, Code, Result};
 use crate::napi::args::{is_nullish, string, with_text};
 use crate::walk;
@@ -229,7 +232,6 @@ impl Hub {
             let feed = Feed::new(raw_env, sub)?;
             let instance = Subscription { feed: feed.clone() }.into_instance(env)?;
             feed.set_this(raw_env, instance.value)?;
-            crate::napi::glue::install(raw_env, instance.value, c"next", subscription::next_glue)?;
             // SAFETY: `instance` was made in this callback's scope.
             Ok(unsafe { Unknown::from_raw_unchecked(raw_env, instance.value) })
         })

@@ -16,6 +16,7 @@ mod codec;
 mod connect;
 mod error;
 mod event;
+mod fast;
 mod hub;
 mod job;
 mod limit;

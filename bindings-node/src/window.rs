@@ -19,7 +19,7 @@ use dashfeed::codec::Value;
 use dashfeed::event::{now_ms, Event};
 use dashfeed::window::{Aggregator as CoreAggregator, AggregatorConfig};
 use dashfeed::Error;
-use napi::bindgen_prelude::{ClassInstance, Either, Env, FromNapiValue, JsValue, This, Unknown};
+use napi::bindgen_prelude::{ClassInstance, Either, Env, FromNapiValue, JsValue, Unknown};
 use napi::sys;
 use napi_derive::napi;
 use parking_lot::{Mutex, MutexGuard};
@@ -219,8 +219,13 @@ pub struct Aggregator {
     pub(crate) inner: Arc<Mutex<CoreAggregator>>,
 }
 
-/// `Aggregator.prototype.add` through [`glue`].
-unsafe extern "C" fn add_glue(
+/// `Aggregator.prototype.add` as it runs: a plain Node-API callback, defined on the prototype when
+/// the module loads (see `crate::fast`; bench row: `node bench/window.js`, "dashfeed add (per
+/// event)").
+///
+/// # Safety
+/// A Node-API callback: Node calls it with the environment and the info of the running call.
+pub unsafe extern "C" fn aggregator_add(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
@@ -230,9 +235,7 @@ unsafe extern "C" fn add_glue(
         // SAFETY: the reference is used only during this call (`this` is kept alive by it).
         let agg = unsafe { glue::receiver::<Aggregator>(env, this)? };
         agg.add_args(env, args)?;
-        let mut undefined = std::ptr::null_mut();
-        crate::napi::raw::napi_call!(napi_get_undefined(env, &mut undefined))?;
-        Ok(undefined)
+        crate::napi::js::undefined(env)
     })
 }
 
@@ -351,8 +354,9 @@ impl Aggregator {
     }
 
     /// Adds one event; `ts` is its time in ms since the Unix epoch (default: now). `tags` are part
-    /// of the key; `id` is kept on late output. (Installed on the prototype through `glue` as
-    /// well: it runs once per event.)
+    /// of the key; `id` is kept on late output.
+    // The declaration (index.d.ts); what runs is `aggregator_add`, the same body without napi-rs's
+    // per-call borrow table, defined on the prototype at load (`crate::fast`).
     #[napi(
         catch_unwind,
         ts_args_type = "dashboard: string, metric: string, value: number, ts?: number | bigint | null, tags?: Record<string, string> | null, id?: string | null"
@@ -360,7 +364,6 @@ impl Aggregator {
     #[allow(clippy::too_many_arguments)]
     pub fn add(
         &self,
-        this: This<'_>,
         dashboard: Unknown<'_>,
         metric: Unknown<'_>,
         value: Unknown<'_>,
@@ -370,9 +373,7 @@ impl Aggregator {
     ) -> napi::Result<(), Code> {
         guard(|| {
             let env = dashboard.value().env;
-            glue::install(env, this.object.raw(), c"add", add_glue)?;
-            let mut undefined = std::ptr::null_mut();
-            crate::napi::raw::napi_call!(napi_get_undefined(env, &mut undefined))?;
+            let undefined = crate::napi::js::undefined(env)?;
             let opt = |v: Option<Unknown<'_>>| v.map_or(undefined, |v| v.raw());
             let args = [
                 dashboard.raw(),

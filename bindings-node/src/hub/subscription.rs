@@ -51,11 +51,13 @@ impl ObjectFinalize for Subscription {
     }
 }
 
-/// `Subscription.prototype.next` through [`glue`].
+/// `Subscription.prototype.next` as it runs: a plain Node-API callback, defined on the prototype
+/// when the module loads (see `crate::fast`; bench row: `node bench/hub.js`, the `for await`
+/// rows).
 ///
 /// # Safety
 /// A Node-API callback: Node calls it with the environment and the info of the running call.
-pub unsafe extern "C" fn next_glue(
+pub unsafe extern "C" fn subscription_next(
     env: napi::sys::napi_env,
     info: napi::sys::napi_callback_info,
 ) -> napi::sys::napi_value {
@@ -175,8 +177,9 @@ impl Subscription {
     }
 
     /// The async-iterator step: resolves `{ value: message, done: false }`, or `{ done: true }`
-    /// once closed; rejects with `slow_consumer`. (Installed on the prototype through `glue` as
-    /// well: it runs once per delivered message.)
+    /// once closed; rejects with `slow_consumer`.
+    // The declaration (index.d.ts); what runs is `subscription_next`, the same body without
+    // napi-rs's per-call borrow table, defined on the prototype at load (`crate::fast`).
     #[napi(
         catch_unwind,
         ts_return_type = "Promise<IteratorResult<Message, undefined>>"

@@ -3,45 +3,39 @@
 //!
 //! napi-rs's generated glue registers a borrow of the receiver in a process-wide table on every
 //! `&self` call (about 150 ns), which is more than the rest of such a call. These methods are
-//! declared with `#[napi]` as usual (that is their TypeScript declaration and their behaviour) and,
-//! the first time an environment makes an instance, the same Rust code is also installed on the
-//! class prototype under the same name through a plain `napi_callback` that checks the receiver's
-//! class type tag and borrows it without the table: nothing else differs.
+//! declared with `#[napi]` as usual (that is their TypeScript declaration, and the same body) and,
+//! when the module loads into an environment (`crate::fast`, right after napi-rs registered the
+//! classes), [`define`] puts a plain `napi_callback` under the same name on the class prototype: it
+//! checks the receiver's class type tag ([`receiver`]) and borrows it without the table. Nothing
+//! else differs, and nothing changes a prototype after the module has loaded.
 
-use super::raw::napi_call;
+use super::raw::{self, napi_call};
 use crate::error::Result;
 use napi::bindgen_prelude::TypeTag;
 use napi::sys;
-use std::cell::RefCell;
 use std::ffi::CStr;
 use std::ptr;
 
-thread_local! {
-    /// (env, prototype name) pairs already patched on this thread.
-    static PATCHED: RefCell<Vec<(usize, &'static CStr)>> = const { RefCell::new(Vec::new()) };
-}
+/// A plain Node-API method.
+pub type Method = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
 
-/// Defines `method` as `name` on the prototype of `instance`, once per environment and name.
-pub fn install(
+/// Defines `method` as `name` on the prototype of the class `exports[class]` (writable and
+/// configurable, not enumerable, as class methods are).
+pub fn define(
     env: sys::napi_env,
-    instance: sys::napi_value,
-    name: &'static CStr,
-    method: unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value,
+    exports: sys::napi_value,
+    class: &CStr,
+    name: &CStr,
+    method: Method,
 ) -> Result<()> {
-    let key = (env as usize, name);
-    if PATCHED.with(|p| p.borrow().contains(&key)) {
-        return Ok(());
-    }
-    let mut proto = ptr::null_mut();
-    napi_call!(napi_get_prototype(env, instance, &mut proto))?;
+    let ctor = raw::named(env, exports, class)?;
+    let proto = raw::named(env, ctor, c"prototype")?;
     let attributes = sys::PropertyAttributes::writable | sys::PropertyAttributes::configurable;
     let desc = sys::napi_property_descriptor {
         method: Some(method),
-        ..super::raw::property(name, ptr::null_mut(), attributes)
+        ..raw::property(name, ptr::null_mut(), attributes)
     };
-    napi_call!(napi_define_properties(env, proto, 1, &desc))?;
-    PATCHED.with(|p| p.borrow_mut().push(key));
-    Ok(())
+    napi_call!(napi_define_properties(env, proto, 1, &desc))
 }
 
 /// `this` and up to `N` arguments (missing ones are `undefined`).
