@@ -183,7 +183,9 @@ impl CircuitBreaker {
 
     /// Calls `listener(event)` for every event of that name (see `BreakerEvent`); returns an id
     /// for `off`. Listeners run synchronously on the JS thread, before the call that caused the
-    /// event returns; one that throws is reported with `process.emitWarning` and breaks nothing.
+    /// event returns. A listener that throws breaks neither the call nor the other listeners; its
+    /// exception is re-thrown in a microtask, so it reaches `process.on('uncaughtException')`
+    /// (without a handler Node prints it and exits), as with an EventEmitter listener.
     #[napi(
         catch_unwind,
         ts_args_type = "event: 'open' | 'halfOpen' | 'close' | 'stateChange' | 'reject' | 'success' | 'failure' | 'ignored', listener: (event: BreakerEvent) => void"

@@ -87,6 +87,13 @@ impl From<napi::Error<Code>> for JsError {
     }
 }
 
+impl From<JsError> for napi::Error {
+    /// For napi-rs hooks that take a plain `napi::Error` (the code stays in the message only).
+    fn from(err: JsError) -> Self {
+        napi::Error::from_reason(err.0.reason)
+    }
+}
+
 impl From<JsError> for napi::Error<Code> {
     fn from(err: JsError) -> Self {
         err.0

@@ -27,9 +27,7 @@ const METHODS: [(&std::ffi::CStr, &std::ffi::CStr, Method); 3] = [
 pub fn define_fast_methods(exports: Object<'_>) -> napi::Result<()> {
     let env = exports.value().env;
     for (class, name, method) in METHODS {
-        glue::define(env, exports.raw(), class, name, method).map_err(|e| {
-            napi::Error::from_reason(napi::Error::<crate::error::Code>::from(e).reason)
-        })?;
+        glue::define(env, exports.raw(), class, name, method).map_err(napi::Error::from)?;
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! The failed call's `dashfeed::Error` is kept in the job; `reject` (on the JS thread) builds the
 //! coded error from it and hands napi that exact JS value to reject with.
 
-use crate::error::{Code, Result};
+use crate::error::Result;
 use dashfeed::Error;
 use napi::bindgen_prelude::{AsyncTask, Unknown};
 use napi::ScopedTask;
@@ -81,8 +81,7 @@ impl<'task, T: Send + 'static> ScopedTask<'task> for Job<T> {
     }
 
     fn resolve(&mut self, env: &'task Env, output: T) -> napi::Result<Unknown<'task>> {
-        let v = (self.to_js)(env.raw(), output)
-            .map_err(|e| napi::Error::from_reason(napi::Error::<Code>::from(e).reason))?;
+        let v = (self.to_js)(env.raw(), output).map_err(napi::Error::from)?;
         // SAFETY: `v` was made just now in this callback's scope of `env`.
         Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), v) })
     }
@@ -92,12 +91,10 @@ impl<'task, T: Send + 'static> ScopedTask<'task> for Job<T> {
             .failed
             .take()
             .unwrap_or_else(|| Error::Internal(err.reason.clone()));
-        let coded = napi::JsError::from(napi::Error::new(Code::of(&e), e.to_string()));
-        // SAFETY: `reject` runs on the JS thread with the live `env` of the completing work.
-        let raw = unsafe { coded.into_value(env.raw()) };
-        if raw.is_null() {
+        // The coded error (`.code`, and `retryAfter` where the core gives one), as every other.
+        let Ok(raw) = crate::error::to_js(env.raw(), &e) else {
             return Err(err); // the environment is shutting down: nothing can receive the error
-        }
+        };
         // SAFETY: `raw` is the error object made just now in this scope.
         let js = unsafe { Unknown::from_raw_unchecked(env.raw(), raw) };
         Err(napi::Error::from(js))

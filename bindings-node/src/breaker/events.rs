@@ -7,7 +7,8 @@
 //! `state`, `open`, ...) calls [`Events::flush`] before it returns: the JS callbacks run
 //! synchronously on the JS thread, in the order the core emitted the events. A listener may call the
 //! breaker; the events that causes are delivered after it returns (by the same flush). A listener
-//! that throws does not break the call: its exception goes to `process.emitWarning`. The listener
+//! that throws does not break the call nor stop the other listeners: its exception is re-thrown as
+//! an uncaught exception (`napi::js::call_listener`, the module's one policy). The listener
 //! functions live in the breaker's holder object (see `guarded::Shared`), so the garbage collector
 //! sees them.
 //!
@@ -241,16 +242,13 @@ impl Events {
             return Ok(());
         }
         let payload = event_object(env, ev, type_name)?;
-        let this = js::undefined(env)?;
         for id in ids {
             let f = raw::element(env, holder, id)?;
             // A listener removed by an earlier one in this dispatch is no longer there.
             if !js::is_function(env, f)? {
                 continue;
             }
-            if let Err(thrown) = js::call(env, f, this, &[payload])? {
-                js::warn(env, thrown);
-            }
+            js::call_listener(env, f, &[payload])?;
         }
         Ok(())
     }

@@ -227,8 +227,10 @@ impl Subscription {
     /// Adds a listener: `'message'` (each message, as an argument), `'close'` (once, when the
     /// subscription has ended and everything queued was delivered) or `'error'` (the
     /// `slow_consumer` error, before `'close'`; with `'message'` listeners and no `'error'`
-    /// listener it becomes an uncaught exception, as with an EventEmitter). Returns the
-    /// subscription.
+    /// listener it becomes an uncaught exception, as with an EventEmitter). A listener that throws
+    /// stops neither the delivery nor the other listeners; its exception is re-thrown in a
+    /// microtask, so it reaches `process.on('uncaughtException')` (without a handler Node prints
+    /// it and exits), as with an EventEmitter listener. Returns the subscription.
     #[napi(
         catch_unwind,
         ts_generic_types = "E extends 'message' | 'close' | 'error'",

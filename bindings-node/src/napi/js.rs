@@ -11,7 +11,7 @@
 //! finalizers). The error objects of core errors are made in `crate::error`.
 
 use super::raw::{self, napi_call};
-use crate::error::{self, JsError, Result};
+use crate::error::{self, Result};
 use dashfeed::Error;
 use napi::sys;
 use std::ffi::{c_void, CStr};
@@ -422,32 +422,6 @@ pub fn set_timeout(env: Env, f: Value, ms: f64) -> Result<Value> {
     }
 }
 
-/// Reports an exception nobody can receive (a throwing event listener) the way Node reports
-/// problems that must not break the caller: `process.emitWarning(err)` (printed to stderr unless a
-/// `'warning'` listener handles it). Never fails.
-pub fn warn(env: Env, thrown: Value) {
-    let report = || -> Result<()> {
-        let process = raw::named(env, raw::global(env)?, c"process")?;
-        let emit = raw::named(env, process, c"emitWarning")?;
-        let mut is_error = false;
-        napi_call!(napi_is_error(env, thrown, &mut is_error))?;
-        let warning = if is_error {
-            thrown
-        } else {
-            let mut s = ptr::null_mut();
-            napi_call!(napi_coerce_to_string(env, thrown, &mut s))?;
-            s
-        };
-        call(env, emit, process, &[warning])?
-            .map(|_| ())
-            .map_err(|_| JsError::from(Error::Internal("process.emitWarning threw".into())))
-    };
-    if report().is_err() {
-        // Nothing more can be done: drop whatever the report itself raised.
-        let _ = take_exception(env);
-    }
-}
-
 /// Raises `err` as an uncaught exception (`process.on('uncaughtException')`, else the process
 /// reports it and exits), as an exception thrown by a callback the event loop runs would be.
 pub fn uncaught(env: Env, err: Value) {
@@ -455,11 +429,22 @@ pub fn uncaught(env: Env, err: Value) {
     unsafe { sys::napi_fatal_exception(env, err) };
 }
 
-/// Calls a listener with `this` undefined; an exception it throws becomes an uncaught exception
-/// and the caller goes on.
+/// The listener policy's helper: re-throws an exception in a microtask of its own.
+const RETHROW: &str = "(function listenerHelpers() {
+  'use strict';
+  return { rethrow(err) { queueMicrotask(() => { throw err; }); } };
+})";
+
+/// Calls a user listener with `this` undefined, under the one policy of the module for exceptions
+/// thrown by listeners (breaker events, subscription `'message'` / `'error'` / `'close'`; the
+/// `'message'` loop of `bindings-node/js/hub.js` applies the same): the exception neither breaks
+/// the dashfeed call that emitted the event nor stops the other listeners, and it is not
+/// swallowed: it is re-thrown in a microtask, so it reaches `process.on('uncaughtException')`
+/// (without a handler, Node prints it and exits), as an exception thrown by an EventEmitter
+/// listener does when the emit comes from the event loop.
 pub fn call_listener(env: Env, f: Value, args: &[Value]) -> Result<()> {
     if let Err(thrown) = call(env, f, undefined(env)?, args)? {
-        uncaught(env, thrown);
+        super::script::call(env, RETHROW, c"rethrow", &[thrown])?;
     }
     Ok(())
 }
