@@ -27,8 +27,7 @@ export declare class Aggregator {
   static fromConfig(config: Record<string, unknown>, clock?: ManualClock | null): Aggregator
   /**
    * Adds one event; `ts` is its time in ms since the Unix epoch (default: now). `tags` are part
-   * of the key; `id` is kept on late output. (Installed on the prototype through `glue` as
-   * well: it runs once per event.)
+   * of the key; `id` is kept on late output.
    */
   add(dashboard: string, metric: string, value: number, ts?: number | bigint | null, tags?: Record<string, string> | null, id?: string | null): void
   /**
@@ -111,7 +110,9 @@ export declare class CircuitBreaker {
   /**
    * Calls `listener(event)` for every event of that name (see `BreakerEvent`); returns an id
    * for `off`. Listeners run synchronously on the JS thread, before the call that caused the
-   * event returns; one that throws is reported with `process.emitWarning` and breaks nothing.
+   * event returns. A listener that throws breaks neither the call nor the other listeners; its
+   * exception is re-thrown in a microtask, so it reaches `process.on('uncaughtException')`
+   * (without a handler Node prints it and exits), as with an EventEmitter listener.
    */
   on(event: 'open' | 'halfOpen' | 'close' | 'stateChange' | 'reject' | 'success' | 'failure' | 'ignored', listener: (event: BreakerEvent) => void): number
   /**
@@ -628,8 +629,7 @@ export declare class Subscription {
   recv(timeoutMs?: number | null): Promise<Message | null>
   /**
    * The async-iterator step: resolves `{ value: message, done: false }`, or `{ done: true }`
-   * once closed; rejects with `slow_consumer`. (Installed on the prototype through `glue` as
-   * well: it runs once per delivered message.)
+   * once closed; rejects with `slow_consumer`.
    */
   next(): Promise<IteratorResult<Message, undefined>>
   /** Ends the iteration early (`break` in `for await`): closes the subscription. */
@@ -643,8 +643,10 @@ export declare class Subscription {
    * Adds a listener: `'message'` (each message, as an argument), `'close'` (once, when the
    * subscription has ended and everything queued was delivered) or `'error'` (the
    * `slow_consumer` error, before `'close'`; with `'message'` listeners and no `'error'`
-   * listener it becomes an uncaught exception, as with an EventEmitter). Returns the
-   * subscription.
+   * listener it becomes an uncaught exception, as with an EventEmitter). A listener that throws
+   * stops neither the delivery nor the other listeners; its exception is re-thrown in a
+   * microtask, so it reaches `process.on('uncaughtException')` (without a handler Node prints
+   * it and exits), as with an EventEmitter listener. Returns the subscription.
    */
   on<E extends 'message' | 'close' | 'error'>(event: E, listener: E extends 'message' ? (message: Message) => void : E extends 'error' ? (error: Error & { code: string }) => void : () => void): this
   /** Removes a listener added with `on`. Returns the subscription. */

@@ -17,7 +17,9 @@
 //         soon as the subscription is closed or its listeners change (as each message were its own
 //         EventEmitter emit: a listener removed by `off` gets no further message; the rest stays in
 //         `buf` for the next pass, with the current listeners); a listener that throws does not stop
-//         the others: its exception is reported as uncaught, as for an EventEmitter listener.
+//         the others: its exception is re-thrown in a microtask (an uncaught exception), the one
+//         policy of the module for listener exceptions (bindings-node/src/napi/js.rs,
+//         call_listener).
 (function hubHelpers() {
   'use strict';
 

@@ -12,16 +12,16 @@
 
 mod events;
 mod guarded;
-pub(crate) mod js;
 pub(crate) mod options;
 mod slots;
 
 use crate::error::{guard, Code, Result};
+use crate::napi::args;
+use crate::napi::js::{self, Ref};
 use dashfeed::breaker::{CircuitBreaker as CoreBreaker, Outcome, OwnedPermit};
 use dashfeed::Error;
 use events::Kind;
 use guarded::Shared;
-use js::Ref;
 use napi::bindgen_prelude::{Env, This, Unknown};
 use napi::JsValue;
 use napi_derive::napi;
@@ -173,14 +173,19 @@ impl CircuitBreaker {
                     shared: Rc::clone(&self.shared),
                     _holder: Ref::new(env, self.shared.holder(env)?)?,
                 }),
-                Err(e) => Err(js::throw_value(env, js::core_error(env, &e)?)),
+                Err(e) => Err(crate::error::throw_value(
+                    env,
+                    crate::error::to_js(env, &e)?,
+                )),
             }
         })
     }
 
     /// Calls `listener(event)` for every event of that name (see `BreakerEvent`); returns an id
     /// for `off`. Listeners run synchronously on the JS thread, before the call that caused the
-    /// event returns; one that throws is reported with `process.emitWarning` and breaks nothing.
+    /// event returns. A listener that throws breaks neither the call nor the other listeners; its
+    /// exception is re-thrown in a microtask, so it reaches `process.on('uncaughtException')`
+    /// (without a handler Node prints it and exits), as with an EventEmitter listener.
     #[napi(
         catch_unwind,
         ts_args_type = "event: 'open' | 'halfOpen' | 'close' | 'stateChange' | 'reject' | 'success' | 'failure' | 'ignored', listener: (event: BreakerEvent) => void"
@@ -222,7 +227,8 @@ impl CircuitBreaker {
             let core = &self.shared.core;
             let holder = self.shared.holder(env)?;
             if event_or_id.get_type()? == napi::ValueType::Number {
-                let id = options::count("listener id", options::number("id", event_or_id)?)?;
+                let id = args::number(env, event_or_id.raw(), "id")?;
+                let id = args::count("listener id", id)?;
                 return self.shared.events.remove_id(core, env, holder, id);
             }
             let kind: Kind = events::kind_named(env, event_or_id.raw())?;
@@ -249,8 +255,8 @@ pub struct Permit {
 
 impl Permit {
     fn report(&self, env: &Env, outcome: Outcome, duration_ms: Option<Unknown<'_>>) -> Result<()> {
-        let d = options::opt_number("durationMs", duration_ms)?
-            .map(|ms| options::millis("durationMs", ms))
+        let d = args::opt_number("durationMs", duration_ms)?
+            .map(|ms| args::millis("durationMs", ms))
             .transpose()?;
         let permit = self
             .inner
@@ -299,6 +305,6 @@ impl Permit {
         self.inner
             .borrow()
             .as_ref()
-            .map_or(0.0, |p| js::ms_of(p.elapsed()))
+            .map_or(0.0, |p| crate::units::ms_of(p.elapsed()))
     }
 }

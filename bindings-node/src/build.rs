@@ -9,8 +9,8 @@
 //! per key.
 
 use crate::error::{JsError, Result};
-use crate::raw::{self, napi_call};
-use crate::realm::{self, Builtin};
+use crate::napi::raw::{self, napi_call};
+use crate::napi::realm::{self, Builtin};
 use crate::walk::MAX_SAFE;
 use dashfeed::codec::Build;
 use napi::sys;

@@ -1,9 +1,12 @@
 //! Node face of `dashfeed::clock`: `ManualClock`, a test clock that breakers, limiters, aggregators and
 //! hubs can be built on, moved only by `advance` / `advanceMs`.
 
-use crate::error::{guard, Code};
+use crate::error::{guard, Code, Result};
+use crate::napi::args;
 use dashfeed::clock::{Clock, ManualClock as CoreManualClock, SharedClock, SystemClock};
 use dashfeed::Error;
+use napi::bindgen_prelude::{ClassInstance, FromNapiValue};
+use napi::sys;
 use napi_derive::napi;
 use std::time::Duration;
 
@@ -60,5 +63,19 @@ pub fn shared(clock: Option<&ManualClock>) -> SharedClock {
     match clock {
         Some(c) => c.inner.shared(),
         None => SystemClock::shared(),
+    }
+}
+
+/// The `clock` option on raw arguments: a `ManualClock`, or the system clock for an absent,
+/// `undefined` or `null` value; anything else is `invalid_input`.
+pub fn read(env: sys::napi_env, v: Option<sys::napi_value>) -> Result<SharedClock> {
+    match v {
+        Some(v) if !args::is_nullish(env, v)? => {
+            // SAFETY: `v` is a value of the running callback; the conversion checks the class tag.
+            let c = unsafe { ClassInstance::<ManualClock>::from_napi_value(env, v) }
+                .map_err(|_| args::wrong_type(env, v, "clock", "a ManualClock"))?;
+            Ok(shared(Some(&c)))
+        }
+        _ => Ok(shared(None)),
     }
 }

@@ -8,8 +8,8 @@
 
 use crate::build::JsBuilder;
 use crate::error::{guard, Code, Result};
-use crate::raw;
-use crate::realm;
+use crate::napi::raw;
+use crate::napi::realm;
 use crate::walk::{Walk, MAX_SAFE};
 use dashfeed::codec::{Codec as CoreCodec, Format, Limits, MsgPackWriter};
 use dashfeed::Error;

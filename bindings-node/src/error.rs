@@ -11,11 +11,19 @@
 //! throwing getter, a Proxy trap) is re-thrown unchanged. A Rust panic inside a call becomes an
 //! `internal` error through [`guard`]; the exported functions also carry `#[napi(catch_unwind)]`
 //! for panics in napi's own argument conversion, so a panic never aborts the process.
+//!
+//! Code that makes its own JS error objects (raw callbacks, promises settled from Rust, listener
+//! arguments) makes them here too: [`to_js`] (a core error, with `retryAfter` in ms on
+//! `circuit_open` / `rate_limited`), [`value`] (any binding error), [`throw`], [`throw_value`] and
+//! [`report`] (a failure with no JavaScript caller).
 
+use crate::napi::js::{self, Env, Value};
+use crate::napi::raw::{self, napi_call};
 use dashfeed::Error;
 use napi::{sys, Status};
 use napi_derive::napi;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
 
 /// The status napi carries for an error, which becomes the JS error's `.code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +80,20 @@ impl From<napi::Error> for JsError {
     }
 }
 
+impl From<napi::Error<Code>> for JsError {
+    /// An error as the exported functions return it (see [`guard`]).
+    fn from(err: napi::Error<Code>) -> Self {
+        JsError(err)
+    }
+}
+
+impl From<JsError> for napi::Error {
+    /// For napi-rs hooks that take a plain `napi::Error` (the code stays in the message only).
+    fn from(err: JsError) -> Self {
+        napi::Error::from_reason(err.0.reason)
+    }
+}
+
 impl From<JsError> for napi::Error<Code> {
     fn from(err: JsError) -> Self {
         err.0
@@ -106,6 +128,78 @@ pub fn guard<T>(body: impl FnOnce() -> Result<T>) -> napi::Result<T, Code> {
                 .unwrap_or_else(|| "unknown panic".into());
             Err(JsError::from(Error::Internal(format!("panic in dashfeed: {what}"))).0)
         }
+    }
+}
+
+/// A JS `Error` for a core error: `.code` is its code, the message its text, and `retryAfter` the
+/// retry time in ms for `circuit_open` and `rate_limited`.
+pub fn to_js(env: Env, err: &Error) -> Result<Value> {
+    let code = raw::string(env, err.code())?;
+    let msg = raw::string(env, &err.to_string())?;
+    let mut out = ptr::null_mut();
+    napi_call!(napi_create_error(env, code, msg, &mut out))?;
+    if let Error::CircuitOpen { retry_after } | Error::RateLimited { retry_after } = err {
+        let ms = js::number(env, crate::units::ms_of(*retry_after))?;
+        js::set(env, out, c"retryAfter", ms)?;
+    }
+    Ok(out)
+}
+
+/// The JS value of a binding error: the pending exception when one is pending (a JS exception
+/// raised while reading a value), else a new `Error` with the error's `.code` and message.
+pub fn value(env: Env, err: JsError) -> Result<Value> {
+    let err = err.0;
+    if err.status == PENDING {
+        return js::take_exception(env);
+    }
+    let code = raw::string(env, err.status.as_ref())?;
+    let msg = raw::string(env, &err.reason)?;
+    let mut out = ptr::null_mut();
+    napi_call!(napi_create_error(env, code, msg, &mut out))?;
+    Ok(out)
+}
+
+/// Throws `value` and returns the error that tells napi a JS exception is pending (so it re-throws
+/// `value` untouched).
+pub fn throw_value(env: Env, value: Value) -> JsError {
+    // SAFETY: a live env and a value of this scope.
+    let status = unsafe { sys::napi_throw(env, value) };
+    if status != sys::Status::napi_ok {
+        return Error::Internal("napi_throw failed".into()).into();
+    }
+    JsError(napi::Error::new(
+        PENDING,
+        "JavaScript exception".to_string(),
+    ))
+}
+
+/// Throws a binding error from a raw callback (nothing if a JS exception is already pending).
+pub fn throw(env: Env, err: JsError) {
+    let mut pending = false;
+    // SAFETY: a live env.
+    unsafe { sys::napi_is_exception_pending(env, &mut pending) };
+    if pending {
+        return;
+    }
+    if let Ok(v) = value(env, err) {
+        // SAFETY: a live env and a value of this scope.
+        unsafe { sys::napi_throw(env, v) };
+    }
+}
+
+/// Reports a failure that has no JavaScript caller to throw to (a wake-up, a timer) as an uncaught
+/// exception: the pending JS exception if there is one, else an `internal` error.
+pub fn report(env: Env, err: JsError) {
+    let mut pending = false;
+    // SAFETY: on the environment's thread.
+    unsafe { sys::napi_is_exception_pending(env, &mut pending) };
+    let v = if pending {
+        js::take_exception(env)
+    } else {
+        to_js(env, &Error::Internal(err.0.reason))
+    };
+    if let Ok(v) = v {
+        js::uncaught(env, v);
     }
 }
 

@@ -2,8 +2,8 @@
 //! `dashboardId` / `metric_name` / `timestamp` / `metadata`) on a decoded message or on its wire bytes.
 
 use crate::error::{guard, Code};
-use crate::hub::values::to_js;
-use crate::raw;
+use crate::napi::raw;
+use crate::values::to_js;
 use dashfeed::codec::Value;
 use dashfeed::event::{self, EVENT_MAX_DEPTH};
 use dashfeed::Format;

@@ -5,19 +5,19 @@
 
 mod buffer;
 mod feed;
-pub(crate) mod glue;
-mod jsval;
 mod message;
 mod options;
 mod share;
 mod subscription;
 mod timer;
-pub(crate) mod values;
 mod waker;
 
+pub(crate) use message::message_raw;
+pub(crate) use subscription::subscription_next;
+
 use crate::error::{guard, Code, Result};
+use crate::napi::args::{is_nullish, string, with_text};
 use crate::walk;
-use crate::window::options::{is_nullish, string, with_text};
 use crate::window::WindowResultObject;
 use dashfeed::codec::{Format, Limits};
 use dashfeed::hub::Hub as CoreHub;
@@ -130,7 +130,7 @@ impl Hub {
     #[napi(factory, catch_unwind, ts_args_type = "token: number")]
     pub fn attach(token: Unknown<'_>) -> napi::Result<Self, Code> {
         guard(|| {
-            let n = crate::window::options::integer(token.value().env, token.raw(), "token")?;
+            let n = crate::napi::args::integer(token.value().env, token.raw(), "token")?;
             let inner = share::attach(u64::try_from(n).unwrap_or(0))?;
             Ok(Hub {
                 inner,
@@ -203,7 +203,7 @@ impl Hub {
             })??;
             let v = match snap {
                 Some(m) => message::to_js(raw_env, m, Format::MsgPack, None)?,
-                None => jsval::null(raw_env)?,
+                None => crate::napi::js::null(raw_env)?,
             };
             // SAFETY: `v` is a value of this callback.
             Ok(unsafe { Unknown::from_raw_unchecked(raw_env, v) })
@@ -232,7 +232,6 @@ impl Hub {
             let feed = Feed::new(raw_env, sub)?;
             let instance = Subscription { feed: feed.clone() }.into_instance(env)?;
             feed.set_this(raw_env, instance.value)?;
-            glue::install(raw_env, instance.value, c"next", subscription::next_glue)?;
             // SAFETY: `instance` was made in this callback's scope.
             Ok(unsafe { Unknown::from_raw_unchecked(raw_env, instance.value) })
         })

@@ -4,7 +4,7 @@
 //! The failed call's `dashfeed::Error` is kept in the job; `reject` (on the JS thread) builds the
 //! coded error from it and hands napi that exact JS value to reject with.
 
-use crate::error::{Code, Result};
+use crate::error::Result;
 use dashfeed::Error;
 use napi::bindgen_prelude::{AsyncTask, Unknown};
 use napi::ScopedTask;
@@ -41,25 +41,25 @@ impl<T: Send + 'static> Job<T> {
 /// `undefined`.
 pub fn undefined(env: sys::napi_env, _: ()) -> Result<sys::napi_value> {
     let mut v = std::ptr::null_mut();
-    crate::raw::napi_call!(napi_get_undefined(env, &mut v))?;
+    crate::napi::raw::napi_call!(napi_get_undefined(env, &mut v))?;
     Ok(v)
 }
 
 /// A JS string.
 pub fn string(env: sys::napi_env, s: String) -> Result<sys::napi_value> {
-    crate::raw::string(env, &s)
+    crate::napi::raw::string(env, &s)
 }
 
 /// A JS number.
 pub fn number(env: sys::napi_env, n: f64) -> Result<sys::napi_value> {
     let mut v = std::ptr::null_mut();
-    crate::raw::napi_call!(napi_create_double(env, n, &mut v))?;
+    crate::napi::raw::napi_call!(napi_create_double(env, n, &mut v))?;
     Ok(v)
 }
 
 /// A core value as a JS value (objects, arrays, numbers, strings).
 pub fn value(env: sys::napi_env, v: dashfeed::codec::Value) -> Result<sys::napi_value> {
-    crate::hub::values::to_js(env, &v)
+    crate::values::to_js(env, &v)
 }
 
 impl<'task, T: Send + 'static> ScopedTask<'task> for Job<T> {
@@ -81,8 +81,7 @@ impl<'task, T: Send + 'static> ScopedTask<'task> for Job<T> {
     }
 
     fn resolve(&mut self, env: &'task Env, output: T) -> napi::Result<Unknown<'task>> {
-        let v = (self.to_js)(env.raw(), output)
-            .map_err(|e| napi::Error::from_reason(napi::Error::<Code>::from(e).reason))?;
+        let v = (self.to_js)(env.raw(), output).map_err(napi::Error::from)?;
         // SAFETY: `v` was made just now in this callback's scope of `env`.
         Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), v) })
     }
@@ -92,12 +91,10 @@ impl<'task, T: Send + 'static> ScopedTask<'task> for Job<T> {
             .failed
             .take()
             .unwrap_or_else(|| Error::Internal(err.reason.clone()));
-        let coded = napi::JsError::from(napi::Error::new(Code::of(&e), e.to_string()));
-        // SAFETY: `reject` runs on the JS thread with the live `env` of the completing work.
-        let raw = unsafe { coded.into_value(env.raw()) };
-        if raw.is_null() {
+        // The coded error (`.code`, and `retryAfter` where the core gives one), as every other.
+        let Ok(raw) = crate::error::to_js(env.raw(), &e) else {
             return Err(err); // the environment is shutting down: nothing can receive the error
-        }
+        };
         // SAFETY: `raw` is the error object made just now in this scope.
         let js = unsafe { Unknown::from_raw_unchecked(env.raw(), raw) };
         Err(napi::Error::from(js))

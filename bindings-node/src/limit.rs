@@ -2,14 +2,13 @@
 //! `RateDecision`, `tryAcquire` throws `rate_limited` with `retryAfter` in ms, `await acquire(key)`
 //! waits on JS timers until the call is allowed). The limiter itself is the core's (GCRA per key).
 
-use crate::breaker::js::{self, Deferred, Env, Value};
-use crate::breaker::options as args;
-use crate::clock::{shared, ManualClock};
 use crate::error::{guard, Code, Result};
-use crate::raw;
+use crate::napi::args;
+use crate::napi::js::{self, Deferred, Env, Value};
+use crate::napi::raw;
 use dashfeed::limit::{LimiterConfig, RateLimiter as CoreLimiter};
 use dashfeed::Error;
-use napi::bindgen_prelude::{ClassInstance, FromNapiValue, Unknown};
+use napi::bindgen_prelude::Unknown;
 use napi::{JsValue, ValueType};
 use napi_derive::napi;
 use std::cell::RefCell;
@@ -51,7 +50,7 @@ fn decide(r: dashfeed::Result<()>) -> Result<RateDecision> {
         }),
         Err(Error::RateLimited { retry_after }) => Ok(RateDecision {
             allowed: false,
-            retry_after_ms: js::ms_of(retry_after),
+            retry_after_ms: crate::units::ms_of(retry_after),
         }),
         Err(e) => Err(e.into()),
     }
@@ -80,19 +79,10 @@ impl RateLimiter {
         clock: Option<Unknown<'_>>,
     ) -> napi::Result<Self, Code> {
         guard(|| {
-            let rate = args::number("rate", rate)?;
+            let env = rate.value().env;
+            let rate = args::number(env, rate.raw(), "rate")?;
             let burst = burst_of(rate, burst)?;
-            let clock = match clock {
-                Some(c) if !matches!(c.get_type()?, ValueType::Undefined | ValueType::Null) => {
-                    // SAFETY: a value of the running callback; the reader checks its class.
-                    let c = unsafe {
-                        ClassInstance::<ManualClock>::from_napi_value(c.value().env, c.raw())
-                    }
-                    .map_err(|_| Error::invalid("clock must be a ManualClock"))?;
-                    shared(Some(&c))
-                }
-                _ => shared(None),
-            };
+            let clock = crate::clock::read(env, clock.map(|c| c.raw()))?;
             let inner = CoreLimiter::with_clock(LimiterConfig::new(rate, burst), clock)?;
             Ok(RateLimiter {
                 inner: Rc::new(inner),
@@ -118,7 +108,7 @@ impl RateLimiter {
         n: Unknown<'_>,
     ) -> napi::Result<RateDecision, Code> {
         guard(|| {
-            let n = args::count("n", args::number("n", n)?)?;
+            let n = args::count("n", args::number(n.value().env, n.raw(), "n")?)?;
             decide(with_key(env.raw(), &key, |k| self.inner.check_n(k, n))?)
         })
     }
@@ -130,9 +120,10 @@ impl RateLimiter {
             let env = env.raw();
             match with_key(env, &key, |k| self.inner.check(k))? {
                 Ok(()) => Ok(()),
-                Err(e @ Error::RateLimited { .. }) => {
-                    Err(js::throw_value(env, js::core_error(env, &e)?))
-                }
+                Err(e @ Error::RateLimited { .. }) => Err(crate::error::throw_value(
+                    env,
+                    crate::error::to_js(env, &e)?,
+                )),
                 Err(e) => Err(e.into()),
             }
         })
@@ -162,7 +153,7 @@ impl RateLimiter {
                         key: key_text,
                         deferred: RefCell::new(Some(deferred)),
                     });
-                    waiter.arm(env, js::ms_of(retry_after))?;
+                    waiter.arm(env, crate::units::ms_of(retry_after))?;
                     promise
                 }
                 Err(e) => return Err(e.into()),
@@ -217,7 +208,7 @@ fn retry(env: Env, w: &Rc<Waiter>, _this: Value, _args: &[Value]) -> Result<Valu
     let outcome = match w.limiter.check(&w.key) {
         Ok(()) => Ok(true),
         Err(Error::RateLimited { retry_after }) => {
-            w.arm(env, js::ms_of(retry_after)).map(|()| false)
+            w.arm(env, crate::units::ms_of(retry_after)).map(|()| false)
         }
         Err(e) => Err(e.into()),
     };
@@ -229,7 +220,7 @@ fn retry(env: Env, w: &Rc<Waiter>, _this: Value, _args: &[Value]) -> Result<Valu
         return Ok(undefined);
     };
     match outcome {
-        Err(e) => d.reject(env, js::error_value(env, e)?)?,
+        Err(e) => d.reject(env, crate::error::value(env, e)?)?,
         _ => d.resolve(env, undefined)?,
     }
     Ok(undefined)

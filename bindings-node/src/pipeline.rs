@@ -144,9 +144,9 @@ impl Pipeline {
                 }
             };
             let hub = match options {
-                Some(o) if !crate::window::options::is_nullish(env, o.raw())? => {
-                    let h = crate::raw::named(env, o.raw(), c"hub")?;
-                    if crate::window::options::is_nullish(env, h)? {
+                Some(o) if !crate::napi::args::is_nullish(env, o.raw())? => {
+                    let h = crate::napi::raw::named(env, o.raw(), c"hub")?;
+                    if crate::napi::args::is_nullish(env, h)? {
                         None
                     } else {
                         // SAFETY: a value of the running callback; the conversion checks the tag.

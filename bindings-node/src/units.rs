@@ -5,13 +5,14 @@
 //! seconds written where ms are meant. It is still taken as ms (a sub-millisecond value is valid), but
 //! the first such value a process reads is reported once with `process.emitWarning` (type
 //! `'DashfeedWarning'`, code `'DASHFEED_DURATION_UNIT'`): printed to stderr unless a `'warning'`
-//! listener handles it, and `node --no-warnings` silences it.
+//! listener handles it, and `node --no-warnings` silences it. [`ms_of`] is the other direction: a
+//! core duration as the ms a JS number holds.
 
-use crate::breaker::js;
 use crate::error::Result;
-use crate::raw;
+use crate::napi::{js, raw};
 use napi::sys;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// The `type` of the warning (`warning.name`).
 pub const WARNING_TYPE: &str = "DashfeedWarning";
@@ -20,6 +21,11 @@ pub const WARNING_CODE: &str = "DASHFEED_DURATION_UNIT";
 
 /// Set once the warning was given (or tried): once per process, whichever option triggered it.
 static WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Milliseconds of a duration, as a JS number (exact for whole microseconds below 2^53 ns).
+pub fn ms_of(d: Duration) -> f64 {
+    d.as_nanos() as f64 / 1e6
+}
 
 /// Whether `ms` looks like seconds written for milliseconds: above 0 and below 1.
 fn looks_like_seconds(ms: f64) -> bool {
@@ -40,9 +46,7 @@ pub fn check_ms(env: sys::napi_env, owner: &str, name: &str, ms: f64) {
     );
     if emit(env, &message).is_err() {
         // Whatever the attempt raised must not leak into the caller's call.
-        let mut pending = std::ptr::null_mut();
-        // SAFETY: the env of the running callback.
-        unsafe { sys::napi_get_and_clear_last_exception(env, &mut pending) };
+        let _ = js::take_exception(env);
     }
 }
 

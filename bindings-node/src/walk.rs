@@ -15,8 +15,8 @@
 //! - Containers nested deeper than `max_depth` (a cyclic structure included) are `too_deep`.
 
 use crate::error::{JsError, Result};
-use crate::raw::{self, napi_call};
-use crate::realm::{self, Builtin};
+use crate::napi::raw::{self, napi_call};
+use crate::napi::realm::{self, Builtin};
 use dashfeed::codec::{Emit, Value, ValueEmitter};
 use dashfeed::Error;
 use napi::sys;
@@ -202,18 +202,7 @@ impl<'a, E: Emit> Walk<'a, E> {
     /// Own enumerable string-keyed properties, in `Object.keys` order.
     fn fields(&mut self, v: sys::napi_value, depth: usize) -> Result<()> {
         let env = self.env;
-        // `Object.keys(v)`: V8 answers it from the object's enum cache, where the Node-API key
-        // query (`napi_get_all_property_names`) collects and dedupes the keys anew on every call.
-        let object_keys = realm::builtin(env, Builtin::ObjectKeys)?;
-        let mut keys = ptr::null_mut();
-        napi_call!(napi_call_function(
-            env,
-            object_keys,
-            object_keys,
-            1,
-            &v,
-            &mut keys
-        ))?;
+        let keys = realm::object_keys(env, v)?;
         let n = raw::array_len(env, keys)?;
         self.out.emit_map(n as usize)?;
         for i in 0..n {

@@ -5,28 +5,29 @@
 //! every language, so validation and defaults are the core's.
 
 mod columns;
-pub(crate) mod options;
 mod results;
-pub(crate) mod script;
 
 pub(crate) use results::WindowResultObject;
 
 use crate::clock::ManualClock;
 use crate::error::{guard, Code, Result};
-use crate::hub::glue;
+use crate::napi::args::{self, entries, integer, is_nullish, number, with_text};
+use crate::napi::glue;
 use crate::walk;
 use columns::{Texts, Times, Values};
 use dashfeed::codec::Value;
 use dashfeed::event::{now_ms, Event};
 use dashfeed::window::{Aggregator as CoreAggregator, AggregatorConfig};
 use dashfeed::Error;
-use napi::bindgen_prelude::{ClassInstance, Either, Env, FromNapiValue, JsValue, This, Unknown};
+use napi::bindgen_prelude::{ClassInstance, Either, Env, FromNapiValue, JsValue, Unknown};
 use napi::sys;
 use napi_derive::napi;
-use options::{entries, integer, is_nullish, number, with_text};
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// The aggregator's JavaScript helpers (`{ codes, results }`, see `napi::script`).
+const HELPERS: &str = include_str!("../js/window.js");
 
 /// Deepest nesting read from an option value (`{window: {kind, size}}` is 2).
 const OPTION_DEPTH: usize = 8;
@@ -131,13 +132,13 @@ pub struct AggregatorStats {
 fn duration(v: Unknown<'_>, what: &str) -> Result<Either<String, f64>> {
     let env = v.value().env;
     match raw_type(&v)? {
-        sys::ValueType::napi_string => Ok(Either::A(options::string(env, v.raw(), what)?)),
+        sys::ValueType::napi_string => Ok(Either::A(args::string(env, v.raw(), what)?)),
         _ => Ok(Either::B(number(env, v.raw(), what)?)),
     }
 }
 
 fn raw_type(v: &Unknown<'_>) -> Result<i32> {
-    crate::raw::type_of(v.value().env, v.raw())
+    crate::napi::raw::type_of(v.value().env, v.raw())
 }
 
 fn spec(kind: &str) -> WindowSpec {
@@ -201,7 +202,7 @@ pub fn count(n: Unknown<'_>) -> napi::Result<WindowSpec, Code> {
 
 /// The `window` option: a duration means tumbling windows of that size.
 fn window_value(env: sys::napi_env, v: sys::napi_value) -> Result<Value> {
-    match crate::raw::type_of(env, v)? {
+    match crate::napi::raw::type_of(env, v)? {
         sys::ValueType::napi_string | sys::ValueType::napi_number => Ok(Value::Map(vec![
             ("kind".into(), "tumbling".into()),
             ("size".into(), walk::to_value(env, v, 1)?),
@@ -218,8 +219,13 @@ pub struct Aggregator {
     pub(crate) inner: Arc<Mutex<CoreAggregator>>,
 }
 
-/// `Aggregator.prototype.add` through [`glue`].
-unsafe extern "C" fn add_glue(
+/// `Aggregator.prototype.add` as it runs: a plain Node-API callback, defined on the prototype when
+/// the module loads (see `crate::fast`; bench row: `node bench/window.js`, "dashfeed add (per
+/// event)").
+///
+/// # Safety
+/// A Node-API callback: Node calls it with the environment and the info of the running call.
+pub unsafe extern "C" fn aggregator_add(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
@@ -229,9 +235,7 @@ unsafe extern "C" fn add_glue(
         // SAFETY: the reference is used only during this call (`this` is kept alive by it).
         let agg = unsafe { glue::receiver::<Aggregator>(env, this)? };
         agg.add_args(env, args)?;
-        let mut undefined = std::ptr::null_mut();
-        crate::raw::napi_call!(napi_get_undefined(env, &mut undefined))?;
-        Ok(undefined)
+        crate::napi::js::undefined(env)
     })
 }
 
@@ -260,11 +264,11 @@ impl Aggregator {
         } else {
             integer(env, ts, "ts")?
         };
-        let tags = options::tags(env, Some(tags))?;
+        let tags = args::tags(env, Some(tags))?;
         let id = if is_nullish(env, id)? {
             None
         } else {
-            Some(options::string(env, id, "id")?)
+            Some(args::string(env, id, "id")?)
         };
         if tags.is_empty() && id.is_none() {
             return with_text(env, dashboard, "dashboard", |d| {
@@ -273,8 +277,8 @@ impl Aggregator {
                 })
             })??;
         }
-        let d = options::string(env, dashboard, "dashboard")?;
-        let m = options::string(env, metric, "metric")?;
+        let d = args::string(env, dashboard, "dashboard")?;
+        let m = args::string(env, metric, "metric")?;
         let mut ev = Event::new(d, m, value, Some(ts))?.with_tags(tags)?;
         if let Some(id) = id {
             ev = ev.with_id(id)?;
@@ -344,14 +348,15 @@ impl Aggregator {
         guard(|| {
             let env = config.value().env;
             let value = walk::to_value(env, config.raw(), OPTION_DEPTH)?;
-            let clock = options::clock(env, clock.map(|c| c.raw()))?;
+            let clock = crate::clock::read(env, clock.map(|c| c.raw()))?;
             Aggregator::build(&value, clock)
         })
     }
 
     /// Adds one event; `ts` is its time in ms since the Unix epoch (default: now). `tags` are part
-    /// of the key; `id` is kept on late output. (Installed on the prototype through `glue` as
-    /// well: it runs once per event.)
+    /// of the key; `id` is kept on late output.
+    // The declaration (index.d.ts); what runs is `aggregator_add`, the same body without napi-rs's
+    // per-call borrow table, defined on the prototype at load (`crate::fast`).
     #[napi(
         catch_unwind,
         ts_args_type = "dashboard: string, metric: string, value: number, ts?: number | bigint | null, tags?: Record<string, string> | null, id?: string | null"
@@ -359,7 +364,6 @@ impl Aggregator {
     #[allow(clippy::too_many_arguments)]
     pub fn add(
         &self,
-        this: This<'_>,
         dashboard: Unknown<'_>,
         metric: Unknown<'_>,
         value: Unknown<'_>,
@@ -369,9 +373,7 @@ impl Aggregator {
     ) -> napi::Result<(), Code> {
         guard(|| {
             let env = dashboard.value().env;
-            glue::install(env, this.object.raw(), c"add", add_glue)?;
-            let mut undefined = std::ptr::null_mut();
-            crate::raw::napi_call!(napi_get_undefined(env, &mut undefined))?;
+            let undefined = crate::napi::js::undefined(env)?;
             let opt = |v: Option<Unknown<'_>>| v.map_or(undefined, |v| v.raw());
             let args = [
                 dashboard.raw(),
@@ -407,7 +409,7 @@ impl Aggregator {
             // Everything that may run JavaScript first; the TypedArrays are borrowed last.
             let d_texts = Texts::read(env, dashboards.raw(), "dashboards")?;
             let m_texts = Texts::read(env, metrics.raw(), "metrics")?;
-            let tags = options::tags(env, tags.map(|t| t.raw()))?;
+            let tags = args::tags(env, tags.map(|t| t.raw()))?;
             let values = Values::read(env, values.raw())?;
             let times = Times::read(env, ts.map(|t| t.raw()))?;
             let tag_refs: Vec<(&str, &str)> =

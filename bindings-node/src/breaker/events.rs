@@ -7,7 +7,8 @@
 //! `state`, `open`, ...) calls [`Events::flush`] before it returns: the JS callbacks run
 //! synchronously on the JS thread, in the order the core emitted the events. A listener may call the
 //! breaker; the events that causes are delivered after it returns (by the same flush). A listener
-//! that throws does not break the call: its exception goes to `process.emitWarning`. The listener
+//! that throws does not break the call nor stop the other listeners: its exception is re-thrown as
+//! an uncaught exception (`napi::js::call_listener`, the module's one policy). The listener
 //! functions live in the breaker's holder object (see `guarded::Shared`), so the garbage collector
 //! sees them.
 //!
@@ -16,10 +17,10 @@
 //! (`{ type, duration }`), `'failure'` (`{ type, duration, kind }`) and `'ignored'` (`{ type }`).
 //! States are the core names (`'closed'`, `'open'`, `'half_open'`); times are in ms.
 
-use super::js::{self, Env, Value};
 use super::options::BreakerEvent as EventObject;
 use crate::error::Result;
-use crate::raw::{self, napi_call};
+use crate::napi::js::{self, Env, Value};
+use crate::napi::raw::{self, napi_call};
 use dashfeed::breaker::{BreakerEvent, CircuitBreaker, ListenerId, State};
 use dashfeed::Error;
 use napi::bindgen_prelude::ToNapiValue;
@@ -241,16 +242,13 @@ impl Events {
             return Ok(());
         }
         let payload = event_object(env, ev, type_name)?;
-        let this = js::undefined(env)?;
         for id in ids {
             let f = raw::element(env, holder, id)?;
             // A listener removed by an earlier one in this dispatch is no longer there.
             if !js::is_function(env, f)? {
                 continue;
             }
-            if let Err(thrown) = js::call(env, f, this, &[payload])? {
-                js::warn(env, thrown);
-            }
+            js::call_listener(env, f, &[payload])?;
         }
         Ok(())
     }
@@ -275,11 +273,11 @@ fn event_object(env: Env, ev: &BreakerEvent, type_name: &str) -> Result<Value> {
         }
         BreakerEvent::Rejected { state, retry_after } => {
             o.state = name(*state);
-            o.retry_after = Some(js::ms_of(*retry_after));
+            o.retry_after = Some(crate::units::ms_of(*retry_after));
         }
-        BreakerEvent::Success { duration } => o.duration = Some(js::ms_of(*duration)),
+        BreakerEvent::Success { duration } => o.duration = Some(crate::units::ms_of(*duration)),
         BreakerEvent::Failure { duration, kind } => {
-            o.duration = Some(js::ms_of(*duration));
+            o.duration = Some(crate::units::ms_of(*duration));
             o.kind = Some(kind.name().to_string());
         }
         _ => {}

@@ -27,10 +27,10 @@
 //! returned.
 
 use super::events::Events;
-use super::js::{self, Env, Ref, Value};
 use super::slots::Slots;
 use crate::error::Result;
-use crate::raw;
+use crate::napi::js::{self, Env, Ref, Value};
+use crate::napi::raw;
 use dashfeed::breaker::{CircuitBreaker, Outcome, OwnedPermit};
 use dashfeed::Error;
 use std::cell::RefCell;
@@ -216,13 +216,13 @@ pub fn make(env: Env, shared: &Rc<Shared>) -> Result<(Value, Value)> {
         shared.held(env, c"rethrow")?,
         has_fallback,
         match shared.timeout {
-            Some(t) => js::number(env, js::ms_of(t))?,
+            Some(t) => js::number(env, crate::units::ms_of(t))?,
             None => js::undefined(env)?,
         },
     ];
     let pair = match js::call(env, guards, js::undefined(env)?, &hooks)? {
         Ok(pair) => pair,
-        Err(thrown) => return Err(js::throw_value(env, thrown)),
+        Err(thrown) => return Err(crate::error::throw_value(env, thrown)),
     };
     Ok((
         raw::named(env, pair, c"fire")?,
@@ -243,7 +243,7 @@ fn begin(env: Env, shared: &Rc<Shared>, _this: Value, args: &[Value]) -> Result<
     let token = match shared.core.acquire_owned() {
         Ok(permit) => shared.slots.borrow_mut().insert(permit)?,
         // The retry time rides in the token, for `rejected`.
-        Err(Error::CircuitOpen { retry_after }) => -1.0 - js::ms_of(retry_after),
+        Err(Error::CircuitOpen { retry_after }) => -1.0 - crate::units::ms_of(retry_after),
         Err(e) => return Err(e.into()),
     };
     shared.flush(env)?;
@@ -260,7 +260,7 @@ fn rejected(env: Env, shared: &Rc<Shared>, _this: Value, args: &[Value]) -> Resu
         None => {
             let ms = -1.0 - js::number_value(env, arg(2))?;
             let retry_after = Duration::from_nanos((ms * 1e6).round().max(0.0) as u64);
-            js::core_error(env, &Error::CircuitOpen { retry_after })
+            crate::error::to_js(env, &Error::CircuitOpen { retry_after })
         }
     }
 }
@@ -306,7 +306,7 @@ fn end(env: Env, shared: &Rc<Shared>, _this: Value, args: &[Value]) -> Result<Va
             Some(settled) => settled,
             None => {
                 let timeout = shared.timeout.unwrap_or_default();
-                Settled::Thrown(js::core_error(env, &Error::Timeout(timeout))?)
+                Settled::Thrown(crate::error::to_js(env, &Error::Timeout(timeout))?)
             }
         }
     };
@@ -318,6 +318,6 @@ fn answer(env: Env, shared: &Shared, settled: Settled) -> Result<Value> {
     match settled {
         Settled::Value(v) => Ok(v),
         Settled::Rethrow => shared.held(env, c"rethrow"),
-        Settled::Thrown(e) => Err(js::throw_value(env, e)),
+        Settled::Thrown(e) => Err(crate::error::throw_value(env, e)),
     }
 }

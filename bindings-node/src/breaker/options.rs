@@ -8,13 +8,13 @@
 
 use crate::clock::{shared, ManualClock};
 use crate::error::Result;
+use crate::napi::args::{count, millis};
 use dashfeed::breaker::{BreakerConfig, RateConfig, RateWindow};
 use dashfeed::clock::SharedClock;
 use dashfeed::Error;
 use napi::bindgen_prelude::{ClassInstance, FromNapiValue, Unknown};
 use napi::{JsValue, ValueType};
 use napi_derive::napi;
-use std::time::Duration;
 
 /// Options of `new CircuitBreaker(options?)`. Durations are in milliseconds (`resetTimeout: 30`
 /// is 30 ms; the Python module's `reset_timeout=30` is 30 s); a duration between 0 and 1 is
@@ -117,44 +117,6 @@ pub struct Parsed<'env> {
     pub fallback: Option<Unknown<'env>>,
     /// The clock.
     pub clock: SharedClock,
-}
-
-/// A count option: a non-negative integer that fits in 32 bits.
-pub fn count(name: &str, v: f64) -> Result<u32> {
-    if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= u32::MAX as f64 {
-        return Ok(v as u32);
-    }
-    Err(Error::invalid(format!("{name} must be a non-negative integer, not {v}")).into())
-}
-
-/// A duration option in ms: a finite, non-negative number (nanosecond precision).
-pub fn millis(name: &str, v: f64) -> Result<Duration> {
-    let nanos = (v * 1e6).round();
-    if v.is_finite() && v >= 0.0 && nanos < u64::MAX as f64 {
-        return Ok(Duration::from_nanos(nanos as u64));
-    }
-    Err(Error::invalid(format!(
-        "{name} must be a finite, non-negative number of ms, not {v}"
-    ))
-    .into())
-}
-
-/// A number argument (`invalid_input` naming it otherwise).
-pub fn number(name: &str, v: Unknown<'_>) -> Result<f64> {
-    if v.get_type()? != ValueType::Number {
-        return Err(Error::invalid(format!("{name} must be a number")).into());
-    }
-    // SAFETY: a number of the running callback.
-    Ok(unsafe { f64::from_napi_value(v.value().env, v.raw()) }?)
-}
-
-/// An optional number argument: `undefined` / `null` / absent are `None`.
-pub fn opt_number(name: &str, v: Option<Unknown<'_>>) -> Result<Option<f64>> {
-    match v {
-        None => Ok(None),
-        Some(v) if matches!(v.get_type()?, ValueType::Undefined | ValueType::Null) => Ok(None),
-        Some(v) => number(name, v).map(Some),
-    }
 }
 
 fn function<'env>(name: &str, v: Option<Unknown<'env>>) -> Result<Option<Unknown<'env>>> {

@@ -3,10 +3,10 @@
 //! the native side. The native side moves messages from the core queue into `buf` in batches; the
 //! iterator takes them without a native call per message.
 
-use super::jsval::Handle;
 use crate::error::Result;
-use crate::raw::{self, napi_call};
-use crate::window::script;
+use crate::napi::js::Handle;
+use crate::napi::raw::{self, napi_call};
+use crate::napi::script;
 use napi::sys;
 use std::ptr;
 

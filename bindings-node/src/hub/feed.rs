@@ -15,11 +15,11 @@
 //! JavaScript runs (listeners may call back into the subscription).
 
 use super::buffer::JsBuffer;
-use super::jsval::{self, Handle};
 use super::message::{self, Pass};
 use super::waker::Waker;
 use crate::error::Result;
-use crate::raw::napi_call;
+use crate::napi::js::{self, Handle};
+use crate::napi::raw::napi_call;
 use dashfeed::codec::Format;
 use dashfeed::hub::Subscription as CoreSubscription;
 use dashfeed::Error;
@@ -299,7 +299,7 @@ impl Feed {
         };
         if let Some(w) = waiter {
             super::timer::clear(env, w.timer.0)?;
-            napi_call!(napi_resolve_deferred(env, w.deferred.0, jsval::null(env)?))?;
+            napi_call!(napi_resolve_deferred(env, w.deferred.0, js::null(env)?))?;
             self.sync_hold(env)?;
         }
         Ok(())
@@ -373,7 +373,7 @@ impl Feed {
     /// caller to throw to).
     pub fn handle_reporting(self: &Arc<Self>, env: sys::napi_env, pass: &mut Pass) {
         if let Err(e) = self.handle(env, pass) {
-            jsval::report(env, e);
+            crate::error::report(env, e);
         }
     }
 
@@ -462,16 +462,16 @@ impl Feed {
         }
         let had_messages = taken.iter().any(|(e, _)| *e == Event::Message);
         if let Some(e) = reason {
-            let err = jsval::error_value(env, &e)?;
+            let err = crate::error::to_js(env, &e)?;
             if on_error.is_empty() && had_messages {
-                jsval::uncaught(env, err); // an EventEmitter's unhandled 'error'
+                js::uncaught(env, err); // an EventEmitter's unhandled 'error'
             }
             for f in on_error {
-                jsval::call(env, f, &[err])?;
+                js::call_listener(env, f, &[err])?;
             }
         }
         for f in on_close {
-            jsval::call(env, f, &[])?;
+            js::call_listener(env, f, &[])?;
         }
         Ok(())
     }
@@ -538,13 +538,13 @@ fn listeners(env: sys::napi_env, js: &Js, event: Event) -> Result<sys::napi_valu
 fn settle(env: sys::napi_env, deferred: sys::napi_deferred, recv: bool, item: Item) -> Result<()> {
     let value = match item {
         Item::Message(msg) if recv => msg,
-        Item::Message(msg) => jsval::iter_result(env, msg, false)?,
+        Item::Message(msg) => js::iter_result(env, msg, false)?,
         Item::End(Some(e)) => {
-            let err = jsval::error_value(env, &e)?;
+            let err = crate::error::to_js(env, &e)?;
             return napi_call!(napi_reject_deferred(env, deferred, err));
         }
-        Item::End(None) | Item::Empty if recv => jsval::null(env)?,
-        Item::End(None) | Item::Empty => jsval::iter_result(env, jsval::undefined(env)?, true)?,
+        Item::End(None) | Item::Empty if recv => js::null(env)?,
+        Item::End(None) | Item::Empty => js::iter_result(env, js::undefined(env)?, true)?,
     };
     napi_call!(napi_resolve_deferred(env, deferred, value))
 }

@@ -9,10 +9,10 @@
 //! made, so reading them costs no native call; the class getters are their declaration (and
 //! answer for an object made otherwise).
 
-use super::glue;
-use super::values::to_js as value_to_js;
 use crate::error::{guard, Code, Result};
-use crate::raw::{self, napi_call};
+use crate::napi::glue;
+use crate::napi::raw::{self, napi_call};
+use crate::values::to_js as value_to_js;
 use dashfeed::codec::Format;
 use dashfeed::hub::Message as CoreMessage;
 use napi::bindgen_prelude::{Env, JavaScriptClassExt, ObjectFinalize, Unknown};
@@ -84,7 +84,6 @@ fn make(env: sys::napi_env, m: CoreMessage) -> Result<sys::napi_value> {
     let dashboard = raw::string(env, m.dashboard())?;
     let epoch = raw::string(env, m.epoch())?;
     let obj = Message::new(m).into_instance(&Env::from_raw(env))?.value;
-    glue::install(env, obj, c"raw", raw_glue)?;
     let (mut seq_v, mut rec_v, mut missed_v, mut null) = (
         ptr::null_mut(),
         ptr::null_mut(),
@@ -101,16 +100,7 @@ fn make(env: sys::napi_env, m: CoreMessage) -> Result<sys::napi_value> {
         Some(n) => napi_call!(napi_create_double(env, n as f64, &mut missed_v))?,
         None => missed_v = null,
     }
-    let field = |name: &'static std::ffi::CStr, value| sys::napi_property_descriptor {
-        utf8name: name.as_ptr(),
-        name: ptr::null_mut(),
-        method: None,
-        getter: None,
-        setter: None,
-        value,
-        attributes: sys::PropertyAttributes::enumerable,
-        data: ptr::null_mut(),
-    };
+    let field = |name, value| raw::property(name, value, sys::PropertyAttributes::enumerable);
     let props = [
         field(c"kind", raw::string(env, kind)?),
         field(c"dashboard", dashboard),
@@ -128,8 +118,13 @@ fn make(env: sys::napi_env, m: CoreMessage) -> Result<sys::napi_value> {
     Ok(obj)
 }
 
-/// `Message.prototype.raw` through [`glue`].
-unsafe extern "C" fn raw_glue(
+/// `Message.prototype.raw` as it runs: a plain Node-API callback, defined on the prototype when the
+/// module loads (see `crate::fast`; bench row: `node bench/hub.js`, the rows whose consumers take
+/// `msg.raw()`).
+///
+/// # Safety
+/// A Node-API callback: Node calls it with the environment and the info of the running call.
+pub unsafe extern "C" fn message_raw(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
@@ -138,10 +133,10 @@ unsafe extern "C" fn raw_glue(
         let (this, [format]) = unsafe { glue::args::<1>(env, info)? };
         // SAFETY: the reference is used only during this call (`this` is kept alive by it).
         let msg = unsafe { glue::receiver::<Message>(env, this)? };
-        let format = if crate::window::options::is_nullish(env, format)? {
+        let format = if crate::napi::args::is_nullish(env, format)? {
             None
         } else {
-            Some(crate::window::options::string(env, format, "format")?)
+            Some(crate::napi::args::string(env, format, "format")?)
         };
         msg.raw_value(env, format)
     })
@@ -184,7 +179,7 @@ impl Message {
         };
         Message::cached(env, slot, || {
             let bytes = self.inner.raw(format)?;
-            crate::realm::buffer(env, &bytes)
+            crate::napi::realm::buffer(env, &bytes)
         })
     }
 }
@@ -253,6 +248,8 @@ impl Message {
     /// The wire bytes in `format` (`'msgpack'`, the default, or `'json'`), gzipped above the hub's
     /// `compressOver`: encoded once per publication and format whatever the subscriber count, and
     /// copied into a `Buffer` once per message object (the same Buffer on every call).
+    // The declaration (index.d.ts); what runs is `message_raw`, the same body without napi-rs's
+    // per-call borrow table, defined on the prototype at load (`crate::fast`).
     #[napi(
         catch_unwind,
         ts_args_type = "format?: 'msgpack' | 'json'",

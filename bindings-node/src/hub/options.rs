@@ -3,9 +3,9 @@
 
 use crate::clock::ManualClock;
 use crate::error::Result;
-use crate::raw;
+use crate::napi::args::{entries, integer, is_nullish, string};
+use crate::napi::raw;
 use crate::walk::MAX_SAFE;
-use crate::window::options::{entries, integer, is_nullish, string};
 use dashfeed::codec::Format;
 use dashfeed::hub::{HubConfig, Policy, Since, SubscribeOptions as CoreSubscribeOptions};
 use dashfeed::Error;
@@ -184,7 +184,7 @@ fn since(env: sys::napi_env, v: sys::napi_value) -> Result<Since> {
         return Err(bad().into());
     }
     let mut is_array = false;
-    crate::raw::napi_call!(napi_is_array(env, v, &mut is_array))?;
+    crate::napi::raw::napi_call!(napi_is_array(env, v, &mut is_array))?;
     let (epoch, seq) = if is_array {
         if raw::array_len(env, v)? != 2 {
             return Err(bad().into());

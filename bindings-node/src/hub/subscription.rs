@@ -3,10 +3,10 @@
 //! `tryRecvMany(max)`, `close()`, `closed`, `dashboard`, `stats`.
 
 use super::feed::{Event, Feed};
-use super::glue;
-use super::jsval::{self, iter_result};
 use crate::error::{guard, Code};
-use crate::window::options::{is_nullish, number, string};
+use crate::napi::args::{is_nullish, number, string};
+use crate::napi::glue;
+use crate::napi::js::{self, iter_result};
 use napi::bindgen_prelude::{Env, ObjectFinalize, This, Unknown};
 use napi::JsValue;
 use napi_derive::napi;
@@ -51,11 +51,13 @@ impl ObjectFinalize for Subscription {
     }
 }
 
-/// `Subscription.prototype.next` through [`glue`].
+/// `Subscription.prototype.next` as it runs: a plain Node-API callback, defined on the prototype
+/// when the module loads (see `crate::fast`; bench row: `node bench/hub.js`, the `for await`
+/// rows).
 ///
 /// # Safety
 /// A Node-API callback: Node calls it with the environment and the info of the running call.
-pub unsafe extern "C" fn next_glue(
+pub unsafe extern "C" fn subscription_next(
     env: napi::sys::napi_env,
     info: napi::sys::napi_callback_info,
 ) -> napi::sys::napi_value {
@@ -105,7 +107,7 @@ impl Subscription {
             let got = self.feed.take(env.raw(), 1)?;
             let v = match got.first() {
                 Some(&m) => m,
-                None => jsval::null(env.raw())?,
+                None => js::null(env.raw())?,
             };
             Ok(unknown(env, v))
         })
@@ -137,13 +139,13 @@ impl Subscription {
             };
             let got = self.feed.take(env.raw(), max)?;
             let mut arr = std::ptr::null_mut();
-            crate::raw::napi_call!(napi_create_array_with_length(
+            crate::napi::raw::napi_call!(napi_create_array_with_length(
                 env.raw(),
                 got.len(),
                 &mut arr
             ))?;
             for (i, m) in (0u32..).zip(got) {
-                crate::raw::napi_call!(napi_set_element(env.raw(), arr, i, m))?;
+                crate::napi::raw::napi_call!(napi_set_element(env.raw(), arr, i, m))?;
             }
             Ok(unknown(env, arr))
         })
@@ -164,7 +166,7 @@ impl Subscription {
     ) -> napi::Result<Unknown<'env>, Code> {
         guard(|| {
             let timeout = match timeout_ms {
-                Some(t) if !crate::window::options::is_nullish(env.raw(), t.raw())? => {
+                Some(t) if !crate::napi::args::is_nullish(env.raw(), t.raw())? => {
                     Some(number(env.raw(), t.raw(), "timeoutMs")?)
                 }
                 _ => None,
@@ -175,8 +177,9 @@ impl Subscription {
     }
 
     /// The async-iterator step: resolves `{ value: message, done: false }`, or `{ done: true }`
-    /// once closed; rejects with `slow_consumer`. (Installed on the prototype through `glue` as
-    /// well: it runs once per delivered message.)
+    /// once closed; rejects with `slow_consumer`.
+    // The declaration (index.d.ts); what runs is `subscription_next`, the same body without
+    // napi-rs's per-call borrow table, defined on the prototype at load (`crate::fast`).
     #[napi(
         catch_unwind,
         ts_return_type = "Promise<IteratorResult<Message, undefined>>"
@@ -198,8 +201,8 @@ impl Subscription {
         guard(|| {
             let raw_env = env.raw();
             self.feed.close(raw_env)?;
-            let done = iter_result(raw_env, jsval::undefined(raw_env)?, true)?;
-            Ok(unknown(env, jsval::resolved(raw_env, done)?))
+            let done = iter_result(raw_env, js::undefined(raw_env)?, true)?;
+            Ok(unknown(env, js::resolved(raw_env, done)?))
         })
     }
 
@@ -224,8 +227,10 @@ impl Subscription {
     /// Adds a listener: `'message'` (each message, as an argument), `'close'` (once, when the
     /// subscription has ended and everything queued was delivered) or `'error'` (the
     /// `slow_consumer` error, before `'close'`; with `'message'` listeners and no `'error'`
-    /// listener it becomes an uncaught exception, as with an EventEmitter). Returns the
-    /// subscription.
+    /// listener it becomes an uncaught exception, as with an EventEmitter). A listener that throws
+    /// stops neither the delivery nor the other listeners; its exception is re-thrown in a
+    /// microtask, so it reaches `process.on('uncaughtException')` (without a handler Node prints
+    /// it and exits), as with an EventEmitter listener. Returns the subscription.
     #[napi(
         catch_unwind,
         ts_generic_types = "E extends 'message' | 'close' | 'error'",
@@ -241,7 +246,9 @@ impl Subscription {
         guard(|| {
             let env = event.value().env;
             let event = Event::parse(&string(env, event.raw(), "event")?)?;
-            if crate::raw::type_of(env, listener.raw())? != napi::sys::ValueType::napi_function {
+            if crate::napi::raw::type_of(env, listener.raw())?
+                != napi::sys::ValueType::napi_function
+            {
                 return Err(dashfeed::Error::invalid("listener must be a function").into());
             }
             self.feed.listen(env, event, listener.raw())?;

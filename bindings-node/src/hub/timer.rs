@@ -3,7 +3,7 @@
 
 use super::feed::WeakFeed;
 use crate::error::Result;
-use crate::raw::{self, napi_call};
+use crate::napi::raw::{self, napi_call};
 use dashfeed::Error;
 use napi::sys;
 use std::ffi::c_void;

@@ -16,7 +16,7 @@
 use super::feed::Feed;
 use super::message::Pass;
 use crate::error::{check, Result};
-use crate::raw;
+use crate::napi::raw;
 use napi::sys;
 use std::cell::RefCell;
 use std::ffi::c_void;

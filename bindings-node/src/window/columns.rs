@@ -7,9 +7,11 @@
 //! (reading an array element or a tag may run JavaScript — a getter, a Proxy — which could detach
 //! or resize a buffer), for the duration of the core call, during which no JavaScript runs.
 
-use super::options::{integer, number, whole};
+use super::HELPERS;
 use crate::error::Result;
-use crate::raw::{self, napi_call};
+use crate::napi::args::{integer, number, whole};
+use crate::napi::raw::{self, napi_call};
+use crate::napi::script;
 use dashfeed::event::now_ms;
 use dashfeed::window::Column;
 use dashfeed::Error;
@@ -45,7 +47,7 @@ impl Texts {
             let msg = format!("{what} must be a string or an array of strings");
             return Err(Error::invalid(msg).into());
         }
-        let encoded = super::script::call(env, super::script::WINDOW, c"codes", &[v])?;
+        let encoded = script::call(env, HELPERS, c"codes", &[v])?;
         if raw::type_of(env, encoded)? == sys::ValueType::napi_number {
             let i = number(env, encoded, "row")?;
             return Err(Error::invalid(format!("{what}[{i}] must be a string")).into());

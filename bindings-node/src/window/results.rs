@@ -11,9 +11,11 @@
 //! type of a result) and rebuilds the core results, so `hub.publishResults(agg.poll())` publishes
 //! exactly what the core would.
 
-use super::options::{number, own};
+use super::HELPERS;
 use crate::error::Result;
-use crate::raw::{self, napi_call};
+use crate::napi::args::{number, own};
+use crate::napi::raw::{self, napi_call};
+use crate::napi::script;
 use dashfeed::event::Key;
 use dashfeed::window::{quantile_name, WindowResult};
 use dashfeed::Error;
@@ -219,7 +221,7 @@ pub fn results_to_js(env: sys::napi_env, results: &[WindowResult]) -> Result<sys
         typed(env, T::uint32_array, &refs)?,
         typed(env, T::float64_array, &qvals)?,
     ];
-    super::script::call(env, super::script::WINDOW, c"results", &args)
+    script::call(env, HELPERS, c"results", &args)
 }
 
 /// The quantile of a result field name: `"p99.9"` → 0.999.

@@ -19,7 +19,7 @@ macro_rules! napi_call {
     ($f:ident($($arg:expr),* $(,)?)) => {
         // SAFETY: see the module docs: a live env, values of this callback, out-pointers to live
         // locals.
-        $crate::error::check(unsafe { napi::sys::$f($($arg),*) }, stringify!($f))
+        $crate::error::check(unsafe { ::napi::sys::$f($($arg),*) }, stringify!($f))
     };
 }
 pub(crate) use napi_call;
@@ -135,8 +135,8 @@ pub fn string(env: sys::napi_env, s: &str) -> Result<sys::napi_value> {
     Ok(out)
 }
 
-/// A new `Buffer` of its own holding a copy of `bytes` (`realm::buffer` cuts small ones from a
-/// slab).
+/// A new `Buffer` of its own holding a copy of `bytes` (`super::realm::buffer` cuts small ones
+/// from a slab).
 pub fn buffer_copy(env: sys::napi_env, bytes: &[u8]) -> Result<sys::napi_value> {
     let (mut out, mut data) = (ptr::null_mut(), ptr::null_mut());
     let src = bytes.as_ptr().cast();
@@ -203,4 +203,46 @@ pub fn with_bytes<R>(
     // runs while `f` holds the slice, so the memory can be neither detached nor resized meanwhile.
     let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, len) };
     Ok(Some(f(bytes)))
+}
+
+/// A data-property descriptor for `napi_define_properties`: `obj[name] = value` with `attributes`.
+pub fn property(
+    name: &CStr,
+    value: sys::napi_value,
+    attributes: sys::napi_property_attributes,
+) -> sys::napi_property_descriptor {
+    sys::napi_property_descriptor {
+        utf8name: name.as_ptr(),
+        name: ptr::null_mut(),
+        method: None,
+        getter: None,
+        setter: None,
+        value,
+        attributes,
+        data: ptr::null_mut(),
+    }
+}
+
+/// Reads the running call's `this`, its function data and up to `argv.len()` arguments into
+/// `argv` (missing ones are `undefined`); returns `(argc, this, data)`, where `argc` is the count
+/// the call was made with (it may exceed `argv.len()`).
+///
+/// # Safety
+/// `info` must be the callback info of the running call.
+pub unsafe fn cb_info(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    argv: &mut [sys::napi_value],
+) -> Result<(usize, sys::napi_value, *mut std::ffi::c_void)> {
+    let mut argc = argv.len();
+    let (mut this, mut data) = (ptr::null_mut(), ptr::null_mut());
+    napi_call!(napi_get_cb_info(
+        env,
+        info,
+        &mut argc,
+        argv.as_mut_ptr(),
+        &mut this,
+        &mut data
+    ))?;
+    Ok((argc, this, data))
 }

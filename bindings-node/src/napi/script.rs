@@ -1,17 +1,15 @@
 //! The JavaScript halves of the conversions (`bindings-node/js/window.js` for the aggregator,
-//! `bindings-node/js/hub.js` for subscriptions; compiled into the addon with `include_str!`): each
-//! source is one function expression returning an object of helper functions, compiled and run
-//! once per environment (the main thread, each worker) and then kept by reference.
+//! `bindings-node/js/hub.js` for subscriptions; each concept module compiles its own into the addon
+//! with `include_str!`): each source is one function expression returning an object of helper
+//! functions, compiled and run once per environment (the main thread, each worker) and then kept by
+//! reference.
 
+use super::raw::{self, napi_call};
 use crate::error::Result;
-use crate::raw::{self, napi_call};
 use napi::sys;
 use std::cell::RefCell;
 use std::ffi::CStr;
 use std::ptr;
-
-/// The aggregator's helpers: `{ codes, results }`.
-pub const WINDOW: &str = include_str!("../../js/window.js");
 
 thread_local! {
     /// (env, source address, reference to the helpers object) of the environment on this thread.

@@ -1,20 +1,19 @@
-//! The JavaScript plumbing of the breaker and the limiter, on raw Node-API: native functions that
-//! carry Rust state (the hooks of the guarded call, the retry of a waiting `acquire`), externals
-//! that own Rust values until they are garbage-collected, a compiled helper script, promises
-//! settled from Rust, calls that catch what the callee throws, references (strong and weak),
-//! hidden properties, timers, warnings, and the error objects of core errors (`.code`, plus
-//! `retryAfter` in ms for `circuit_open` and `rate_limited`).
+//! The JavaScript plumbing on raw Node-API: native functions that carry Rust state (the hooks of
+//! the guarded call, the retry of a waiting `acquire`), externals that own Rust values until they
+//! are garbage-collected, compiled helper scripts, promises settled from Rust, calls that catch what
+//! the callee throws, references (strong, weak, and [`Handle`]s kept in state shared with other
+//! threads), hidden properties, timers, and the calls of user listeners.
 //!
 //! napi-rs's typed wrappers cannot take a variable number of arguments and allocate per call; these
 //! helpers make one Node-API call per step. Every function here runs on the JS thread of `env`, with
 //! values of the running callback's handle scope; the `unsafe` is confined to the Node-API calls and
 //! to the Rust values that native functions and externals own (boxed when made, freed by their
-//! finalizers).
+//! finalizers). The error objects of core errors are made in `crate::error`.
 
-use crate::error::{JsError, Result};
-use crate::raw::{self, napi_call};
+use super::raw::{self, napi_call};
+use crate::error::{self, Result};
 use dashfeed::Error;
-use napi::{sys, Status};
+use napi::sys;
 use std::ffi::{c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
@@ -40,46 +39,26 @@ const INLINE_ARGS: usize = 8;
 /// The entry point of every native function made by [`function`].
 unsafe extern "C" fn trampoline<S>(env: Env, info: sys::napi_callback_info) -> Value {
     let mut argv = [ptr::null_mut(); INLINE_ARGS];
-    let mut argc = INLINE_ARGS;
-    let (mut this, mut data) = (ptr::null_mut(), ptr::null_mut());
-    // SAFETY: `info` is this callback's; `argv` has room for `argc` values.
-    let status = unsafe {
-        sys::napi_get_cb_info(
-            env,
-            info,
-            &mut argc,
-            argv.as_mut_ptr(),
-            &mut this,
-            &mut data,
-        )
+    // SAFETY: `info` is this callback's.
+    let (argc, this, data) = match unsafe { raw::cb_info(env, info, &mut argv) } {
+        Ok(read) if !read.2.is_null() => read,
+        _ => {
+            let failed = Error::Internal("napi_get_cb_info failed".into());
+            error::throw(env, failed.into());
+            return ptr::null_mut();
+        }
     };
-    if status != sys::Status::napi_ok || data.is_null() {
-        throw(
-            env,
-            Error::Internal("napi_get_cb_info failed".into()).into(),
-        );
-        return ptr::null_mut();
-    }
-    let heap;
+    let mut heap = Vec::new();
     let args: &[Value] = if argc <= INLINE_ARGS {
         &argv[..argc]
     } else {
-        heap = {
-            let mut v = vec![ptr::null_mut(); argc];
-            // SAFETY: as above, with room for every argument.
-            let status = unsafe {
-                sys::napi_get_cb_info(env, info, &mut argc, v.as_mut_ptr(), &mut this, &mut data)
-            };
-            if status != sys::Status::napi_ok {
-                throw(
-                    env,
-                    Error::Internal("napi_get_cb_info failed".into()).into(),
-                );
-                return ptr::null_mut();
-            }
-            v
-        };
-        &heap[..argc]
+        heap.resize(argc, ptr::null_mut());
+        // SAFETY: as above, with room for every argument.
+        if let Err(e) = unsafe { raw::cb_info(env, info, &mut heap) } {
+            error::throw(env, e);
+            return ptr::null_mut();
+        }
+        &heap
     };
     // SAFETY: `data` is the `Native<S>` that `function` attached to this function; the finalizer
     // frees it only once the function can no longer be called.
@@ -90,11 +69,11 @@ unsafe extern "C" fn trampoline<S>(env: Env, info: sys::napi_callback_info) -> V
     match outcome {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => {
-            throw(env, e);
+            error::throw(env, e);
             ptr::null_mut()
         }
         Err(_) => {
-            throw(env, Error::Internal("panic in dashfeed".into()).into());
+            error::throw(env, Error::Internal("panic in dashfeed".into()).into());
             ptr::null_mut()
         }
     }
@@ -209,16 +188,8 @@ pub fn is_array(env: Env, v: Value) -> Result<bool> {
 /// Defines `obj[name] = value` as a method-like own property: writable and configurable, not
 /// enumerable.
 pub fn define_method(env: Env, obj: Value, name: &CStr, value: Value) -> Result<()> {
-    let desc = sys::napi_property_descriptor {
-        utf8name: name.as_ptr(),
-        name: ptr::null_mut(),
-        method: None,
-        getter: None,
-        setter: None,
-        value,
-        attributes: sys::PropertyAttributes::writable | sys::PropertyAttributes::configurable,
-        data: ptr::null_mut(),
-    };
+    let attributes = sys::PropertyAttributes::writable | sys::PropertyAttributes::configurable;
+    let desc = raw::property(name, value, attributes);
     napi_call!(napi_define_properties(env, obj, 1, &desc))
 }
 
@@ -254,6 +225,29 @@ pub fn undefined(env: Env) -> Result<Value> {
     let mut out = ptr::null_mut();
     napi_call!(napi_get_undefined(env, &mut out))?;
     Ok(out)
+}
+
+/// `null`.
+pub fn null(env: Env) -> Result<Value> {
+    let mut out = ptr::null_mut();
+    napi_call!(napi_get_null(env, &mut out))?;
+    Ok(out)
+}
+
+/// An iterator result `{ value, done }`.
+pub fn iter_result(env: Env, value: Value, done: bool) -> Result<Value> {
+    let (mut obj, mut flag) = (ptr::null_mut(), ptr::null_mut());
+    napi_call!(napi_create_object(env, &mut obj))?;
+    napi_call!(napi_get_boolean(env, done, &mut flag))?;
+    let attrs = sys::PropertyAttributes::writable
+        | sys::PropertyAttributes::enumerable
+        | sys::PropertyAttributes::configurable;
+    let props = [
+        raw::property(c"value", value, attrs),
+        raw::property(c"done", flag, attrs),
+    ];
+    napi_call!(napi_define_properties(env, obj, 2, props.as_ptr()))?;
+    Ok(obj)
 }
 
 /// A JS number.
@@ -302,13 +296,8 @@ pub fn same(env: Env, a: Value, b: Value) -> Result<bool> {
     Ok(out)
 }
 
-/// Milliseconds of a duration, as a JS number (exact for whole microseconds below 2^53 ns).
-pub fn ms_of(d: std::time::Duration) -> f64 {
-    d.as_nanos() as f64 / 1e6
-}
-
 /// Takes the pending JS exception (what a call threw).
-fn take_exception(env: Env) -> Result<Value> {
+pub fn take_exception(env: Env) -> Result<Value> {
     let mut out = ptr::null_mut();
     napi_call!(napi_get_and_clear_last_exception(env, &mut out))?;
     Ok(out)
@@ -328,60 +317,8 @@ pub fn call(
     if status == sys::Status::napi_pending_exception {
         return Ok(Err(take_exception(env)?));
     }
-    crate::error::check(status, "napi_call_function")?;
+    error::check(status, "napi_call_function")?;
     Ok(Ok(out))
-}
-
-/// A JS `Error` for a core error: `.code` is its code, the message its text, and `retryAfter` the
-/// retry time in ms for `circuit_open` and `rate_limited`.
-pub fn core_error(env: Env, err: &Error) -> Result<Value> {
-    let code = raw::string(env, err.code())?;
-    let msg = raw::string(env, &err.to_string())?;
-    let mut out = ptr::null_mut();
-    napi_call!(napi_create_error(env, code, msg, &mut out))?;
-    if let Error::CircuitOpen { retry_after } | Error::RateLimited { retry_after } = err {
-        set(env, out, c"retryAfter", number(env, ms_of(*retry_after))?)?;
-    }
-    Ok(out)
-}
-
-/// The JS value of a binding error: the pending exception when one is pending (a JS exception
-/// raised while reading a value), else a new `Error` with the error's `.code` and message.
-pub fn error_value(env: Env, err: JsError) -> Result<Value> {
-    let err: napi::Error<crate::error::Code> = err.into();
-    if err.status.as_ref() == Status::PendingException.as_ref() {
-        return take_exception(env);
-    }
-    let code = raw::string(env, err.status.as_ref())?;
-    let msg = raw::string(env, &err.reason)?;
-    let mut out = ptr::null_mut();
-    napi_call!(napi_create_error(env, code, msg, &mut out))?;
-    Ok(out)
-}
-
-/// Throws `value` and returns the error that tells napi a JS exception is pending (so it re-throws
-/// `value` untouched).
-pub fn throw_value(env: Env, value: Value) -> JsError {
-    // SAFETY: a live env and a value of this scope.
-    let status = unsafe { sys::napi_throw(env, value) };
-    if status != sys::Status::napi_ok {
-        return Error::Internal("napi_throw failed".into()).into();
-    }
-    napi::Error::new(Status::PendingException, "JavaScript exception".to_string()).into()
-}
-
-/// Throws a binding error from a raw callback (nothing if a JS exception is already pending).
-fn throw(env: Env, err: JsError) {
-    let mut pending = false;
-    // SAFETY: a live env.
-    unsafe { sys::napi_is_exception_pending(env, &mut pending) };
-    if pending {
-        return;
-    }
-    if let Ok(v) = error_value(env, err) {
-        // SAFETY: a live env and a value of this scope.
-        unsafe { sys::napi_throw(env, v) };
-    }
 }
 
 /// The resolving half of a promise made by [`promise`]. Settle it once; one that is dropped
@@ -414,6 +351,16 @@ pub fn resolved(env: Env, v: Value) -> Result<Value> {
     d.resolve(env, v)?;
     Ok(p)
 }
+
+/// A Node-API pointer used only on the JavaScript thread of its environment, kept in state that a
+/// mutex shares with other threads (which never touch it).
+#[derive(Clone, Copy, Debug)]
+pub struct Handle<T>(pub T);
+
+// SAFETY: the pointers are only used (through Node-API) on their environment's thread; the mutex
+// around the state holding them only makes it shareable with publishing threads, which never touch
+// them.
+unsafe impl<T> Send for Handle<T> {}
 
 /// A reference to an object or function, deleted when dropped: strong (keeps the value alive,
 /// as a GC root) or weak (does not). Like every value here it belongs to the JS thread of its env
@@ -471,32 +418,33 @@ pub fn set_timeout(env: Env, f: Value, ms: f64) -> Result<Value> {
     let set = raw::named(env, global, c"setTimeout")?;
     match call(env, set, global, &[f, number(env, ms)?])? {
         Ok(handle) => Ok(handle),
-        Err(thrown) => Err(throw_value(env, thrown)),
+        Err(thrown) => Err(error::throw_value(env, thrown)),
     }
 }
 
-/// Reports an exception nobody can receive (a throwing event listener) the way Node reports
-/// problems that must not break the caller: `process.emitWarning(err)` (printed to stderr unless a
-/// `'warning'` listener handles it). Never fails.
-pub fn warn(env: Env, thrown: Value) {
-    let report = || -> Result<()> {
-        let process = raw::named(env, raw::global(env)?, c"process")?;
-        let emit = raw::named(env, process, c"emitWarning")?;
-        let mut is_error = false;
-        napi_call!(napi_is_error(env, thrown, &mut is_error))?;
-        let warning = if is_error {
-            thrown
-        } else {
-            let mut s = ptr::null_mut();
-            napi_call!(napi_coerce_to_string(env, thrown, &mut s))?;
-            s
-        };
-        call(env, emit, process, &[warning])?
-            .map(|_| ())
-            .map_err(|_| JsError::from(Error::Internal("process.emitWarning threw".into())))
-    };
-    if report().is_err() {
-        // Nothing more can be done: drop whatever the report itself raised.
-        let _ = take_exception(env);
+/// Raises `err` as an uncaught exception (`process.on('uncaughtException')`, else the process
+/// reports it and exits), as an exception thrown by a callback the event loop runs would be.
+pub fn uncaught(env: Env, err: Value) {
+    // SAFETY: on the environment's thread, with a value of the running scope.
+    unsafe { sys::napi_fatal_exception(env, err) };
+}
+
+/// The listener policy's helper: re-throws an exception in a microtask of its own.
+const RETHROW: &str = "(function listenerHelpers() {
+  'use strict';
+  return { rethrow(err) { queueMicrotask(() => { throw err; }); } };
+})";
+
+/// Calls a user listener with `this` undefined, under the one policy of the module for exceptions
+/// thrown by listeners (breaker events, subscription `'message'` / `'error'` / `'close'`; the
+/// `'message'` loop of `bindings-node/js/hub.js` applies the same): the exception neither breaks
+/// the dashfeed call that emitted the event nor stops the other listeners, and it is not
+/// swallowed: it is re-thrown in a microtask, so it reaches `process.on('uncaughtException')`
+/// (without a handler, Node prints it and exits), as an exception thrown by an EventEmitter
+/// listener does when the emit comes from the event loop.
+pub fn call_listener(env: Env, f: Value, args: &[Value]) -> Result<()> {
+    if let Err(thrown) = call(env, f, undefined(env)?, args)? {
+        super::script::call(env, RETHROW, c"rethrow", &[thrown])?;
     }
+    Ok(())
 }

@@ -15,8 +15,8 @@
 //! The instance data is the addon's one slot per environment (the main thread and each worker):
 //! binding files that need per-environment state add it to [`Realm`].
 
+use super::raw::{self, napi_call};
 use crate::error::Result;
-use crate::raw::{self, napi_call};
 use napi::sys;
 use std::ffi::c_void;
 use std::ptr;
@@ -124,6 +124,15 @@ pub fn builtin(env: sys::napi_env, which: Builtin) -> Result<sys::napi_value> {
     // meanwhile.
     let r = unsafe { (*state).builtins[which as usize] };
     deref(env, r)
+}
+
+/// `Object.keys(obj)`: V8 answers it from the object's enum cache, where the Node-API key query
+/// (`napi_get_all_property_names`) collects and dedupes the keys anew on every call.
+pub fn object_keys(env: sys::napi_env, obj: sys::napi_value) -> Result<sys::napi_value> {
+    let keys = builtin(env, Builtin::ObjectKeys)?;
+    let mut out = ptr::null_mut();
+    napi_call!(napi_call_function(env, keys, keys, 1, &obj, &mut out))?;
+    Ok(out)
 }
 
 /// A new `Buffer` holding a copy of `bytes`: a view into the current slab when `bytes` is small.

@@ -1,19 +1,18 @@
-//! Reading JavaScript arguments by hand, for the `Aggregator` and `Hub` wrappers: options objects
-//! (own enumerable keys, checked against the names a function accepts), the `clock` option, and
-//! strings / numbers / integers whose wrong type is `invalid_input` (napi's own argument
-//! conversion would report `NumberExpected` and the like instead of a dashfeed code).
+//! Reading JavaScript arguments by hand: options objects (own enumerable keys, checked against the
+//! names a function accepts), strings / numbers / integers / counts / durations whose wrong type or
+//! range is `invalid_input` (napi's own argument conversion would report `NumberExpected` and the
+//! like instead of a dashfeed code), and string tags.
 
-use crate::clock::ManualClock;
+use super::raw::{self, napi_call};
+use super::realm;
 use crate::error::{JsError, Result};
-use crate::raw::{self, napi_call};
-use crate::realm::{self, Builtin};
 use crate::walk::MAX_SAFE;
-use dashfeed::clock::SharedClock;
 use dashfeed::Error;
-use napi::bindgen_prelude::{ClassInstance, FromNapiValue};
-use napi::sys;
+use napi::bindgen_prelude::Unknown;
+use napi::{sys, JsValue};
 use std::fmt::Display;
 use std::ptr;
+use std::time::Duration;
 
 /// True for `undefined` and `null`.
 pub fn is_nullish(env: sys::napi_env, v: sys::napi_value) -> Result<bool> {
@@ -21,7 +20,8 @@ pub fn is_nullish(env: sys::napi_env, v: sys::napi_value) -> Result<bool> {
     Ok(t == sys::ValueType::napi_undefined || t == sys::ValueType::napi_null)
 }
 
-fn wrong_type(
+/// `invalid_input`: `what` must be `expected`, naming the type it has.
+pub fn wrong_type(
     env: sys::napi_env,
     v: sys::napi_value,
     what: impl Display,
@@ -61,19 +61,6 @@ pub fn entries(
         Ok(())
     })?;
     Ok(out)
-}
-
-/// The `clock` option: a `ManualClock`, or the system clock for `undefined` / `null`.
-pub fn clock(env: sys::napi_env, v: Option<sys::napi_value>) -> Result<SharedClock> {
-    match v {
-        Some(v) if !is_nullish(env, v)? => {
-            // SAFETY: `v` is a value of the running callback; the conversion checks the class tag.
-            let c = unsafe { ClassInstance::<ManualClock>::from_napi_value(env, v) }
-                .map_err(|_| wrong_type(env, v, "clock", "a ManualClock"))?;
-            Ok(crate::clock::shared(Some(&c)))
-        }
-        _ => Ok(crate::clock::shared(None)),
-    }
 }
 
 /// A JS number.
@@ -159,16 +146,7 @@ pub fn own(
     obj: sys::napi_value,
     mut f: impl FnMut(String, sys::napi_value) -> Result<()>,
 ) -> Result<()> {
-    let object_keys = realm::builtin(env, Builtin::ObjectKeys)?;
-    let mut keys = ptr::null_mut();
-    napi_call!(napi_call_function(
-        env,
-        object_keys,
-        object_keys,
-        1,
-        &obj,
-        &mut keys
-    ))?;
+    let keys = realm::object_keys(env, obj)?;
     for i in 0..raw::array_len(env, keys)? {
         let key = raw::element(env, keys, i)?;
         let name = raw::with_str(env, key, str::to_owned)?;
@@ -177,4 +155,34 @@ pub fn own(
         f(name, value)?;
     }
     Ok(())
+}
+
+/// An optional number argument: absent, `undefined` and `null` are `None`.
+pub fn opt_number(what: &str, v: Option<Unknown<'_>>) -> Result<Option<f64>> {
+    match v {
+        Some(v) if !is_nullish(v.value().env, v.raw())? => {
+            number(v.value().env, v.raw(), what).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A count: a non-negative integer that fits in 32 bits.
+pub fn count(what: &str, v: f64) -> Result<u32> {
+    if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= u32::MAX as f64 {
+        return Ok(v as u32);
+    }
+    Err(Error::invalid(format!("{what} must be a non-negative integer, not {v}")).into())
+}
+
+/// A duration in ms: a finite, non-negative number (nanosecond precision).
+pub fn millis(what: &str, v: f64) -> Result<Duration> {
+    let nanos = (v * 1e6).round();
+    if v.is_finite() && v >= 0.0 && nanos < u64::MAX as f64 {
+        return Ok(Duration::from_nanos(nanos as u64));
+    }
+    Err(Error::invalid(format!(
+        "{what} must be a finite, non-negative number of ms, not {v}"
+    ))
+    .into())
 }

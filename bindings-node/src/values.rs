@@ -1,4 +1,4 @@
-//! Core [`Value`] → JavaScript, by reference: feeds a value the hub holds (a message's data, its
+//! Core [`Value`] → JavaScript, by reference: feeds a value the core holds (a message's data, its
 //! wire map) node by node into the module's [`JsBuilder`], as the decoder does, so that every JS
 //! value dashfeed returns has the same shape (see `build`).
 
