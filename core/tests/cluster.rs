@@ -414,7 +414,7 @@ fn a_bus_message_wakes_a_subscriber_once_with_all_its_publications() {
     });
     wait_until("the snapshot", T, || !got.lock().is_empty()); // the snapshot
     let before = wakes.load(Ordering::SeqCst);
-    // 30 publications: one script call (batch 32), so one bus message of 30 frames.
+    // 30 publications: one script call (batch 128), so one bus message of 30 frames.
     let items = (0..30)
         .map(|i| Outgoing::new("ops", None, metric("cpu", i)))
         .collect();

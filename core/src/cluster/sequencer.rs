@@ -23,6 +23,9 @@ use tokio::sync::mpsc;
 
 /// Script calls (of up to `batch` publications each) the writer sends per round trip at most.
 const CALLS_PER_ROUND_TRIP: usize = 64;
+/// A script call ends once its publications' data (MessagePack) reach this many bytes, so a batch
+/// of big publications does not become one huge call that blocks Redis.
+const CALL_BYTES: usize = 1 << 20;
 
 /// The answer to a publish request.
 type Answer = Result<Vec<Option<Landed>>>;
@@ -152,9 +155,15 @@ pub(crate) async fn write_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Reque
     }
 }
 
-/// One script call numbering `items` (built once: a retry after `NOSCRIPT` reuses it).
-fn script_call(shared: &Shared, items: &[&Outgoing], cfg: &ScriptArgs) -> Result<redis::Cmd> {
-    let (msgpack, json) = (Codec::new(Format::MsgPack), Codec::new(Format::Json));
+/// One script call numbering `items` with their data already encoded (`data[i]` is `items[i]`'s
+/// MessagePack). Built once: a retry after `NOSCRIPT` reuses it.
+fn script_call(
+    shared: &Shared,
+    items: &[&Outgoing],
+    data: &[Vec<u8>],
+    cfg: &ScriptArgs,
+) -> Result<redis::Cmd> {
+    let json = Codec::new(Format::Json);
     let keys = &shared.keys;
     let mut cmd = redis::cmd("EVALSHA");
     cmd.arg(&shared.publish_sha).arg(items.len() * 4);
@@ -174,13 +183,13 @@ fn script_call(shared: &Shared, items: &[&Outgoing], cfg: &ScriptArgs) -> Result
         .arg(cfg.id_horizon_ms)
         .arg(&keys.channel)
         .arg(items.len());
-    for item in items {
+    for (item, bytes) in items.iter().zip(data) {
         let fields: &[(Value, Value)] = match &*item.data {
             Value::Map(pairs) => pairs,
             _ => &[],
         };
         cmd.arg(&*item.dashboard)
-            .arg(msgpack.encode_plain(&item.data)?)
+            .arg(bytes.as_slice())
             .arg(if item.id.is_some() { "1" } else { "0" });
         let named = fields.iter().filter(|(k, _)| matches!(k, Value::Str(_)));
         cmd.arg(named.clone().count());
@@ -192,6 +201,24 @@ fn script_call(shared: &Shared, items: &[&Outgoing], cfg: &ScriptArgs) -> Result
         }
     }
     Ok(cmd)
+}
+
+/// Where the script calls of a batch end: at most `batch` publications and, past the first one,
+/// at most [`CALL_BYTES`] of data per call.
+fn call_ends(data: &[Vec<u8>], batch: usize) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, d) in data.iter().enumerate() {
+        if i > start && (i - start == batch || bytes + d.len() > CALL_BYTES) {
+            ends.push(i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += d.len();
+    }
+    if start < data.len() {
+        ends.push(data.len());
+    }
+    ends
 }
 
 /// What every call of one batch shares.
@@ -213,10 +240,22 @@ async fn publish_batch(shared: &Shared, items: &[&Outgoing]) -> Answer {
     // the script first (ignored reply): a Redis that restarted since the last round trip has it
     // again before the first call, so no call of a round trip is refused while others ran (a retry
     // would publish those twice).
+    let msgpack = Codec::new(Format::MsgPack);
+    let data = items
+        .iter()
+        .map(|item| msgpack.encode_plain(&item.data))
+        .collect::<Result<Vec<_>>>()?;
     let mut pipe = redis::pipe();
     pipe.cmd("SCRIPT").arg("LOAD").arg(PUBLISH).ignore();
-    for chunk in items.chunks(shared.config.batch) {
-        pipe.add_command(script_call(shared, chunk, &args)?);
+    let mut start = 0;
+    for end in call_ends(&data, shared.config.batch) {
+        pipe.add_command(script_call(
+            shared,
+            &items[start..end],
+            &data[start..end],
+            &args,
+        )?);
+        start = end;
     }
     let mut con = shared.con.clone();
     let replies: Vec<Vec<(String, i64)>> = shared
@@ -253,4 +292,29 @@ pub(crate) async fn load_scripts(con: &mut ConnectionManager) -> Result<()> {
             .map_err(redis_err)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{call_ends, CALL_BYTES};
+
+    #[test]
+    fn calls_end_at_the_batch_size_or_the_byte_bound() {
+        let small = vec![vec![0u8; 10]; 300];
+        assert_eq!(call_ends(&small, 128), vec![128, 256, 300]);
+        assert_eq!(call_ends(&small[..5], 128), vec![5]);
+        assert!(call_ends(&[], 128).is_empty());
+        let big = vec![vec![0u8; CALL_BYTES / 2 + 1]; 3];
+        assert_eq!(
+            call_ends(&big, 128),
+            vec![1, 2, 3],
+            "two halves do not fit one call"
+        );
+        let huge = vec![vec![0u8; 2 * CALL_BYTES], vec![0u8; 1]];
+        assert_eq!(
+            call_ends(&huge, 128),
+            vec![1, 2],
+            "an oversized publication goes alone"
+        );
+    }
 }
