@@ -22,12 +22,6 @@
 // The library has no unsafe code (its tests' counting allocators are separate crates).
 #![forbid(unsafe_code)]
 
-/// The global allocator of the Python and Node modules (feature `mimalloc`): fewer cycles per
-/// allocation than glibc's under the server's allocate-here, free-on-another-thread pattern.
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub mod breaker;
 pub mod clock;
 #[cfg(feature = "redis")]

@@ -49,7 +49,8 @@ pub(crate) struct Queue {
 impl Queue {
     pub(crate) fn new(limits: QueueLimits) -> Self {
         Queue {
-            entries: VecDeque::with_capacity(limits.max_messages.min(64)),
+            // Grows on demand: an idle subscriber (one per idle connection) holds a few slots, not 64.
+            entries: VecDeque::new(),
             bytes: 0,
             limits,
             peak_messages: 0,
