@@ -1032,6 +1032,11 @@ export interface ServerOptions {
   pingInterval?: number
   /** Silent clients are closed after this, ms (default 60 000). */
   idleTimeout?: number
+  /**
+   * Hold a connection's updates up to this long after the first is ready and write them together,
+   * ms (default 0: write at once; at most 1000). Replies are not delayed.
+   */
+  writeDelay?: number
   /** Slow-consumer policy of the server's subscriptions (default: the hub's). */
   policy?: 'conflate' | 'drop_oldest' | 'disconnect'
   /** Queue cap per subscription, messages. */

@@ -56,6 +56,9 @@ pub struct ServerOptions {
     pub ping_interval: Option<f64>,
     /// Silent clients are closed after this, ms (default 60 000).
     pub idle_timeout: Option<f64>,
+    /// Hold a connection's updates up to this long after the first is ready and write them together,
+    /// ms (default 0: write at once; at most 1000). Replies are not delayed.
+    pub write_delay: Option<f64>,
     /// Slow-consumer policy of the server's subscriptions (default: the hub's).
     #[napi(ts_type = "'conflate' | 'drop_oldest' | 'disconnect'")]
     pub policy: Option<String>,
@@ -165,6 +168,11 @@ fn config(env: sys::napi_env, o: ServerOptions) -> Result<ServerConfig> {
             .map(|v| ms(env, "Server", "idleTimeout", v))
             .transpose()?
             .unwrap_or(d.idle_timeout),
+        write_delay: o
+            .write_delay
+            .map(|v| ms(env, "Server", "writeDelay", v))
+            .transpose()?
+            .unwrap_or(d.write_delay),
         policy: o.policy.map(|p| p.parse::<Policy>()).transpose()?,
         queue_messages: o.queue.map(|v| v as usize),
         queue_bytes: o.queue_bytes.map(|v| v as usize),
@@ -231,6 +239,7 @@ impl Server {
                     max_message_bytes: None,
                     ping_interval: None,
                     idle_timeout: None,
+                    write_delay: None,
                     policy: None,
                     queue: None,
                     queue_bytes: None,

@@ -86,6 +86,7 @@ impl PyServer {
     #[new]
     #[pyo3(signature = (hub, *, host = "127.0.0.1", port = 0, auth = None, allowed_origins = None,
         max_connections = 10_000, max_message_bytes = 65_536, ping_interval = 20.0, idle_timeout = 60.0,
+        write_delay = 0.0,
         message_rate = None, ingest_rate = None, policy = None, queue = None, queue_bytes = None,
         static_dir = None, tls_cert = None, tls_key = None))]
     #[allow(clippy::too_many_arguments)]
@@ -99,6 +100,7 @@ impl PyServer {
         max_message_bytes: usize,
         ping_interval: f64,
         idle_timeout: f64,
+        write_delay: f64,
         message_rate: Option<(f64, u32)>,
         ingest_rate: Option<(f64, u32)>,
         policy: Option<&str>,
@@ -127,6 +129,7 @@ impl PyServer {
             max_frame_bytes: max_message_bytes,
             ping_interval: secs("ping_interval", ping_interval)?,
             idle_timeout: secs("idle_timeout", idle_timeout)?,
+            write_delay: secs("write_delay", write_delay)?,
             message_rate: message_rate
                 .map(|(r, b)| LimiterConfig::new(r, b))
                 .unwrap_or(d.message_rate),

@@ -10,6 +10,7 @@ use dashfeed::server::{Server, ServerConfig};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use server_support::*;
+use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
@@ -401,6 +402,51 @@ async fn removing_the_dashboard_of_a_dashboard_url_closes_with_1000() {
     );
     hub.publish("other", data(&[("x", 0.5)])).unwrap();
     assert_eq!(recv(&mut ws).await["dashboard"], "other");
+    drop(ws);
+    server.shutdown().await.unwrap();
+}
+
+/// With `write_delay`, hub messages wait for the delay and then share one socket write; replies do
+/// not wait; more than 1 s is refused.
+#[tokio::test]
+async fn write_delay_holds_updates_to_write_them_together() {
+    const DELAY: Duration = Duration::from_millis(300);
+    let hub = hub();
+    let too_long = ServerConfig {
+        write_delay: Duration::from_millis(1001),
+        ..ServerConfig::ephemeral()
+    };
+    let e = Server::start(hub.clone(), too_long).unwrap_err();
+    assert_eq!(e.code(), "invalid_input");
+    assert!(e.to_string().contains("write_delay"), "{e}");
+    let config = ServerConfig {
+        write_delay: DELAY,
+        ..ServerConfig::ephemeral()
+    };
+    let server = start(&hub, config);
+    let mut ws = connect(&server, "/ws").await;
+    subscribe(&mut ws, "ops").await;
+    let before = server.stats();
+    let t0 = std::time::Instant::now();
+    for i in 0..10 {
+        hub.publish("ops", data(&[("cpu", f64::from(i))])).unwrap();
+    }
+    for i in 0..10u64 {
+        assert_eq!(recv(&mut ws).await["seq"], i + 1);
+    }
+    assert!(t0.elapsed() >= DELAY, "delivered after {:?}", t0.elapsed());
+    let after = server.stats();
+    assert_eq!(after.ws_frames - before.ws_frames, 10);
+    assert_eq!(
+        after.socket_writes - before.socket_writes,
+        1,
+        "one write for the ten"
+    );
+    // A reply does not wait behind a delayed update.
+    hub.publish("ops", data(&[("cpu", 11.0)])).unwrap();
+    send_json(&mut ws, json!({"op": "ping", "id": 7})).await;
+    assert_eq!(recv(&mut ws).await["type"], "pong");
+    assert_eq!(recv(&mut ws).await["seq"], 11);
     drop(ws);
     server.shutdown().await.unwrap();
 }

@@ -63,6 +63,31 @@ test('bad server options are invalid_input', () => {
   assert.throws(() => new Server(hub, { port: 70000 }), (e) => e.code === 'invalid_input');
 });
 
+test('writeDelay holds updates and writes them together; over 1000 ms is invalid_input', async () => {
+  const hub = new Hub();
+  assert.throws(() => new Server(hub, { writeDelay: 1500 }).listen(), (e) => e.code === 'invalid_input' && /write_delay/.test(e.message));
+  const server = new Server(hub, { port: 0, writeDelay: 300 });
+  await server.listen();
+  const ws = new WebSocket(`${server.wsUrl}/dashboard/ops`, ['dashfeed.v1.json']);
+  const got = [];
+  const first = nextMessage(ws);
+  await new Promise((r) => ws.once('open', r));
+  assert.equal((await first).type, 'snapshot');
+  const ten = new Promise((resolve) => ws.on('message', (d) => {
+    got.push(JSON.parse(d.toString()).seq);
+    if (got.length === 10) resolve();
+  }));
+  const writes = server.stats.socketWrites;
+  const t0 = performance.now();
+  for (let i = 0; i < 10; i += 1) hub.publish('ops', { cpu: i });
+  await ten;
+  assert.ok(performance.now() - t0 >= 299, `delivered after ${performance.now() - t0} ms`);
+  assert.deepEqual(got, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  assert.equal(server.stats.socketWrites - writes, 1);
+  ws.close();
+  await server.close();
+});
+
 test('npx dashfeed demo serves the page and stops on SIGTERM', { timeout: 60000 }, async () => {
   const proc = spawn(process.execPath, ['bindings-node/js/cli.js', 'demo', '--port', '0'], { cwd: ROOT });
   const url = await new Promise((resolve, reject) => {

@@ -205,3 +205,20 @@ def test_invalid_server_options_have_codes() -> None:
         dashfeed.Server(hub, tls_cert="/tmp/x.pem")
     with pytest.raises(dashfeed.InvalidInputError):
         dashfeed.Server(hub, policy="sometimes")  # type: ignore[arg-type]
+
+
+async def test_write_delay_holds_updates_and_writes_them_together() -> None:
+    hub = dashfeed.Hub()
+    with pytest.raises(dashfeed.InvalidInputError, match="write_delay"):
+        dashfeed.Server(hub, write_delay=1.5).start()
+    async with dashfeed.Server(hub, write_delay=0.3) as server:
+        async with connect(server.ws_url + "/dashboard/ops") as ws:
+            assert (await recv_json(ws))["type"] == "snapshot"
+            writes = server.stats["socket_writes"]
+            t0 = time.monotonic()
+            for i in range(10):
+                hub.publish("ops", {"cpu": i})
+            seqs = [(await recv_json(ws))["seq"] for _ in range(10)]
+            assert seqs == list(range(1, 11))
+            assert time.monotonic() - t0 >= 0.3
+            assert server.stats["socket_writes"] - writes == 1  # the ten in one write

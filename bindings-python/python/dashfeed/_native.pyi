@@ -385,6 +385,7 @@ class Server:
         max_message_bytes: int = 65536,
         ping_interval: float = 20.0,
         idle_timeout: float = 60.0,
+        write_delay: float = 0.0,
         message_rate: Optional[tuple[float, int]] = None,
         ingest_rate: Optional[tuple[float, int]] = None,
         policy: Optional[Literal["conflate", "drop_oldest", "disconnect"]] = None,

@@ -166,6 +166,8 @@ pub struct ServerSection {
     pub ping_interval: Option<Millis>,
     /// Idle timeout.
     pub idle_timeout: Option<Millis>,
+    /// Hold a connection's updates this long to write them together (default 0: off).
+    pub write_delay: Option<Millis>,
     /// Directory served at `/`.
     pub static_dir: Option<PathBuf>,
     /// Serve the demo page and browser client at `/` (when no `static_dir`). Default false.
@@ -391,6 +393,9 @@ impl PipelineConfig {
         }
         if let Some(d) = s.idle_timeout {
             c.idle_timeout = d.duration();
+        }
+        if let Some(d) = s.write_delay {
+            c.write_delay = d.duration();
         }
         c.static_dir = s.static_dir.clone();
         if let Some(t) = &s.tls {

@@ -55,6 +55,11 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
     /// Time allowed for a closing handshake (and for flushing the close frame). Default 5 s.
     pub close_timeout: Duration,
+    /// Hold a WebSocket connection's hub messages up to this long after the first one is ready, so
+    /// that what arrives meanwhile goes out in the same socket write (Centrifugo's `write_delay`):
+    /// fewer writes per delivery at the price of this much latency. Replies (acks, errors, pongs) are
+    /// not delayed. Zero (the default) writes as soon as a message is ready; at most 1 s.
+    pub write_delay: Duration,
     /// JWT authentication; `None` turns it off (the demo). Default `None`.
     pub auth: Option<AuthConfig>,
     /// Allowed `Origin` values (for example `"https://dash.example.com"`), compared without case;
@@ -109,6 +114,7 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(60),
             header_read_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
+            write_delay: Duration::ZERO,
             auth: None,
             allowed_origins: None,
             message_rate: LimiterConfig::new(50.0, 100),
@@ -144,6 +150,7 @@ impl fmt::Debug for ServerConfig {
             .field("idle_timeout", &self.idle_timeout)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("close_timeout", &self.close_timeout)
+            .field("write_delay", &self.write_delay)
             .field("auth", &self.auth)
             .field("allowed_origins", &self.allowed_origins)
             .field("message_rate", &self.message_rate)
@@ -159,6 +166,8 @@ impl fmt::Debug for ServerConfig {
 
 /// Longest accepted timer setting.
 const MAX_TIMER: Duration = Duration::from_secs(24 * 3600);
+/// Longest accepted `write_delay`.
+const MAX_WRITE_DELAY: Duration = Duration::from_secs(1);
 
 fn positive(what: &str, d: Duration) -> Result<()> {
     if d.is_zero() || d > MAX_TIMER {
@@ -206,6 +215,12 @@ impl ServerConfig {
         positive("idle_timeout", self.idle_timeout)?;
         positive("header_read_timeout", self.header_read_timeout)?;
         positive("close_timeout", self.close_timeout)?;
+        if self.write_delay > MAX_WRITE_DELAY {
+            return Err(Error::invalid(format!(
+                "write_delay must be at most 1 s, got {:?}",
+                self.write_delay
+            )));
+        }
         if self.rate_limit_close_after == 0 {
             return Err(Error::invalid("rate_limit_close_after must be at least 1"));
         }

@@ -3,7 +3,9 @@
 //!
 //! Writes are coalesced: on each wake-up every queued reply and hub message (up to a budget) is fed
 //! into the socket's write buffer and the buffer is flushed once, so a burst costs a few socket writes,
-//! not one per message. Hub messages are taken from the subscription queues only while the socket
+//! not one per message. With a `write_delay`, hub messages wait that long after the first one is ready
+//! (one timer per connection, reset, not reallocated), so that everything published meanwhile shares
+//! the write. Hub messages are taken from the subscription queues only while the socket
 //! accepts more, so a client that does not read leaves them in its (bounded) hub queue, where the
 //! slow-consumer policy applies. Reads stop while too many replies wait, so a flooding client cannot
 //! grow memory either.
@@ -73,6 +75,13 @@ struct Conn<S> {
     replies: VecDeque<Message>,
     staged: VecDeque<Message>,
     need_flush: bool,
+    /// Hub messages were signalled and not drained yet (waiting for `write_delay`).
+    hub_pending: bool,
+    /// The last drain stopped at its budget: drain again without waiting.
+    hub_more: bool,
+    /// The `write_delay` timer, made on first use; armed while `hub_pending`.
+    delay: Option<Pin<Box<Sleep>>>,
+    delay_armed: bool,
     ping: Interval,
     idle: Pin<Box<Sleep>>,
     last_seen: Instant,
@@ -169,6 +178,10 @@ where
             replies: VecDeque::new(),
             staged: VecDeque::new(),
             need_flush: false,
+            hub_pending: false,
+            hub_more: false,
+            delay: None,
+            delay_armed: false,
             ping,
             last_seen: now,
             expiry,
@@ -281,11 +294,11 @@ where
                 break;
             }
             if self.replies.is_empty() && self.staged.is_empty() {
-                if !self.wake.take(cx) {
+                if !self.hub_due(cx) {
                     break;
                 }
                 match self.session.drain(&mut self.staged, STAGE_MAX) {
-                    Ok(true) => self.wake.notify(),
+                    Ok(true) => self.hub_more = true,
                     Ok(false) => {}
                     Err(closing) => return Poll::Ready(Some(Step::Close(closing))),
                 }
@@ -318,6 +331,37 @@ where
             }
         }
         Poll::Ready(None)
+    }
+
+    /// Whether the hub messages should be drained now: some were signalled (or the last drain stopped
+    /// at its budget) and, with a `write_delay`, the delay since the first signal has passed.
+    fn hub_due(&mut self, cx: &mut Context<'_>) -> bool {
+        if std::mem::take(&mut self.hub_more) {
+            return true;
+        }
+        if self.wake.take(cx) {
+            self.hub_pending = true;
+        }
+        if !self.hub_pending {
+            return false;
+        }
+        let delay = self.state.config.write_delay;
+        if !delay.is_zero() {
+            let deadline = Instant::now() + delay;
+            let timer = self
+                .delay
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            if !self.delay_armed {
+                timer.as_mut().reset(deadline);
+                self.delay_armed = true;
+            }
+            if timer.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            self.delay_armed = false;
+        }
+        self.hub_pending = false;
+        true
     }
 
     /// Sends the close frame and waits for the peer's, within `close_timeout`.

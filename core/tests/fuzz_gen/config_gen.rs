@@ -33,6 +33,7 @@ const SERVER: &[(&str, Hint)] = &[
     ("allowed_origins", Hint::Strs),
     ("ping_interval", Hint::Dur),
     ("idle_timeout", Hint::Dur),
+    ("write_delay", Hint::Dur),
     ("demo_page", Hint::Bool),
     ("ingest_rate", Hint::Float),
     ("ingest_burst", Hint::Int),
