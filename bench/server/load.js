@@ -20,7 +20,8 @@
 //          [--out result.json] [--timeout 240] [--server-core 0]
 // --sample k: every k-th client records latency; --client lib: `ws` / socket.io-client clients instead
 // of the raw client of clients.js; --timeout: the whole run's bound, in seconds.
-// Contenders: dashfeed-python, dashfeed-node, socketio, ws, python-websockets.
+// Contenders: dashfeed-python, dashfeed-node, dashfeed-python-wd5 (write_delay 5 ms), floor (the
+// physical limit: core/examples/bench_floor.rs), socketio, ws, python-websockets.
 // Prints a one-contender summary; writes the full result (JSON) to --out for report.js.
 
 const { spawn } = require('node:child_process');
@@ -34,6 +35,11 @@ const SERVERS = path.join(__dirname, 'servers');
 const CONTENDERS = {
   'dashfeed-python': { cmd: ['python3', path.join(SERVERS, 'dashfeed_server.py')], path: '/dashboard/room', kind: 'snapshot' },
   'dashfeed-node': { cmd: ['node', path.join(SERVERS, 'dashfeed_server.js')], path: '/dashboard/room', kind: 'snapshot' },
+  // The same server with `write_delay` 5 ms (opt-in): a connection's updates of 5 ms share a write.
+  'dashfeed-python-wd5': { cmd: ['python3', path.join(SERVERS, 'dashfeed_server.py'), '--write-delay-ms', '5'], path: '/dashboard/room', kind: 'snapshot' },
+  // The physical limit: one pre-built frame written per socket, one thread, no framework
+  // (core/examples/bench_floor.rs; run.sh builds it).
+  floor: { cmd: [path.join(__dirname, '..', '..', 'target', 'release', 'examples', 'bench_floor')], path: '/', kind: 'plain' },
   socketio: { cmd: ['node', path.join(SERVERS, 'socketio_server.js')], path: '/socket.io/?EIO=4&transport=websocket', kind: 'socketio' },
   ws: { cmd: ['node', path.join(SERVERS, 'ws_server.js')], path: '/', kind: 'plain' },
   'python-websockets': { cmd: ['python3', path.join(SERVERS, 'websockets_server.py')], path: '/', kind: 'plain' },

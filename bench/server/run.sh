@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 CLIENTS=1000
 DURATION=3
 RATES=100,150,200,300,400,600,800,1200,1600,2400,3200,4800,6400
-ONLY=dashfeed-python,dashfeed-node,socketio,ws,python-websockets
+ONLY=dashfeed-python,dashfeed-node,dashfeed-python-wd5,floor,socketio,ws,python-websockets
 CLIENT=raw
 TIMEOUT=240
 RESULTS=""
@@ -55,6 +55,9 @@ echo "node $(node --version), $(python3 --version 2>&1), socket.io $(node -p "re
   "$(nproc) cores, results in $RESULTS" >&2
 
 FILES=()
+if [[ ",$ONLY," == *",floor,"* ]]; then
+  cargo build --quiet --release -p dashfeed --example bench_floor || exit 1
+fi
 IFS=',' read -r -a NAMES <<< "$ONLY"
 for name in "${NAMES[@]}"; do
   out="$RESULTS/$name.json"

@@ -5,7 +5,9 @@
 encodes it once, the Rust server writes the shared bytes to every subscriber). The control channel
 (stdin/stdout JSON lines, see control.py) runs on the main thread with plain blocking reads.
 
-Run: taskset -c 0 python3 bench/server/servers/dashfeed_server.py --port N
+``--write-delay-ms M`` starts it with ``write_delay`` (the contender ``dashfeed-python-wd5``).
+
+Run: taskset -c 0 python3 bench/server/servers/dashfeed_server.py --port N [--write-delay-ms M]
 """
 
 import json
@@ -18,7 +20,8 @@ from control import handle, pad_for, paced, port_arg, ready, update
 
 port = port_arg()
 hub = dashfeed.Hub()
-server = dashfeed.Server(hub, host="127.0.0.1", port=port)
+delay_ms = float(sys.argv[sys.argv.index("--write-delay-ms") + 1]) if "--write-delay-ms" in sys.argv else 0.0
+server = dashfeed.Server(hub, host="127.0.0.1", port=port, write_delay=delay_ms / 1000)
 server.start()
 # Wire form: {"type":"update","dashboard":"room","epoch":"<16 hex>","seq":...,"data":{...}}
 PAD = pad_for(
