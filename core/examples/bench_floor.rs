@@ -24,21 +24,26 @@ const TARGET_BYTES: usize = 200;
 
 type Clients = Arc<Mutex<Vec<TcpStream>>>;
 
-fn main() {
+/// The client list, also when a thread panicked while holding it.
+fn lock(clients: &Clients) -> std::sync::MutexGuard<'_, Vec<TcpStream>> {
+    clients.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let port: u16 = args
         .iter()
         .position(|a| a == "--port")
         .and_then(|i| args.get(i + 1))
         .and_then(|p| p.parse().ok())
-        .expect("usage: bench_floor --port N");
-    let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
+        .ok_or("usage: bench_floor --port N")?;
+    let listener = TcpListener::bind(("127.0.0.1", port))?;
     let clients: Clients = Arc::default();
     let accepted = clients.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             if let Some(s) = handshake(stream) {
-                accepted.lock().expect("clients").push(s);
+                lock(&accepted).push(s);
             }
         }
     });
@@ -52,7 +57,7 @@ fn main() {
         let id = msg.get("id").cloned().unwrap_or(Value::Null);
         match msg.get("cmd").and_then(Value::as_str) {
             Some("stats") => {
-                let subscribers = clients.lock().expect("clients").len();
+                let subscribers = lock(&clients).len();
                 send(
                     &json!({"id": id, "cpu_us": cpu_us(), "rss_kb": rss_kb(), "subscribers": subscribers}),
                 );
@@ -71,6 +76,7 @@ fn main() {
             other => send(&json!({"id": id, "error": format!("unknown cmd {other:?}")})),
         }
     }
+    Ok(())
 }
 
 /// Answers the upgrade request of a new connection; `None` when it is not one.
@@ -106,7 +112,7 @@ fn publish_step(clients: &Clients, count: u64, rate: f64, step: u64) -> f64 {
     let pad = "x".repeat(TARGET_BYTES.saturating_sub(message(0, 0, "").len()));
     let t0 = Instant::now();
     let mut sent = 0;
-    let mut socks = clients.lock().expect("clients");
+    let mut socks = lock(clients);
     while sent < count {
         let due = count.min((t0.elapsed().as_secs_f64() * rate) as u64 + 1);
         while sent < due {
@@ -171,7 +177,9 @@ fn cpu_us() -> u64 {
 
 /// VmRSS, kB.
 fn rss_kb() -> i64 {
-    let f = std::fs::File::open("/proc/self/status").expect("status");
+    let Ok(f) = std::fs::File::open("/proc/self/status") else {
+        return -1;
+    };
     BufReader::new(f)
         .lines()
         .map_while(Result::ok)
