@@ -123,6 +123,8 @@ mod tests {
     fn every_end_has_one_outcome_and_answer() {
         let t = Some(Duration::from_millis(30));
         let timeout = Answer::Raise(Error::Timeout(Duration::from_millis(30)));
+        let failed = CallEnd::Failed;
+        let (fallback, rethrow) = (Answer::Fallback, Answer::Rethrow);
         let table = [
             (
                 CallEnd::Returned,
@@ -131,35 +133,30 @@ mod tests {
                 Answer::Value,
             ),
             (
-                CallEnd::Failed(Failure::Counted),
+                failed(Failure::Counted),
                 Outcome::Failure,
-                Answer::Rethrow,
-                Answer::Fallback,
+                rethrow.clone(),
+                fallback.clone(),
             ),
             (
-                CallEnd::Failed(Failure::Excluded),
+                failed(Failure::Excluded),
                 Outcome::Ignored,
-                Answer::Rethrow,
-                Answer::Rethrow,
+                rethrow.clone(),
+                rethrow.clone(),
             ),
             (
-                CallEnd::Failed(Failure::Fatal),
+                failed(Failure::Fatal),
                 Outcome::Failure,
-                Answer::Rethrow,
-                Answer::Rethrow,
+                rethrow.clone(),
+                rethrow,
             ),
             (
-                CallEnd::Failed(Failure::FilterThrew),
+                failed(Failure::FilterThrew),
                 Outcome::Failure,
                 Answer::FilterError,
                 Answer::FilterError,
             ),
-            (
-                CallEnd::TimedOut,
-                Outcome::Timeout,
-                timeout,
-                Answer::Fallback,
-            ),
+            (CallEnd::TimedOut, Outcome::Timeout, timeout, fallback),
         ];
         for (end, outcome, bare, with_fallback) in table {
             assert_eq!(
