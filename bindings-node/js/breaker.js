@@ -2,10 +2,11 @@
 //
 // Not a module: bindings-node/src/breaker/guarded.rs compiles this file into the native addon
 // (include_str!) and runs it once per breaker with the breaker's native hooks; it must stay one
-// function expression. Every decision is native (admission, outcome, error filter, fallback,
-// listeners); this moves values between the hooks and does the Promise plumbing, which JavaScript
-// does far faster than native code can, without throwing across the native boundary on the hot
-// paths:
+// function expression. Every decision is the core's (admission, outcome, fallback or error:
+// dashfeed::breaker::Guard), reached through the native hooks, which also run the error filter and
+// the fallback; this moves values between the hooks and does the Promise plumbing, which
+// JavaScript does far faster than native code can, without throwing across the native boundary on
+// the hot paths:
 // - begin(fn): checks fn, asks the core for a permit: a token (>= 0), or a negative one when the
 //   call is rejected.
 // - rejected(args, holder, token): the answer to a rejected call: fallback(...args) (or what it

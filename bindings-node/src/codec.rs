@@ -1,7 +1,8 @@
 //! Node face of `dashfeed::codec`: `encode` / `decode` and the `Codec` class, with their options.
 //!
-//! `encode(value, options?)` walks the JS value straight into the core's MessagePack writer (JSON
-//! goes through a core `Value`), then gzips above `compressOver`; `decode(data, options?)` reads
+//! `encode(value, options?)` hands the JS value to the core's encoder (`Codec::encode_from`), which
+//! has it walked straight into its MessagePack writer (JSON goes through a core `Value`), then gzips
+//! above `compressOver`; `decode(data, options?)` reads
 //! the bytes in place, lets the core check the limits and decompress, and builds JS values straight
 //! from the decoder. The accepted and produced JS types are listed in `walk` and `build`. Both run
 //! on the JS thread: the work is proportional to the payload, which the decode limits cap.
@@ -10,8 +11,8 @@ use crate::build::JsBuilder;
 use crate::error::{guard, Code, Result};
 use crate::napi::raw;
 use crate::napi::realm;
-use crate::walk::{Walk, MAX_SAFE};
-use dashfeed::codec::{Codec as CoreCodec, Format, Limits, MsgPackWriter};
+use crate::walk::{Source, MAX_SAFE};
+use dashfeed::codec::{Codec as CoreCodec, Format, Limits};
 use dashfeed::Error;
 use napi::bindgen_prelude::{Either, Env, FromNapiValue, Null, Unknown};
 use napi::{JsValue, ValueType};
@@ -148,16 +149,9 @@ fn encode_with<'env>(
     codec: &CoreCodec,
     value: Unknown<'env>,
 ) -> Result<Unknown<'env>> {
-    let (env, max_depth) = (env.raw(), codec.limits.max_depth);
-    let plain = match codec.format {
-        Format::MsgPack => {
-            let mut w = MsgPackWriter::with_capacity(256);
-            Walk::new(env, max_depth, &mut w).value(value.raw(), 0)?;
-            w.into_bytes()
-        }
-        Format::Json => codec.encode_plain(&crate::walk::to_value(env, value.raw(), max_depth)?)?,
-    };
-    let out = realm::buffer(env, &codec.maybe_compress(plain)?)?;
+    let env = env.raw();
+    let bytes = codec.encode_from(&mut Source::new(env, value.raw(), codec.limits.max_depth))?;
+    let out = realm::buffer(env, &bytes)?;
     // SAFETY: `out` was made in this callback's scope.
     Ok(unsafe { Unknown::from_raw_unchecked(env, out) })
 }

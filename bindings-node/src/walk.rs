@@ -17,7 +17,7 @@
 use crate::error::{JsError, Result};
 use crate::napi::raw::{self, napi_call};
 use crate::napi::realm::{self, Builtin};
-use dashfeed::codec::{Emit, Value, ValueEmitter};
+use dashfeed::codec::{self, Emit, Value, ValueEmitter};
 use dashfeed::Error;
 use napi::sys;
 use std::ptr;
@@ -30,6 +30,32 @@ pub fn to_value(env: sys::napi_env, v: sys::napi_value, max_depth: usize) -> Res
     let mut out = ValueEmitter::new();
     Walk::new(env, max_depth, &mut out).value(v, 0)?;
     Ok(out.finish()?)
+}
+
+/// A JS value as the core's encoder walks it (`Codec::encode_from`).
+pub struct Source {
+    env: sys::napi_env,
+    value: sys::napi_value,
+    max_depth: usize,
+}
+
+impl Source {
+    /// `value`, to be walked during the running callback.
+    pub fn new(env: sys::napi_env, value: sys::napi_value, max_depth: usize) -> Self {
+        Source {
+            env,
+            value,
+            max_depth,
+        }
+    }
+}
+
+impl codec::Source for Source {
+    type Error = JsError;
+
+    fn emit<S: Emit>(&mut self, sink: &mut S) -> Result<()> {
+        Walk::new(self.env, self.max_depth, sink).value(self.value, 0)
+    }
 }
 
 fn unsupported(what: &str) -> JsError {

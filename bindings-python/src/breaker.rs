@@ -1,13 +1,18 @@
 //! Python face of `dashfeed::breaker`: the native `CircuitBreaker` (`call`, `acquire`, state, counters,
 //! listeners) and its `Permit`. The Python package subclasses it to add `call_async` and the decorator
-//! (bindings-python/python/dashfeed/breaker.py); the state machine is the core's.
+//! (bindings-python/python/dashfeed/breaker.py); the state machine and the guarded call's decision
+//! (`dashfeed::breaker::Guard`: what is recorded, and whether the value, the fallback or an error
+//! answers) are the core's, for `call` here and `call_async` through `_admit` / `_settle`.
 
 use crate::clock::{shared, PyManualClock};
 use crate::error::{to_py, IntoPyResult};
 use dashfeed::breaker::{
-    BreakerConfig, BreakerEvent, CircuitBreaker, OwnedPermit, RateConfig, RateWindow,
+    Answer, BreakerConfig, BreakerEvent, CallEnd, CircuitBreaker, Failure, Guard, OwnedPermit,
+    RateConfig, RateWindow,
 };
 use dashfeed::Error;
+use pyo3::exceptions::asyncio::CancelledError;
+use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use std::sync::{Arc, Mutex};
@@ -57,16 +62,47 @@ impl PyCircuitBreaker {
         Duration::from_nanos(self.inner.clock().now_nanos().saturating_sub(t0))
     }
 
-    fn run_fallback(
+    fn guard(&self) -> Guard {
+        Guard {
+            fallback: self.fallback.is_some(),
+        }
+    }
+
+    /// How `err` counts, for the core's decision: excluded classes do not. In `call_async`
+    /// (`awaited`), a cancelled call does not count either, and a `BaseException` that is not an
+    /// `Exception` (`KeyboardInterrupt`, `SystemExit`) counts but no fallback answers it.
+    fn failure_of(
         &self,
         py: Python<'_>,
+        err: &Bound<'_, PyAny>,
+        awaited: bool,
+    ) -> PyResult<Failure> {
+        if awaited && err.is_instance_of::<CancelledError>() {
+            return Ok(Failure::Excluded);
+        }
+        if awaited && !err.is_instance_of::<PyException>() {
+            return Ok(Failure::Fatal);
+        }
+        Ok(if err.is_instance(self.excluded.bind(py).as_any())? {
+            Failure::Excluded
+        } else {
+            Failure::Counted
+        })
+    }
+
+    /// Maps the core's answer for `call`: the value, `fallback(*args, **kwargs)`, or an error.
+    fn answer(
+        &self,
+        py: Python<'_>,
+        answer: Answer,
+        result: PyResult<Bound<'_, PyAny>>,
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
-        err: PyErr,
     ) -> PyResult<Py<PyAny>> {
-        match &self.fallback {
-            Some(fb) => Ok(fb.bind(py).call(args, kwargs)?.unbind()),
-            None => Err(err),
+        match (answer, &self.fallback) {
+            (Answer::Fallback, Some(fb)) => Ok(fb.bind(py).call(args, kwargs)?.unbind()),
+            (Answer::Raise(e), _) => Err(to_py(e)),
+            _ => result.map(Bound::unbind),
         }
     }
 }
@@ -165,23 +201,57 @@ impl PyCircuitBreaker {
     ) -> PyResult<Py<PyAny>> {
         let permit = match self.inner.acquire() {
             Ok(p) => p,
-            Err(e) => return self.run_fallback(py, args, kwargs, to_py(e)),
+            Err(e) => {
+                let answer = self.guard().rejected(e);
+                return self.answer(py, answer, Ok(py.None().into_bound(py)), args, kwargs);
+            }
         };
         let t0 = self.inner.clock().now_nanos();
-        match func.call(args, kwargs) {
-            Ok(v) => {
-                permit.success(self.elapsed(t0));
-                Ok(v.unbind())
-            }
-            Err(err) => {
-                if err.is_instance(py, self.excluded.bind(py).as_any()) {
-                    permit.ignore();
-                    return Err(err);
-                }
-                permit.failure(self.elapsed(t0));
-                self.run_fallback(py, args, kwargs, err)
-            }
+        let result = func.call(args, kwargs);
+        let end = match &result {
+            Ok(_) => CallEnd::Returned,
+            Err(err) => CallEnd::Failed(self.failure_of(py, err.value(py).as_any(), false)?),
+        };
+        let answer = permit.settle(self.guard(), end, self.elapsed(t0));
+        self.answer(py, answer, result, args, kwargs)
+    }
+
+    /// `call_async`'s admission: a permit, or `None` when the breaker rejects the call and the
+    /// fallback answers; raises `CircuitOpenError` when it rejects it without a fallback.
+    fn _admit(&self) -> PyResult<Option<PyPermit>> {
+        match self.inner.acquire_owned() {
+            Ok(permit) => Ok(Some(PyPermit {
+                inner: Mutex::new(Some(permit)),
+            })),
+            Err(e) => match self.guard().rejected(e) {
+                Answer::Raise(e) => Err(to_py(e)),
+                _ => Ok(None),
+            },
         }
+    }
+
+    /// `call_async`'s end: reports how the call ended (it returned; it raised `error`; or it
+    /// `timed_out`) on `permit` and says what to answer: `"value"`, `"fallback"`, `"raise"` (the
+    /// error stands) or `"timeout"`.
+    #[pyo3(signature = (permit, error = None, timed_out = false))]
+    fn _settle(
+        &self,
+        py: Python<'_>,
+        permit: &PyPermit,
+        error: Option<&Bound<'_, PyAny>>,
+        timed_out: bool,
+    ) -> PyResult<&'static str> {
+        let end = match error {
+            _ if timed_out => CallEnd::TimedOut,
+            Some(err) => CallEnd::Failed(self.failure_of(py, err, true)?),
+            None => CallEnd::Returned,
+        };
+        Ok(match permit.take()?.settle(self.guard(), end) {
+            Answer::Value => "value",
+            Answer::Fallback => "fallback",
+            Answer::Raise(_) => "timeout",
+            Answer::Rethrow | Answer::FilterError => "raise",
+        })
     }
 
     /// Asks for a permit to make one call; raises `CircuitOpenError` when the breaker rejects it.

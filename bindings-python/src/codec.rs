@@ -9,7 +9,7 @@
 use crate::error::{to_py, IntoPyResult};
 use dashfeed::codec::build::pairs;
 use dashfeed::codec::{
-    Build, Codec, Emit, Format, Limits, MsgPackWriter, Value, ValueEmitter, DEFAULT_COMPRESS_OVER,
+    Build, Codec, Emit, Format, Limits, Source, Value, ValueEmitter, DEFAULT_COMPRESS_OVER,
     DEFAULT_LEVEL,
 };
 use dashfeed::Error;
@@ -162,7 +162,38 @@ impl<E: Emit> Walk<'_, E> {
     }
 }
 
-/// Errors while building Python objects: a core error (limits, malformed input) or a Python one.
+/// A Python object as the core's encoder walks it (`Codec::encode_from`: the walk, then JSON text and
+/// gzip, which run with the GIL released once the walk has counted more than `DETACH_OVER` nodes).
+struct PySource<'a, 'py> {
+    obj: &'a Bound<'py, PyAny>,
+    max_depth: usize,
+    nodes: usize,
+}
+
+impl Source for PySource<'_, '_> {
+    type Error = BuildError;
+
+    fn emit<S: Emit>(&mut self, sink: &mut S) -> Result<(), BuildError> {
+        let mut walk = Walk {
+            max_depth: self.max_depth,
+            nodes: 0,
+            out: sink,
+        };
+        let walked = walk.value(self.obj, 0);
+        self.nodes = walk.nodes;
+        walked.map_err(BuildError::Py)
+    }
+
+    fn detached<T: Send>(&self, work: impl FnOnce() -> T + Send) -> T {
+        if self.nodes > DETACH_OVER {
+            self.obj.py().detach(work)
+        } else {
+            work()
+        }
+    }
+}
+
+/// Errors while building Python objects (or walking them): a core error (limits, malformed input) or a Python one.
 enum BuildError {
     Core(Error),
     Py(PyErr),
@@ -329,44 +360,13 @@ pub struct PyCodec {
 
 impl PyCodec {
     fn encode_with<'py>(inner: &Codec, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-        let py = value.py();
-        let max_depth = inner.limits.max_depth;
-        let (plain, nodes) = match inner.format {
-            Format::MsgPack => {
-                let mut w = MsgPackWriter::with_capacity(256);
-                let mut walk = Walk {
-                    max_depth,
-                    nodes: 0,
-                    out: &mut w,
-                };
-                walk.value(value, 0)?;
-                let nodes = walk.nodes;
-                (w.into_bytes(), nodes)
-            }
-            Format::Json => {
-                let mut e = ValueEmitter::new();
-                let mut walk = Walk {
-                    max_depth,
-                    nodes: 0,
-                    out: &mut e,
-                };
-                walk.value(value, 0)?;
-                let nodes = walk.nodes;
-                let v = e.finish().py()?;
-                let text = if nodes > DETACH_OVER {
-                    py.detach(|| inner.encode_plain(&v)).py()?
-                } else {
-                    inner.encode_plain(&v).py()?
-                };
-                (text, nodes)
-            }
+        let mut source = PySource {
+            obj: value,
+            max_depth: inner.limits.max_depth,
+            nodes: 0,
         };
-        let bytes = if nodes > DETACH_OVER {
-            py.detach(|| inner.maybe_compress(plain)).py()?
-        } else {
-            inner.maybe_compress(plain).py()?
-        };
-        Ok(PyBytes::new(py, &bytes))
+        let bytes = inner.encode_from(&mut source)?;
+        Ok(PyBytes::new(value.py(), &bytes))
     }
 
     fn decode_with<'py>(inner: &Codec, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {

@@ -2,7 +2,8 @@
 //! Python and Node suites; format in tests/vectors/breaker/README.md).
 
 use dashfeed::breaker::{
-    BreakerConfig, BreakerEvent, CircuitBreaker, Permit, RateConfig, RateWindow,
+    Answer, BreakerConfig, BreakerEvent, CallEnd, CircuitBreaker, Failure, Guard, Permit,
+    RateConfig, RateWindow,
 };
 use dashfeed::clock::{Clock, ManualClock};
 use dashfeed::limit::{LimiterConfig, RateLimiter};
@@ -21,6 +22,7 @@ const BREAKER_FILES: &[&str] = &[
     "slow_timeout.json",
     "excluded.json",
     "manual.json",
+    "guarded.json",
 ];
 
 fn load(name: &str) -> J {
@@ -66,18 +68,89 @@ fn breaker_config(c: &J) -> BreakerConfig {
     }
 }
 
-/// Why a guarded function failed, in the runner: a counted error or an excluded one.
-#[derive(Debug, PartialEq)]
-enum CallErr {
-    Counted,
-    Excluded,
-}
-
 fn check_rejection(r: Result<(), Error>, step: &J, at: &str) {
     let expected = ms(&step["retry_after_ms"]);
     match r {
         Err(Error::CircuitOpen { retry_after }) => assert_eq!(retry_after, expected, "{at}"),
         other => panic!("{at}: expected circuit_open, got {other:?}"),
+    }
+}
+
+/// A step's `answer`, or its default (README.md).
+fn expected_answer(step: &J) -> &str {
+    match (
+        step.get("answer"),
+        step["expect"].as_str(),
+        step["outcome"].as_str(),
+    ) {
+        (Some(a), _, _) => a.as_str().unwrap(),
+        (None, Some("rejected"), _) => "circuit_open",
+        (None, _, Some("success")) => "value",
+        (None, _, _) => "error",
+    }
+}
+
+/// A `call` step as a binding runs it: fn advances the clock by `d` and ends as the step's outcome;
+/// the core's [`Guard`] decides what is recorded and answered. Returns the answer's name and, when
+/// rejected, the `retry_after`. Without a fallback or a timer, `call_with` makes the call (the same
+/// decision), so that it is replayed too.
+fn guarded_call(
+    b: &CircuitBreaker,
+    clock: &ManualClock,
+    guard: Guard,
+    step: &J,
+    d: u64,
+) -> (&'static str, Option<Duration>) {
+    let outcome = step["outcome"].as_str().unwrap();
+    let end = match outcome {
+        "success" => CallEnd::Returned,
+        "failure" => CallEnd::Failed(Failure::Counted),
+        "ignored" => CallEnd::Failed(Failure::Excluded),
+        "timed_out" => CallEnd::TimedOut,
+        other => panic!("unknown outcome {other}"),
+    };
+    if !guard.fallback && end != CallEnd::TimedOut {
+        let result = b.call_with(
+            || {
+                clock.advance_ms(d);
+                match end {
+                    CallEnd::Returned => Ok(()),
+                    _ => Err(end),
+                }
+            },
+            |e| *e == CallEnd::Failed(Failure::Excluded),
+        );
+        return match result {
+            Ok(Ok(())) => ("value", None),
+            Ok(Err(_)) => ("error", None),
+            Err(Error::CircuitOpen { retry_after }) => ("circuit_open", Some(retry_after)),
+            Err(e) => panic!("unexpected {e}"),
+        };
+    }
+    let permit = match b.acquire() {
+        Ok(p) => p,
+        Err(e) => {
+            let Error::CircuitOpen { retry_after } = e else {
+                panic!("unexpected {e}")
+            };
+            return (name(&guard.rejected(e)), Some(retry_after));
+        }
+    };
+    clock.advance_ms(d);
+    (
+        name(&permit.settle(guard, end, Duration::from_millis(d))),
+        None,
+    )
+}
+
+/// The vectors' name of an answer.
+fn name(answer: &Answer) -> &'static str {
+    match answer {
+        Answer::Value => "value",
+        Answer::Fallback => "fallback",
+        Answer::Rethrow => "error",
+        Answer::FilterError => "filter_error",
+        Answer::Raise(e) => e.code(),
     }
 }
 
@@ -94,6 +167,9 @@ fn run_breaker_case(file: &str, case: &J) {
         }
     });
     let mut permits: HashMap<String, Permit<'_>> = HashMap::new();
+    let guard = Guard {
+        fallback: case["config"]["fallback"].as_bool().unwrap_or(false),
+    };
     for (i, step) in case["steps"].as_array().unwrap().iter().enumerate() {
         let at = format!("{name} step {i} {step}");
         match step["op"].as_str().unwrap() {
@@ -119,27 +195,14 @@ fn run_breaker_case(file: &str, case: &J) {
             }
             "call" => {
                 let d = step["duration_ms"].as_u64().unwrap();
-                let outcome = step["outcome"].as_str().unwrap();
                 let before = clock.now_ms();
-                let result = b.call_with(
-                    || {
-                        clock.advance_ms(d);
-                        match outcome {
-                            "success" => Ok(()),
-                            "failure" => Err(CallErr::Counted),
-                            "ignored" => Err(CallErr::Excluded),
-                            other => panic!("{at}: unknown outcome {other}"),
-                        }
-                    },
-                    |e| *e == CallErr::Excluded,
-                );
+                let (answer, retry_after) = guarded_call(&b, &clock, guard, step, d);
+                assert_eq!(answer, expected_answer(step), "{at}: answer");
                 match step["expect"].as_str().unwrap() {
-                    "allowed" => {
-                        let _ = result.unwrap_or_else(|e| panic!("{at}: {e}"));
-                    }
+                    "allowed" => assert_eq!(retry_after, None, "{at}: rejected"),
                     _ => {
                         assert_eq!(clock.now_ms(), before, "{at}: fn was called");
-                        check_rejection(result.map(drop), step, &at);
+                        assert_eq!(retry_after, Some(ms(&step["retry_after_ms"])), "{at}");
                     }
                 }
             }

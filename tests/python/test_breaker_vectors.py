@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import pathlib
 from typing import Any
 
@@ -37,6 +38,8 @@ def make_breaker(config: dict[str, Any], clock: dashfeed.ManualClock) -> dashfee
         kw["slow_call_duration"] = config["slow_call_ms"] / 1000
     if "timeout_ms" in config:
         kw["timeout"] = config["timeout_ms"] / 1000
+    if config.get("fallback"):
+        kw["fallback"] = lambda *_a, **_k: "fallback"
     rate = config.get("failure_rate")
     if rate:
         kw["failure_rate"] = rate["threshold"]
@@ -48,6 +51,13 @@ def make_breaker(config: dict[str, Any], clock: dashfeed.ManualClock) -> dashfee
             kw["rate_window_seconds"] = window["time_ms"] / 1000
             kw["rate_buckets"] = window["buckets"]
     return dashfeed.CircuitBreaker(**kw)
+
+
+def default_answer(step: dict[str, Any]) -> str:
+    """A call step's answer when it names none (tests/vectors/breaker/README.md)."""
+    if step["expect"] == "rejected":
+        return "circuit_open"
+    return "value" if step["outcome"] == "success" else "error"
 
 
 @pytest.mark.parametrize("case", [c for _, c in CASES], ids=[f"{f}:{c['name']}" for f, c in CASES])
@@ -78,26 +88,32 @@ def test_breaker_transcript(case: dict[str, Any]) -> None:
             ran: list[bool] = []
             outcome, ms = step["outcome"], step["duration_ms"]
 
-            def fn() -> str:
+            def fn() -> Any:
                 ran.append(True)
                 clock.advance_ms(ms)
                 if outcome == "failure":
                     raise Counted("boom")
                 if outcome == "ignored":
                     raise Excluded("not counted")
+                if outcome == "timed_out":
+                    return asyncio.Event().wait()  # never set: call_async's timer ends the call
                 return "ok"
 
-            if step["expect"] == "rejected":
+            answer = step.get("answer") or default_answer(step)
+            call = (lambda: asyncio.run(breaker.call_async(fn))) if outcome == "timed_out" else lambda: breaker.call(fn)
+            if answer == "circuit_open":
                 with pytest.raises(dashfeed.CircuitOpenError) as info:
-                    breaker.call(fn)
-                assert not ran, where
+                    call()
                 assert info.value.retry_after == pytest.approx(step["retry_after_ms"] / 1000, abs=1e-6), where
-            elif outcome in ("failure", "ignored"):
-                with pytest.raises((Counted, Excluded)):
-                    breaker.call(fn)
-                assert ran, where
+            elif answer == "timeout":
+                with pytest.raises(dashfeed.TimeoutError):
+                    call()
+            elif answer == "error":
+                with pytest.raises(Counted if outcome == "failure" else Excluded):
+                    call()
             else:
-                assert breaker.call(fn) == "ok", where
+                assert call() == {"value": "ok", "fallback": "fallback"}[answer], where
+            assert bool(ran) == (step["expect"] == "allowed"), where
         elif op == "advance":
             clock.advance_ms(step["ms"])
         elif op in ("open", "close", "reset"):

@@ -3,6 +3,8 @@
 //!
 //! Both are closures of a small JavaScript helper (`bindings-node/js/breaker.js`, compiled into the
 //! addon and run once per breaker) around the native hooks defined here; every decision is native:
+//! What a call records and what answers it is the core's decision (`dashfeed::breaker::Guard`); the
+//! hooks run the user's error filter and fallback and map the core's answer to JavaScript:
 //! - `begin(fn)`: checks `fn`, asks the core for a permit and keeps it in a slot (`slots`);
 //!   returns its token, or, when rejected, `-1 - retryAfter` (in ms).
 //! - `rejected(args, holder, token)`: answers a rejected call (`fn` was not called): `fallback(...args)` when
@@ -31,7 +33,7 @@ use super::slots::Slots;
 use crate::error::Result;
 use crate::napi::js::{self, Env, Ref, Value};
 use crate::napi::raw;
-use dashfeed::breaker::{CircuitBreaker, Outcome, OwnedPermit};
+use dashfeed::breaker::{Answer, CallEnd, CircuitBreaker, Failure, Guard, OwnedPermit};
 use dashfeed::Error;
 use std::cell::RefCell;
 use std::ffi::CStr;
@@ -58,7 +60,8 @@ pub struct Shared {
     pub core: Arc<CircuitBreaker>,
     /// The call timeout, if set.
     pub timeout: Option<Duration>,
-    has_fallback: bool,
+    /// Whether a fallback is set: what the core's decision needs to know.
+    guard: Guard,
     has_filter: bool,
     holder: Ref,
     /// Permits of calls between `begin` and `end` / `hold`.
@@ -75,16 +78,6 @@ enum Settled {
     Rethrow,
     /// Ends with this error (the timeout error, or what the filter or the fallback threw).
     Thrown(Value),
-}
-
-/// What the error filter says about an error.
-enum Filter {
-    /// Counts as a failure.
-    Counted,
-    /// Does not count.
-    Excluded,
-    /// The filter threw this.
-    Threw(Value),
 }
 
 impl Shared {
@@ -107,7 +100,9 @@ impl Shared {
         Ok(Rc::new(Shared {
             timeout: core.config().timeout,
             core: Arc::new(core),
-            has_fallback: fallback.is_some(),
+            guard: Guard {
+                fallback: fallback.is_some(),
+            },
             has_filter: error_filter.is_some(),
             holder: Ref::weak(env, h)?,
             slots: RefCell::new(Slots::default()),
@@ -136,48 +131,71 @@ impl Shared {
         raw::named(env, self.holder(env)?, name)
     }
 
-    fn filter(&self, env: Env, err: Value) -> Result<Filter> {
+    /// What the error filter says about `err`, and the exception it threw, if it did.
+    fn filter(&self, env: Env, err: Value) -> Result<(Failure, Option<Value>)> {
         if !self.has_filter {
-            return Ok(Filter::Counted);
+            return Ok((Failure::Counted, None));
         }
         let f = self.held(env, c"errorFilter")?;
         Ok(match js::call(env, f, js::undefined(env)?, &[err])? {
-            Ok(v) if js::truthy(env, v)? => Filter::Excluded,
-            Ok(_) => Filter::Counted,
-            Err(thrown) => Filter::Threw(thrown),
+            Ok(v) if js::truthy(env, v)? => (Failure::Excluded, None),
+            Ok(_) => (Failure::Counted, None),
+            Err(thrown) => (Failure::FilterThrew, Some(thrown)),
         })
     }
 
-    /// Reports a call that threw (or was rejected with) `err`, and says how it ends.
-    fn failed(&self, env: Env, permit: OwnedPermit, err: Value, args: Value) -> Result<Settled> {
-        match self.filter(env, err) {
-            Ok(Filter::Excluded) => {
-                permit.ignore();
-                self.flush(env)?;
-                Ok(Settled::Rethrow)
+    /// Records how the call of `permit` ended (`kind`, with `value`: its result or error) through
+    /// the core's decision, and maps the answer; `args` (a JS array) are the fallback's.
+    fn settle(
+        &self,
+        env: Env,
+        permit: OwnedPermit,
+        kind: f64,
+        value: Value,
+        args: Value,
+    ) -> Result<Settled> {
+        let mut filter_error = None;
+        let end = if kind == FULFILLED {
+            CallEnd::Returned
+        } else if kind == REJECTED {
+            match self.filter(env, value) {
+                Ok((failure, thrown)) => {
+                    filter_error = thrown;
+                    CallEnd::Failed(failure)
+                }
+                Err(e) => {
+                    let _counted = permit.settle(self.guard, CallEnd::Failed(Failure::Counted));
+                    return Err(e);
+                }
             }
-            Ok(Filter::Counted) => {
-                permit.report_elapsed(Outcome::Failure);
-                self.flush(env)?;
-                Ok(self.fallback(env, args)?.unwrap_or(Settled::Rethrow))
-            }
-            Ok(Filter::Threw(thrown)) => {
-                permit.report_elapsed(Outcome::Failure);
-                self.flush(env)?;
-                Ok(Settled::Thrown(thrown))
-            }
-            Err(e) => {
-                permit.report_elapsed(Outcome::Failure);
-                Err(e)
-            }
-        }
+        } else {
+            CallEnd::TimedOut
+        };
+        let answer = permit.settle(self.guard, end);
+        self.flush(env)?;
+        self.map_answer(env, answer, value, filter_error, args)
     }
 
-    /// `fallback(...args)` (`args` a JS array) and how it ended; `None` without a fallback.
-    fn fallback(&self, env: Env, args: Value) -> Result<Option<Settled>> {
-        if !self.has_fallback {
-            return Ok(None);
-        }
+    /// The core's `answer` in JavaScript terms.
+    fn map_answer(
+        &self,
+        env: Env,
+        answer: Answer,
+        value: Value,
+        filter_error: Option<Value>,
+        args: Value,
+    ) -> Result<Settled> {
+        Ok(match answer {
+            Answer::Value => Settled::Value(value),
+            Answer::Rethrow => Settled::Rethrow,
+            Answer::FilterError => Settled::Thrown(filter_error.unwrap_or(value)),
+            Answer::Fallback => self.fallback(env, args)?,
+            Answer::Raise(e) => Settled::Thrown(crate::error::to_js(env, &e)?),
+        })
+    }
+
+    /// `fallback(...args)` (`args` a JS array) and how it ended.
+    fn fallback(&self, env: Env, args: Value) -> Result<Settled> {
         let items = if js::is_array(env, args)? {
             (0..raw::array_len(env, args)?)
                 .map(|i| raw::element(env, args, i))
@@ -186,12 +204,10 @@ impl Shared {
             Vec::new()
         };
         let fb = self.held(env, c"fallback")?;
-        Ok(Some(
-            match js::call(env, fb, js::undefined(env)?, &items)? {
-                Ok(v) => Settled::Value(v),
-                Err(thrown) => Settled::Thrown(thrown),
-            },
-        ))
+        Ok(match js::call(env, fb, js::undefined(env)?, &items)? {
+            Ok(v) => Settled::Value(v),
+            Err(thrown) => Settled::Thrown(thrown),
+        })
     }
 }
 
@@ -204,7 +220,7 @@ pub fn make(env: Env, shared: &Rc<Shared>) -> Result<(Value, Value)> {
     let mut has_fallback = std::ptr::null_mut();
     raw::napi_call!(napi_get_boolean(
         env,
-        shared.has_fallback,
+        shared.guard.fallback,
         &mut has_fallback
     ))?;
     let hooks = [
@@ -255,12 +271,14 @@ fn begin(env: Env, shared: &Rc<Shared>, _this: Value, args: &[Value]) -> Result<
 fn rejected(env: Env, shared: &Rc<Shared>, _this: Value, args: &[Value]) -> Result<Value> {
     let undefined = js::undefined(env)?;
     let arg = |i: usize| args.get(i).copied().unwrap_or(undefined);
-    match shared.fallback(env, arg(0))? {
-        Some(settled) => answer(env, shared, settled),
-        None => {
-            let ms = -1.0 - js::number_value(env, arg(2))?;
-            let retry_after = Duration::from_nanos((ms * 1e6).round().max(0.0) as u64);
-            crate::error::to_js(env, &Error::CircuitOpen { retry_after })
+    let ms = -1.0 - js::number_value(env, arg(2))?;
+    let retry_after = Duration::from_nanos((ms * 1e6).round().max(0.0) as u64);
+    match shared.guard.rejected(Error::CircuitOpen { retry_after }) {
+        // The error is returned, not thrown: the helper throws or rejects with it.
+        Answer::Raise(e) => crate::error::to_js(env, &e),
+        other => {
+            let settled = shared.map_answer(env, other, undefined, None, arg(0))?;
+            answer(env, shared, settled)
         }
     }
 }
@@ -293,23 +311,7 @@ fn end(env: Env, shared: &Rc<Shared>, _this: Value, args: &[Value]) -> Result<Va
         return Ok(undefined);
     };
     let kind = js::number_value(env, arg(1))?;
-    let settled = if kind == FULFILLED {
-        permit.report_elapsed(Outcome::Success);
-        shared.flush(env)?;
-        Settled::Value(arg(2))
-    } else if kind == REJECTED {
-        shared.failed(env, permit, arg(2), arg(3))?
-    } else {
-        permit.report_elapsed(Outcome::Timeout);
-        shared.flush(env)?;
-        match shared.fallback(env, arg(3))? {
-            Some(settled) => settled,
-            None => {
-                let timeout = shared.timeout.unwrap_or_default();
-                Settled::Thrown(crate::error::to_js(env, &Error::Timeout(timeout))?)
-            }
-        }
-    };
+    let settled = shared.settle(env, permit, kind, arg(2), arg(3))?;
     answer(env, shared, settled)
 }
 

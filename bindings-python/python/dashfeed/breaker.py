@@ -47,35 +47,34 @@ class CircuitBreaker(_native.CircuitBreaker):
     """
 
     async def call_async(self, func: Callable[..., Union[Awaitable[T], T]], *args: Any, **kwargs: Any) -> T:
-        """Awaits ``func(*args, **kwargs)`` through the breaker (see the class docstring)."""
-        try:
-            permit = self.acquire()
-        except CircuitOpenError:
-            if self.fallback is None:
-                raise
-            return cast(T, await _resolve(self.fallback(*args, **kwargs)))
+        """Awaits ``func(*args, **kwargs)`` through the breaker (see the class docstring).
+
+        What is recorded and what answers (the value, the fallback or an error) is the core's decision
+        (``_admit`` and ``_settle``); this only awaits, times and calls.
+        """
+        permit = self._admit()
+        if permit is None:
+            return cast(T, await self._fallback(args, kwargs))
         try:
             result = func(*args, **kwargs)
             if inspect.isawaitable(result):
                 result = await self._await_with_timeout(result)
-        except asyncio.CancelledError:
-            permit.ignore()
-            raise
         except BaseException as err:
-            if isinstance(err, Exception) and self.is_excluded(err):
-                permit.ignore()
+            if self._settle(permit, err) == "raise":
                 raise
-            permit.failure()
-            if self.fallback is not None and isinstance(err, Exception):
-                return cast(T, await _resolve(self.fallback(*args, **kwargs)))
-            raise
-        if result is _TIMED_OUT:
-            permit.timeout()
-            if self.fallback is not None:
-                return cast(T, await _resolve(self.fallback(*args, **kwargs)))
+            return cast(T, await self._fallback(args, kwargs))
+        answer = self._settle(permit, timed_out=result is _TIMED_OUT)
+        if answer == "fallback":
+            return cast(T, await self._fallback(args, kwargs))
+        if answer == "timeout":
             raise TimeoutError(f"call did not finish within {self.timeout} s")
-        permit.success()
         return cast(T, result)
+
+    async def _fallback(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """``fallback(*args, **kwargs)``, awaited if it returns an awaitable (the core answers with the
+        fallback only when one is set)."""
+        fallback = cast(Callable[..., Any], self.fallback)
+        return await _resolve(fallback(*args, **kwargs))
 
     async def _await_with_timeout(self, awaitable: Awaitable[Any]) -> Any:
         timeout = self.timeout

@@ -9,6 +9,7 @@
 
 use super::config::BreakerConfig;
 use super::counters::{BreakerCounters, Counter, Counters};
+use super::guard::{CallEnd, Failure, Guard};
 use super::listener::{BreakerEvent, FailureKind, Listener, ListenerId, Listeners};
 use super::permit::{Outcome, OwnedPermit, Permit};
 use super::state::{State, Word};
@@ -486,11 +487,13 @@ impl CircuitBreaker {
         let start = self.clock.now_nanos();
         let result = f();
         let d = Duration::from_nanos(self.clock.now_nanos().saturating_sub(start));
-        match &result {
-            Ok(_) => permit.success(d),
-            Err(e) if is_excluded(e) => permit.ignore(),
-            Err(_) => permit.failure(d),
-        }
+        let end = match &result {
+            Ok(_) => CallEnd::Returned,
+            Err(e) if is_excluded(e) => CallEnd::Failed(Failure::Excluded),
+            Err(_) => CallEnd::Failed(Failure::Counted),
+        };
+        // Without a fallback the answer is the result itself: the value, or the error unchanged.
+        let _answer = permit.settle(Guard::default(), end, d);
         Ok(result)
     }
 }

@@ -19,6 +19,8 @@
 //! - Outcomes of permits granted before a transition are counted in [`BreakerCounters`] but do not
 //!   drive the new state (see `state.rs`).
 //! - Listeners ([`BreakerEvent`]) see every transition, rejection and outcome.
+//! - The guarded call's rules (fallback, excluded errors, timeouts → what the caller gets) are one
+//!   decision, [`Guard`], that every binding settles its calls with (see `guard.rs`).
 //!
 //! ```
 //! use dashfeed::breaker::{BreakerConfig, CircuitBreaker, State};
@@ -42,6 +44,7 @@
 mod circuit;
 mod config;
 mod counters;
+mod guard;
 mod listener;
 mod permit;
 mod state;
@@ -55,6 +58,7 @@ mod tests_concurrency;
 pub use circuit::CircuitBreaker;
 pub use config::{BreakerConfig, RateConfig, RateWindow, MAX_COUNT, MAX_WINDOW_SLOTS, MIN_BUCKET};
 pub use counters::BreakerCounters;
+pub use guard::{Answer, CallEnd, Failure, Guard};
 pub use listener::{BreakerEvent, FailureKind, Listener, ListenerId};
 pub use permit::{Outcome, OwnedPermit, Permit};
 pub use state::State;

@@ -5,6 +5,7 @@
 //! failure count (a panic or a cancelled future says nothing about the guarded dependency).
 
 use super::circuit::{CircuitBreaker, Ticket};
+use super::guard::{Answer, CallEnd, Guard};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,6 +62,14 @@ impl<'a> Permit<'a> {
     pub fn report(mut self, outcome: Outcome, duration: Duration) {
         self.settled = true;
         self.breaker.finish(self.ticket, outcome, duration);
+    }
+
+    /// Settles a guarded call that ended as `end` after `duration`: reports the outcome
+    /// [`Guard::ended`] decides and returns the caller's answer.
+    pub fn settle(self, guard: Guard, end: CallEnd, duration: Duration) -> Answer {
+        let (outcome, answer) = guard.ended(end, self.breaker.config().timeout);
+        self.report(outcome, duration);
+        answer
     }
 
     /// Reports a success that took `duration`.
@@ -136,6 +145,14 @@ impl OwnedPermit {
     pub fn report_elapsed(self, outcome: Outcome) {
         let d = self.elapsed();
         self.report(outcome, d);
+    }
+
+    /// Settles a guarded call that ended as `end`, timed since the permit was granted: reports the
+    /// outcome [`Guard::ended`] decides and returns the caller's answer.
+    pub fn settle(self, guard: Guard, end: CallEnd) -> Answer {
+        let (outcome, answer) = guard.ended(end, self.breaker.config().timeout);
+        self.report_elapsed(outcome);
+        answer
     }
 
     /// Reports a success that took `duration`.

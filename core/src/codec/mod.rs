@@ -11,10 +11,12 @@ pub mod build;
 mod gzip;
 mod json;
 mod msgpack;
+mod source;
 mod value;
 
 pub use build::{Build, Emit, MsgPackWriter, ValueBuilder, ValueEmitter};
 pub use gzip::{compress, decompress, is_gzip};
+pub use source::Source;
 pub use value::Value;
 
 use crate::error::{Error, Result};
