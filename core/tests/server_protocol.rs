@@ -425,8 +425,10 @@ async fn write_delay_holds_updates_to_write_them_together() {
     };
     let server = start(&hub, config);
     let mut ws = connect(&server, "/ws").await;
-    subscribe(&mut ws, "ops").await;
+    // Counted from before the subscription: a write is counted just after its syscall returns, so a
+    // client can hold the bytes before the count moves (reading the count between would race).
     let before = server.stats();
+    subscribe(&mut ws, "ops").await;
     let t0 = std::time::Instant::now();
     for i in 0..10 {
         hub.publish("ops", data(&[("cpu", f64::from(i))])).unwrap();
@@ -435,13 +437,10 @@ async fn write_delay_holds_updates_to_write_them_together() {
         assert_eq!(recv(&mut ws).await["seq"], i + 1);
     }
     assert!(t0.elapsed() >= DELAY, "delivered after {:?}", t0.elapsed());
-    let after = server.stats();
-    assert_eq!(after.ws_frames - before.ws_frames, 10);
-    assert_eq!(
-        after.socket_writes - before.socket_writes,
-        1,
-        "one write for the ten"
-    );
+    let writes = || server.stats().socket_writes - before.socket_writes;
+    wait_for(|| writes() >= 2).await;
+    assert_eq!(writes(), 2, "the snapshot's write, then one for the ten");
+    assert_eq!(server.stats().ws_frames - before.ws_frames, 11);
     // A reply does not wait behind a delayed update.
     hub.publish("ops", data(&[("cpu", 11.0)])).unwrap();
     send_json(&mut ws, json!({"op": "ping", "id": 7})).await;
