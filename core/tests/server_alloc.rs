@@ -72,7 +72,7 @@ fn open(port: u16) -> TcpStream {
 #[test]
 fn an_idle_subscribed_connection_retains_at_most_6_kib_of_heap() {
     let n = connections_that_fit();
-    assert!(n >= 1000, "open-file limit too low for 1,000 connections");
+    assert!(n >= 100, "open-file limit too low for 100 connections");
     let hub = hub();
     let config = ServerConfig {
         max_connections: 2 * CONNECTIONS,
