@@ -5,7 +5,7 @@
 //! answers) are the core's, for `call` here and `call_async` through `_admit` / `_settle`.
 
 use crate::clock::{shared, PyManualClock};
-use crate::error::{to_py, IntoPyResult};
+use crate::error::{secs, to_py, IntoPyResult};
 use dashfeed::breaker::{
     Answer, BreakerConfig, BreakerEvent, CallEnd, CircuitBreaker, Failure, Guard, OwnedPermit,
     RateConfig, RateWindow,
@@ -17,14 +17,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-fn secs(name: &str, v: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(v).map_err(|_| {
-        to_py(Error::invalid(format!(
-            "{name} must be a finite, non-negative number of seconds"
-        )))
-    })
-}
 
 fn event_dict<'py>(py: Python<'py>, ev: &BreakerEvent) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);

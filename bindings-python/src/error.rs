@@ -108,6 +108,16 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
+/// A duration argument in seconds (the Python module's unit) as a `Duration`; `invalid_input` naming
+/// the argument when it is negative, NaN or infinite.
+pub(crate) fn secs(name: &str, v: f64) -> PyResult<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(v).map_err(|_| {
+        to_py(Error::invalid(format!(
+            "{name} must be a finite, non-negative number of seconds"
+        )))
+    })
+}
+
 /// Builds the Python exception for a core error: the class for its code, with `.code` and, for
 /// `circuit_open` / `rate_limited`, `.retry_after` in seconds.
 pub fn to_py(err: Error) -> PyErr {

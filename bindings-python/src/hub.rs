@@ -3,7 +3,7 @@
 
 use crate::clock::{shared, PyManualClock};
 use crate::codec::{to_object, to_value};
-use crate::error::{to_py, IntoPyResult};
+use crate::error::{secs, to_py, IntoPyResult};
 use dashfeed::codec::Format;
 use dashfeed::hub::{Hub, HubConfig, Message, Policy, Since, SubscribeOptions, Subscription};
 use dashfeed::Error;
@@ -14,14 +14,6 @@ use std::time::Duration;
 
 /// Longest single wait inside a blocking receive, so that Ctrl-C (signals) is noticed promptly.
 const SIGNAL_CHECK: Duration = Duration::from_millis(100);
-
-fn secs(name: &str, v: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(v).map_err(|_| {
-        to_py(Error::invalid(format!(
-            "{name} must be a finite, non-negative number of seconds"
-        )))
-    })
-}
 
 fn parse_policy(p: &str) -> PyResult<Policy> {
     p.parse::<Policy>().py()

@@ -2,7 +2,7 @@
 //! `stop()` and `with`; the package's subclass adds `async with`. The server runs on the core's runtime and
 //! never blocks the interpreter; `stop()` waits with the GIL released.
 
-use crate::error::{to_py, IntoPyResult};
+use crate::error::{secs, to_py, IntoPyResult};
 use crate::hub::PyHub;
 use dashfeed::hub::Policy;
 use dashfeed::limit::LimiterConfig;
@@ -14,15 +14,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
-
-fn secs(name: &str, v: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(v).map_err(|_| {
-        to_py(Error::invalid(format!(
-            "{name} must be a finite, non-negative number of seconds"
-        )))
-    })
-}
 
 /// `auth={"secret": ...}` (HS256) or `{"public_key": PEM, "algorithm": "RS256" | "ES256"}`, with optional
 /// `issuer`, `audience`, `leeway` (seconds).
