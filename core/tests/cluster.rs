@@ -372,7 +372,7 @@ fn the_shared_history_is_bounded_in_redis_and_on_each_node() {
         .unwrap();
     assert!(
         (100..=300).contains(&len),
-        "MAXLEN ~ 100 keeps {len} entries"
+        "MINID ~ seq - 99 keeps {len} entries"
     );
     let bytes: u64 = redis::cmd("MEMORY")
         .arg("USAGE")
@@ -426,5 +426,88 @@ fn a_bus_message_wakes_a_subscriber_once_with_all_its_publications() {
     assert_eq!(
         woken, 1,
         "one wake-up for the bus message's 30 publications"
+    );
+}
+
+#[test]
+fn a_batch_is_one_history_entry_per_dashboard_and_a_resume_starts_inside_it() {
+    // One publish_many of 300 publications over three dashboards is 3 script calls (128 each at
+    // most); each call appends one stream entry per dashboard holding all its publications. A
+    // dashboard whose publications carry ids (one repeated) goes publication by publication in Redis.
+    let redis = Redis::start(false);
+    let (a, _ca) = node(&redis);
+    let (b, _cb) = node(&redis);
+    let sub = a.subscribe("g2", big_queue()).unwrap();
+    let items: Vec<Outgoing> = (0..300i64)
+        .map(|i| {
+            let d = format!("g{}", i % 3);
+            let id = match i % 3 {
+                0 if i == 30 => Some("again".to_owned()),
+                0 => Some(format!("id{}", i.min(60))), // 60, 63, 66, ... repeat id60
+                _ => None,
+            };
+            Outgoing::new(d.as_str(), id, metric("v", i))
+        })
+        .collect();
+    let seqs = a.publish_many(items).unwrap();
+    // g1 and g2: every publication numbered, gap-free, in publish order.
+    for d in [1usize, 2] {
+        let mine: Vec<Option<u64>> = seqs.iter().skip(d).step_by(3).copied().collect();
+        assert_eq!(mine, (1..=100).map(Some).collect::<Vec<_>>());
+    }
+    // g0: ids 0, 3, ..., 57, again, id60 are new; the 79 later repeats of id60 are dropped.
+    let g0: Vec<Option<u64>> = seqs.iter().step_by(3).copied().collect();
+    assert_eq!(g0.iter().flatten().count(), 21);
+    assert_eq!(g0[..21], (1..=21).map(Some).collect::<Vec<_>>()[..]);
+    assert!(g0[21..].iter().all(Option::is_none));
+    let got = recv_until(&sub, |m| m.seq() == 100);
+    let epoch = got[0].epoch().to_owned();
+    let mut con = redis.con();
+    for d in ["g0", "g1", "g2"] {
+        let len: u64 = redis::cmd("XLEN")
+            .arg(format!("dashfeed:history:{d}"))
+            .query(&mut con)
+            .unwrap();
+        assert!((1..=3).contains(&len), "{d}: {len} entries for one batch");
+    }
+    let snap: String = redis::cmd("HGET")
+        .arg("dashboard:g2")
+        .arg("v")
+        .query(&mut con)
+        .unwrap();
+    assert!(
+        snap.contains("\"value\":299"),
+        "the newest value wins: {snap}"
+    );
+    // Node B never mirrored g2: it resumes from seq 50, inside a stream entry.
+    let resumed = b
+        .subscribe("g2", SubscribeOptions::since(epoch.clone(), 50))
+        .unwrap();
+    let head = resumed.recv_timeout(T).unwrap().unwrap();
+    assert_eq!((head.recovered(), head.missed()), (Some(true), Some(50)));
+    let missed = recv_until(&resumed, |m| m.seq() == 100);
+    let values: Vec<Value> = missed
+        .iter()
+        .map(|m| m.data().unwrap().get("v").cloned().unwrap())
+        .collect();
+    assert_eq!(
+        values,
+        (50..100).map(|k| Value::Int(3 * k + 2)).collect::<Vec<_>>()
+    );
+    // And g0 from seq 7: what was kept, without the dropped repeats.
+    let g0_epoch = a.snapshot("g0").unwrap().unwrap().epoch().to_owned();
+    let resumed = b
+        .subscribe("g0", SubscribeOptions::since(g0_epoch, 7))
+        .unwrap();
+    let head = resumed.recv_timeout(T).unwrap().unwrap();
+    assert_eq!((head.recovered(), head.missed()), (Some(true), Some(14)));
+    let missed = recv_until(&resumed, |m| m.seq() == 21);
+    let values: Vec<Value> = missed
+        .iter()
+        .map(|m| m.data().unwrap().get("v").cloned().unwrap())
+        .collect();
+    assert_eq!(
+        values,
+        (7..21).map(|k| Value::Int(3 * k)).collect::<Vec<_>>()
     );
 }

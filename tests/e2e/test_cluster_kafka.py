@@ -112,10 +112,11 @@ def published(r: Any) -> list[tuple[str, int, int, float, float, float]]:
     """Every window result in the shared history streams: (dashboard, end, count, sum, min, max)."""
     out = []
     for d in DASHBOARDS:
+        # An entry holds one script call's publications for the dashboard: an array of data maps.
         for _id, fields in r.xrange(f"dashfeed:history:{d}"):
-            data = dashfeed.decode(fields[b"d"])
-            res = data["m"]
-            out.append((d, res["end"], res["count"], res["sum"], res["min"], res["max"]))
+            for data in dashfeed.decode(fields[b"d"]):
+                res = data["m"]
+                out.append((d, res["end"], res["count"], res["sum"], res["min"], res["max"]))
     return out
 
 

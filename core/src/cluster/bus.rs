@@ -9,7 +9,8 @@
 //! broadcast while the subscription was down are read from the history stream, or the mirror is
 //! reset when they are gone.
 
-use super::script::{data_codec, Frame, Synced, RETIRE, SYNC};
+use super::frame::{data_codec, decode_group, Frame, Synced};
+use super::script::{RETIRE, SYNC};
 use super::sequencer::{load_scripts, Ask};
 use super::Shared;
 use crate::codec::{Codec, Format, Value};
@@ -145,7 +146,7 @@ async fn ensure(shared: &Shared, dashboard: &str, create: bool, data: &Codec) ->
     }
     match sync(shared, dashboard, create, None).await? {
         Some(s) => {
-            shared.hub.mirror_reset(dashboard, state(s, data))?;
+            shared.hub.mirror_reset(dashboard, state(shared, s, data))?;
             Ok(true)
         }
         None => Ok(false),
@@ -185,32 +186,30 @@ async fn on_message(shared: &Shared, payload: &[u8], data: &Codec) {
     }
 }
 
-/// Applies one frame to its mirror; `false` when the mirror needs a resync (a gap, another epoch or
-/// an undecodable frame).
+/// Applies one group frame to its mirror; `false` when the mirror needs a resync (a gap, another
+/// epoch or an undecodable frame).
 fn apply_frame(shared: &Shared, f: &Frame<'_>, data: &Codec) -> bool {
     let Some((epoch, seq)) = shared.hub.mirror_position(f.dashboard) else {
         return true; // not mirrored on this node
     };
-    if *epoch == *f.epoch && f.seq <= seq {
-        return true;
-    }
-    let applied = match data.decode(f.data) {
-        Ok(v) => shared
-            .hub
-            .mirror_apply(f.dashboard, f.epoch, f.seq, Arc::new(v)),
+    let publications = match decode_group(f.data, f.first, data) {
+        Ok(p) => p,
         Err(e) => {
             shared.bus_link.count_rejected(e.code());
-            Ok(Applied::Gap { have: seq })
+            return false;
         }
     };
-    match applied {
-        Ok(Applied::Done) => {
-            shared.bus_link.count_events(1);
-            true
-        }
-        Ok(Applied::Duplicate | Applied::NoTopic) => true,
-        Ok(Applied::Gap { .. } | Applied::OtherEpoch) | Err(_) => false,
+    if *epoch == *f.epoch && f.first + publications.len() as u64 <= seq + 1 {
+        return true; // already applied
     }
+    for (s, v) in publications {
+        match shared.hub.mirror_apply(f.dashboard, f.epoch, s, v) {
+            Ok(Applied::Done) => shared.bus_link.count_events(1),
+            Ok(Applied::Duplicate | Applied::NoTopic) => {}
+            Ok(Applied::Gap { .. } | Applied::OtherEpoch) | Err(_) => return false,
+        }
+    }
+    true
 }
 
 /// Brings an existing mirror up to the shared state: the missed publications from the history, or
@@ -221,7 +220,7 @@ async fn resync(shared: &Shared, dashboard: &str, data: &Codec) -> Result<()> {
     };
     if let Some(s) = sync(shared, dashboard, true, Some(seq)).await? {
         if *s.epoch == *epoch && s.seq >= seq {
-            let entries = decode_entries(&s.entries, data);
+            let entries = s.publications(seq + 1, data);
             let reached = shared.hub.mirror_fill(dashboard, &epoch, &entries)?;
             if reached == Some(s.seq) {
                 return Ok(());
@@ -233,7 +232,7 @@ async fn resync(shared: &Shared, dashboard: &str, data: &Codec) -> Result<()> {
         }
     }
     if let Some(s) = sync(shared, dashboard, true, None).await? {
-        shared.hub.mirror_reset(dashboard, state(s, data))?;
+        shared.hub.mirror_reset(dashboard, state(shared, s, data))?;
     }
     Ok(())
 }
@@ -298,7 +297,7 @@ async fn sync(
 }
 
 /// The mirror state of a [`SYNC`] reply read in tail mode.
-fn state(s: Synced, data: &Codec) -> MirrorState {
+fn state(shared: &Shared, s: Synced, data: &Codec) -> MirrorState {
     let json = Codec::bounded(Format::Json, 1 << 20, 64);
     let mut fields: Vec<(String, Value)> = s
         .snapshot
@@ -310,8 +309,11 @@ fn state(s: Synced, data: &Codec) -> MirrorState {
         .filter(|(_, v)| !matches!(v, Value::Bin(_)))
         .collect();
     fields.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut history = decode_entries(&s.entries, data);
-    history.reverse();
+    let from = s
+        .seq
+        .saturating_sub(shared.history as u64)
+        .saturating_add(1);
+    let history = s.publications(from, data);
     MirrorState {
         epoch: s.epoch,
         seq: s.seq,
@@ -323,17 +325,4 @@ fn state(s: Synced, data: &Codec) -> MirrorState {
         ),
         history,
     }
-}
-
-/// History entries decoded; one that does not decode ends the list (the mirror is then reset
-/// without those entries rather than given a hole).
-fn decode_entries(entries: &[(u64, Vec<u8>)], data: &Codec) -> Vec<(u64, Arc<Value>)> {
-    let mut out = Vec::with_capacity(entries.len());
-    for (seq, bytes) in entries {
-        match data.decode(bytes) {
-            Ok(v) => out.push((*seq, Arc::new(v))),
-            Err(_) => break,
-        }
-    }
-    out
 }

@@ -23,6 +23,7 @@
 
 mod bus;
 mod config;
+mod frame;
 mod script;
 mod sequencer;
 

@@ -1,81 +1,107 @@
-//! What dashfeed keeps in Redis for a cluster, and the two Lua scripts that touch it atomically.
+//! What dashfeed keeps in Redis for a cluster, and the Lua scripts that touch it atomically.
 //!
 //! Per dashboard `d` (prefix `dashfeed`):
 //! - `dashfeed:meta:d` — hash `epoch` (16 hex digits), `seq` (the last publication's number);
 //! - `dashfeed:history:d` — stream of the last publications of the current epoch (a new epoch deletes
-//!   it), entry id `{seq}-0`, field `d` (the data map as MessagePack), trimmed with `MAXLEN ~`;
+//!   it). One entry per script call and dashboard: entry id `{last seq}-0`, field `d` a MessagePack
+//!   array of the call's data maps for that dashboard, numbered `last - len + 1 ..= last`; trimmed by
+//!   seq (`MINID ~ last - history + 1`), so it keeps about `history` publications however they were
+//!   grouped;
 //! - `dashboard:d` — the latest-value snapshot in the Redis cache's layout
 //!   (`{metric}` → `{"value","timestamp","metadata"}` JSON);
 //! - `dashfeed:id:d:{id}` — a publication id seen, expiring after the dedupe horizon.
 //!
 //! [`PUBLISH`] numbers a batch of publications: it creates the epoch when a dashboard has none (a new
 //! dashboard, or a Redis that restarted empty), drops duplicate ids, takes the next seqs, appends to
-//! the history, updates the snapshot and broadcasts the [`Frame`]s on `dashfeed:bus`. [`SYNC`] reads a
-//! dashboard's epoch, seq, snapshot and history entries in one step, so that they agree.
+//! the history, updates the snapshot and broadcasts one group frame per dashboard on `dashfeed:bus`
+//! (the frame layout is in [`super::frame`]). [`SYNC`] reads a dashboard's epoch, seq, snapshot and
+//! history entries in one step, so that they agree.
+//!
+//! Redis does per dashboard and call — not per publication — one `HMGET`, one `XADD`, two `HSET`s
+//! and a few string operations; only publications with an id cost one more `SET NX` each.
 
-use crate::codec::{Codec, Format};
-use crate::error::{Error, Result};
-use std::sync::Arc;
-
-/// Numbers and broadcasts a batch of publications in one script call, in order: per dashboard of the
-/// batch one `HMGET` of its epoch and seq, one `HSET` of the new seq and one `HSET` of the snapshot
-/// fields (the newest value of each wins); per publication one `XADD`; one `PUBLISH` of all frames.
+/// Numbers and broadcasts a batch of publications in one script call, grouped by dashboard (the node
+/// groups them, keeping each dashboard's order): per group one `HMGET` of the epoch and seq, one
+/// `XADD` of the group's data array, one `HSET` of the new seq and one `HSET` of the snapshot fields;
+/// one `PUBLISH` of every group's frame.
 ///
-/// KEYS, 4 per publication: meta, history, snapshot, id key (the meta key again when there is none).
-/// ARGV: epoch candidate, history MAXLEN, ts ms, id horizon ms, bus channel, publication count, then per
-/// publication: dashboard, data (MessagePack), has id (`0`/`1`), snapshot field count, and the field /
-/// value pairs. Returns `{epoch, seq}` per publication, seq `-1` for a duplicate id.
+/// KEYS: meta, history, snapshot per group, then one id key per publication that has an id (in
+/// order). ARGV: epoch candidate, history length, ts ms, id horizon ms, bus channel, group count, then
+/// per group: dashboard, publication count `n`, mode, and
+/// - mode `0` (no ids): the data array (MessagePack, the node built it), the snapshot field count,
+///   field / value pairs (merged by the node: the newest value of each field);
+/// - mode `1`: per publication: has id (`0`/`1`), data map (MessagePack), snapshot field count, the
+///   field / value pairs; a duplicate id drops the publication (Lua builds the array of the others).
+///
+/// Returns per group `{epoch, first seq, duplicates}`: the kept publications are numbered from the
+/// first seq on, and `duplicates` has one `1` (dropped) or `0` per publication in mode `1` (empty in
+/// mode `0`).
 pub(crate) const PUBLISH: &str = r#"
-local call, argv, keys, unpack, tonumber = redis.call, ARGV, KEYS, unpack, tonumber
-local n = tonumber(argv[6])
-local candidate, maxlen, ts, horizon = argv[1], argv[2], argv[3], argv[4]
-local a = 7
-local out, frames, state, order = {}, {}, {}, {}
-for p = 1, n do
-  local k = (p - 1) * 4
-  local meta = keys[k + 1]
-  local d, data, nf = argv[a], argv[a + 1], tonumber(argv[a + 3])
-  local has_id = argv[a + 2] == '1'
-  local first = a + 4
-  a = first + 2 * nf
-  local s = state[meta]
-  if not s then
-    local m = call('HMGET', meta, 'epoch', 'seq')
-    if not m[1] then
-      m = {candidate, 0}
-      call('DEL', keys[k + 2])
-      call('HSET', meta, 'epoch', candidate)
-    end
-    s = {m[1], tonumber(m[2]) or 0, keys[k + 2], keys[k + 3], {}, 0}
-    state[meta] = s
-    order[#order + 1] = meta
-  end
-  if has_id and not call('SET', keys[k + 4], '1', 'NX', 'PX', horizon) then
-    out[p] = {s[1], -1}
-  else
-    local seq = s[2] + 1
-    s[2] = seq
-    call('XADD', s[3], 'MAXLEN', '~', maxlen, seq .. '-0', 'd', data)
-    local f, m = s[5], s[6]
-    for i = first, a - 1 do
-      m = m + 1
-      f[m] = argv[i]
-    end
-    s[6] = m
-    frames[#frames + 1] = s[1] .. '\n' .. seq .. '\n' .. ts .. '\n' .. #d .. '\n' .. #data .. '\n' .. d .. data
-    out[p] = {s[1], seq}
-  end
+local call, argv, keys, unpack, tonumber, char = redis.call, ARGV, KEYS, unpack, tonumber, string.char
+local candidate, history, ts, horizon = argv[1], tonumber(argv[2]), argv[3], argv[4]
+local groups = tonumber(argv[6])
+local a, idk = 7, 3 * groups
+local out, frames, writes = {}, {}, {}
+local function array(n)
+  if n < 16 then return char(0x90 + n) end
+  if n < 65536 then return char(0xdc, math.floor(n / 256), n % 256) end
+  return char(0xdd, math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
 end
-for _, meta in ipairs(order) do
-  call('HSET', meta, 'seq', state[meta][2])
+for g = 1, groups do
+  local meta, hist = keys[3 * g - 2], keys[3 * g - 1]
+  local d, n, mode = argv[a], tonumber(argv[a + 1]), argv[a + 2]
+  a = a + 3
+  local m = call('HMGET', meta, 'epoch', 'seq')
+  local epoch, seq = m[1], tonumber(m[2]) or 0
+  if not epoch then
+    epoch, seq = candidate, 0
+    call('DEL', hist)
+    call('HSET', meta, 'epoch', candidate)
+  end
+  local blob, kept, flags = nil, n, ''
+  local w = {keys[3 * g]}
+  if mode == '0' then
+    blob = argv[a]
+    local nf = tonumber(argv[a + 1])
+    for i = a + 2, a + 1 + 2 * nf do w[#w + 1] = argv[i] end
+    a = a + 2 + 2 * nf
+  else
+    local parts, dup = {}, {}
+    kept = 0
+    for i = 1, n do
+      local has_id, data, nf = argv[a], argv[a + 1], tonumber(argv[a + 2])
+      local drop = false
+      if has_id == '1' then
+        idk = idk + 1
+        drop = not call('SET', keys[idk], '1', 'NX', 'PX', horizon)
+      end
+      if drop then
+        dup[i] = '1'
+      else
+        dup[i] = '0'
+        kept = kept + 1
+        parts[kept] = data
+        for j = a + 3, a + 2 + 2 * nf do w[#w + 1] = argv[j] end
+      end
+      a = a + 3 + 2 * nf
+    end
+    blob = array(kept) .. table.concat(parts)
+    flags = table.concat(dup)
+  end
+  out[g] = {epoch, seq + 1, flags}
+  if kept > 0 then
+    local last = seq + kept
+    call('XADD', hist, 'MINID', '~', math.max(0, last - history + 1), last .. '-0', 'd', blob)
+    call('HSET', meta, 'seq', last)
+    writes[#writes + 1] = w
+    frames[#frames + 1] = epoch .. '\n' .. (seq + 1) .. '\n' .. ts .. '\n' .. #d .. '\n' .. #blob .. '\n' .. d .. blob
+  end
 end
 -- The snapshot hashes may be shared with other writers: a key of another type must not stop the
 -- batch half way (Lua has no rollback), so their writes come last and their errors are ignored.
-for _, meta in ipairs(order) do
-  local s = state[meta]
-  local f, m = s[5], s[6]
-  for i = 1, m, 400 do
-    redis.pcall('HSET', s[4], unpack(f, i, math.min(i + 399, m)))
+for _, w in ipairs(writes) do
+  for i = 2, #w, 800 do
+    redis.pcall('HSET', w[1], unpack(w, i, math.min(i + 799, #w)))
   end
 end
 if #frames > 0 then
@@ -87,9 +113,10 @@ return out
 /// Reads one dashboard's shared state.
 ///
 /// KEYS: meta, history, snapshot. ARGV: epoch candidate (empty: do not create a missing dashboard),
-/// most history entries, `after` (entries with a greater seq, oldest first; empty: the newest ones,
-/// newest first). Returns nil for a missing dashboard not created, else `{epoch, seq, snapshot
-/// field/value list, entries}`.
+/// history length `h`, `after` (the entries holding the publications after this seq; empty: the ones
+/// holding the newest `h`). Entries come oldest first, at most `h` of them, and none when more than `h`
+/// publications follow `after` (the caller then resets). Returns nil for a missing dashboard not
+/// created, else `{epoch, seq, snapshot field/value list, entries}`.
 pub(crate) const SYNC: &str = r#"
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
@@ -100,11 +127,16 @@ if not epoch then
 end
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
 local snap = redis.call('HGETALL', KEYS[3])
-local hist
+local h = tonumber(ARGV[2])
+local from
 if ARGV[3] == '' then
-  hist = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[2])
+  from = math.max(1, seq - h + 1)
 else
-  hist = redis.call('XRANGE', KEYS[2], (tonumber(ARGV[3]) + 1) .. '-0', '+', 'COUNT', ARGV[2])
+  from = tonumber(ARGV[3]) + 1
+end
+local hist = {}
+if from <= seq and seq - from < h then
+  hist = redis.call('XRANGE', KEYS[2], from .. '-0', '+', 'COUNT', h)
 end
 return {epoch, seq, snap, hist}
 "#;
@@ -151,186 +183,5 @@ impl Keys {
     }
     pub(crate) fn id(&self, d: &str, id: &str) -> String {
         format!("{}:id:{d}:{id}", self.prefix)
-    }
-}
-
-/// One publication as broadcast on the bus. A bus message is one or more frames back to back, each
-/// `epoch \n seq \n ts \n len(dashboard) \n len(data) \n dashboard data`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Frame<'a> {
-    pub(crate) epoch: &'a str,
-    pub(crate) seq: u64,
-    pub(crate) ts_ms: i64,
-    pub(crate) dashboard: &'a str,
-    /// The data map, MessagePack.
-    pub(crate) data: &'a [u8],
-}
-
-impl<'a> Frame<'a> {
-    /// Parses every frame of a bus message; `decode_error` when it is not made of frames (nothing of it
-    /// is then applied: the mirrors find the gap and fill it from the history).
-    pub(crate) fn parse_all(bytes: &'a [u8]) -> Result<Vec<Frame<'a>>> {
-        let mut out = Vec::new();
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let (frame, tail) = Frame::parse_one(rest)?;
-            out.push(frame);
-            rest = tail;
-        }
-        if out.is_empty() {
-            return Err(Error::Decode("cluster bus: an empty message".into()));
-        }
-        Ok(out)
-    }
-
-    fn parse_one(bytes: &'a [u8]) -> Result<(Frame<'a>, &'a [u8])> {
-        let bad = || Error::Decode("cluster bus: not a dashfeed frame".into());
-        let mut rest = bytes;
-        let mut field = || -> Result<&'a str> {
-            let nl = rest.iter().position(|b| *b == b'\n').ok_or_else(bad)?;
-            let (head, tail) = rest.split_at(nl);
-            rest = &tail[1..];
-            std::str::from_utf8(head).map_err(|_| bad())
-        };
-        let epoch = field()?;
-        let seq = field()?.parse::<u64>().map_err(|_| bad())?;
-        let ts_ms = field()?.parse::<i64>().map_err(|_| bad())?;
-        let dlen = field()?.parse::<usize>().map_err(|_| bad())?;
-        let len = field()?.parse::<usize>().map_err(|_| bad())?;
-        if rest.len() < dlen.saturating_add(len) {
-            return Err(bad());
-        }
-        let (d, tail) = rest.split_at(dlen);
-        let (data, tail) = tail.split_at(len);
-        let dashboard = std::str::from_utf8(d).map_err(|_| bad())?;
-        let frame = Frame {
-            epoch,
-            seq,
-            ts_ms,
-            dashboard,
-            data,
-        };
-        Ok((frame, tail))
-    }
-}
-
-/// The codec of data read back from Redis.
-pub(crate) fn data_codec(max_bytes: usize) -> Codec {
-    Codec::bounded(Format::MsgPack, max_bytes, crate::hub::MAX_DATA_DEPTH + 2)
-}
-
-/// A dashboard's shared state as [`SYNC`] returned it.
-#[derive(Debug)]
-pub(crate) struct Synced {
-    pub(crate) epoch: Arc<str>,
-    pub(crate) seq: u64,
-    /// Snapshot field → cached JSON entry.
-    pub(crate) snapshot: Vec<(String, Vec<u8>)>,
-    /// History entries `(seq, data MessagePack)` in the order Redis gave them.
-    pub(crate) entries: Vec<(u64, Vec<u8>)>,
-}
-
-impl Synced {
-    /// Reads a [`SYNC`] reply; `Ok(None)` for nil (missing dashboard).
-    pub(crate) fn from_reply(v: redis::Value) -> Result<Option<Synced>> {
-        use redis::Value as R;
-        let bad = |what: &str| Error::Io(format!("redis: unexpected sync reply ({what})"));
-        let items = match v {
-            R::Nil => return Ok(None),
-            R::Array(items) => items,
-            _ => return Err(bad("not an array")),
-        };
-        let mut it = items.into_iter();
-        let epoch = text(it.next()).ok_or_else(|| bad("epoch"))?;
-        let seq = match it.next() {
-            Some(R::Int(n)) => u64::try_from(n).map_err(|_| bad("seq"))?,
-            _ => return Err(bad("seq")),
-        };
-        let mut snapshot = Vec::new();
-        if let Some(R::Array(flat)) = it.next() {
-            let mut f = flat.into_iter();
-            while let (Some(k), Some(v)) = (f.next(), f.next()) {
-                if let (Some(k), Some(v)) = (text(Some(k)), bytes(v)) {
-                    snapshot.push((k, v));
-                }
-            }
-        }
-        let mut entries = Vec::new();
-        if let Some(R::Array(list)) = it.next() {
-            for e in list {
-                if let Some(entry) = history_entry(e) {
-                    entries.push(entry);
-                }
-            }
-        }
-        Ok(Some(Synced {
-            epoch: Arc::from(epoch),
-            seq,
-            snapshot,
-            entries,
-        }))
-    }
-}
-
-/// `(seq, data)` of one stream entry `[id, [field, value, ...]]`.
-fn history_entry(e: redis::Value) -> Option<(u64, Vec<u8>)> {
-    let redis::Value::Array(pair) = e else {
-        return None;
-    };
-    let mut p = pair.into_iter();
-    let id = text(p.next())?;
-    let seq = id.split('-').next()?.parse::<u64>().ok()?;
-    let redis::Value::Array(fields) = p.next()? else {
-        return None;
-    };
-    let mut f = fields.into_iter();
-    while let (Some(k), Some(v)) = (f.next(), f.next()) {
-        if text(Some(k)).as_deref() == Some("d") {
-            return Some((seq, bytes(v)?));
-        }
-    }
-    None
-}
-
-fn bytes(v: redis::Value) -> Option<Vec<u8>> {
-    match v {
-        redis::Value::BulkString(b) => Some(b),
-        redis::Value::SimpleString(s) => Some(s.into_bytes()),
-        _ => None,
-    }
-}
-
-fn text(v: Option<redis::Value>) -> Option<String> {
-    String::from_utf8(bytes(v?)?).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_parse_and_refuse_garbage() {
-        let raw = b"00aa\n7\n1700\n3\n4\nops\x81\xa1a\x01e\n8\n0\n3\n1\na\nb\x80";
-        let frames = Frame::parse_all(raw).unwrap();
-        assert_eq!(frames.len(), 2);
-        let f = &frames[0];
-        assert_eq!(
-            (f.epoch, f.seq, f.ts_ms, f.dashboard),
-            ("00aa", 7, 1700, "ops")
-        );
-        assert_eq!(f.data, b"\x81\xa1a\x01");
-        assert_eq!(
-            (frames[1].dashboard, frames[1].data),
-            ("a\nb", &b"\x80"[..])
-        );
-        for bad in [
-            &b""[..],
-            b"e\nx\n0\n1\n1\naz",
-            b"e\n1\n0\n9\n1\nab",
-            b"e\n1\n0",
-            b"e\n1\n0\n1\n1\naz trailing",
-        ] {
-            assert_eq!(Frame::parse_all(bad).unwrap_err().code(), "decode_error");
-        }
     }
 }

@@ -8,6 +8,7 @@
 //! A batch that fails (Redis down, breaker open) fails every call in it; its publications may or may
 //! not have been numbered (the reply was lost), which is why ids make retries safe.
 
+use super::frame::encode_group;
 use super::script::PUBLISH;
 use super::Shared;
 use crate::codec::{Codec, Format, Value};
@@ -155,48 +156,119 @@ pub(crate) async fn write_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Reque
     }
 }
 
-/// One script call numbering `items` with their data already encoded (`data[i]` is `items[i]`'s
-/// MessagePack). Built once: a retry after `NOSCRIPT` reuses it.
+/// The publications of one dashboard in one script call, in their publish order.
+struct Group<'a> {
+    dashboard: &'a str,
+    /// Indices into the call's items.
+    items: Vec<usize>,
+}
+
+/// The call's items grouped by dashboard, in the order each dashboard first appears.
+fn groups<'a>(items: &[&'a Outgoing]) -> Vec<Group<'a>> {
+    let mut out: Vec<Group<'a>> = Vec::new();
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let d: &'a str = &item.dashboard;
+        let g = *index.entry(d).or_insert_with(|| {
+            out.push(Group {
+                dashboard: d,
+                items: Vec::new(),
+            });
+            out.len() - 1
+        });
+        out[g].items.push(i);
+    }
+    out
+}
+
+/// The snapshot field / cache entry pairs of one publication (its named fields).
+fn snapshot_fields<'i>(
+    item: &'i Outgoing,
+    json: &Codec,
+    ts_ms: i64,
+) -> impl Iterator<Item = Result<(&'i str, Vec<u8>)>> + 'i {
+    let fields: &[(Value, Value)] = match &*item.data {
+        Value::Map(pairs) => pairs,
+        _ => &[],
+    };
+    let json = *json;
+    fields.iter().filter_map(move |(k, v)| match k {
+        Value::Str(field) => Some(
+            json.encode_plain(&cache_entry(v, ts_ms))
+                .map(|e| (field.as_str(), e)),
+        ),
+        _ => None,
+    })
+}
+
+/// One script call numbering `items` (grouped by dashboard) with their data already encoded
+/// (`data[i]` is `items[i]`'s MessagePack). Built once: a retry after `NOSCRIPT` reuses it.
 fn script_call(
     shared: &Shared,
     items: &[&Outgoing],
     data: &[Vec<u8>],
+    groups: &[Group<'_>],
     cfg: &ScriptArgs,
 ) -> Result<redis::Cmd> {
     let json = Codec::new(Format::Json);
     let keys = &shared.keys;
+    let ids = items.iter().filter(|i| i.id.is_some()).count();
     let mut cmd = redis::cmd("EVALSHA");
-    cmd.arg(&shared.publish_sha).arg(items.len() * 4);
-    for item in items {
-        let d: &str = &item.dashboard;
-        cmd.arg(keys.meta(d))
-            .arg(keys.history(d))
-            .arg(keys.snapshot(d));
-        match &item.id {
-            Some(id) => cmd.arg(keys.id(d, id)),
-            None => cmd.arg(keys.meta(d)),
-        };
+    cmd.arg(&shared.publish_sha).arg(groups.len() * 3 + ids);
+    for g in groups {
+        cmd.arg(keys.meta(g.dashboard))
+            .arg(keys.history(g.dashboard))
+            .arg(keys.snapshot(g.dashboard));
+    }
+    for g in groups {
+        for item in g.items.iter().map(|&i| items[i]) {
+            if let Some(id) = &item.id {
+                cmd.arg(keys.id(g.dashboard, id));
+            }
+        }
     }
     cmd.arg(&*cfg.epoch)
         .arg(cfg.history)
         .arg(cfg.ts_ms)
         .arg(cfg.id_horizon_ms)
         .arg(&keys.channel)
-        .arg(items.len());
-    for (item, bytes) in items.iter().zip(data) {
-        let fields: &[(Value, Value)] = match &*item.data {
-            Value::Map(pairs) => pairs,
-            _ => &[],
-        };
-        cmd.arg(&*item.dashboard)
-            .arg(bytes.as_slice())
-            .arg(if item.id.is_some() { "1" } else { "0" });
-        let named = fields.iter().filter(|(k, _)| matches!(k, Value::Str(_)));
-        cmd.arg(named.clone().count());
-        for (k, v) in named {
-            if let Value::Str(field) = k {
-                cmd.arg(field)
-                    .arg(json.encode_plain(&cache_entry(v, cfg.ts_ms))?);
+        .arg(groups.len());
+    for g in groups {
+        cmd.arg(g.dashboard).arg(g.items.len());
+        if g.items.iter().all(|&i| items[i].id.is_none()) {
+            // One array for the group, and each snapshot field once (its newest value).
+            cmd.arg("0")
+                .arg(encode_group(g.items.iter().map(|&i| data[i].as_slice())));
+            let mut fields: Vec<(&str, Vec<u8>)> = Vec::new();
+            let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+            for &i in &g.items {
+                for f in snapshot_fields(items[i], &json, cfg.ts_ms) {
+                    let (name, entry) = f?;
+                    match at.get(name) {
+                        Some(&k) => fields[k].1 = entry,
+                        None => {
+                            at.insert(name, fields.len());
+                            fields.push((name, entry));
+                        }
+                    }
+                }
+            }
+            cmd.arg(fields.len());
+            for (name, entry) in &fields {
+                cmd.arg(*name).arg(entry.as_slice());
+            }
+        } else {
+            // Duplicate ids are only known in Redis: each publication goes on its own.
+            cmd.arg("1");
+            for &i in &g.items {
+                let fields =
+                    snapshot_fields(items[i], &json, cfg.ts_ms).collect::<Result<Vec<_>>>()?;
+                cmd.arg(if items[i].id.is_some() { "1" } else { "0" })
+                    .arg(data[i].as_slice())
+                    .arg(fields.len());
+                for (name, entry) in &fields {
+                    cmd.arg(*name).arg(entry.as_slice());
+                }
             }
         }
     }
@@ -229,6 +301,41 @@ struct ScriptArgs {
     id_horizon_ms: u64,
 }
 
+/// A script call's reply for one group: `(epoch, first seq, duplicates)` (see
+/// [`PUBLISH`](super::script::PUBLISH)).
+type GroupReply = (String, i64, String);
+
+/// Gives each item of a call its `(seq, epoch)`, `None` for a dropped duplicate, from the replies of
+/// its groups.
+fn landed(
+    groups: &[Group<'_>],
+    replies: Vec<GroupReply>,
+    out: &mut [Option<Landed>],
+) -> Result<()> {
+    if replies.len() != groups.len() {
+        return Err(Error::Io(format!(
+            "redis: {} replies to {} dashboards",
+            replies.len(),
+            groups.len()
+        )));
+    }
+    for (g, (epoch, first, dups)) in groups.iter().zip(replies) {
+        let epoch: Arc<str> = Arc::from(epoch);
+        let mut seq =
+            u64::try_from(first).map_err(|_| Error::Io(format!("redis: first seq {first}")))?;
+        let dups = dups.as_bytes();
+        for (k, &i) in g.items.iter().enumerate() {
+            if dups.get(k) == Some(&b'1') {
+                out[i] = None;
+            } else {
+                out[i] = Some((seq, epoch.clone()));
+                seq += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn publish_batch(shared: &Shared, items: &[&Outgoing]) -> Answer {
     let args = ScriptArgs {
         epoch: crate::hub::new_epoch()?,
@@ -247,38 +354,37 @@ async fn publish_batch(shared: &Shared, items: &[&Outgoing]) -> Answer {
         .collect::<Result<Vec<_>>>()?;
     let mut pipe = redis::pipe();
     pipe.cmd("SCRIPT").arg("LOAD").arg(PUBLISH).ignore();
+    let mut calls = Vec::new();
     let mut start = 0;
     for end in call_ends(&data, shared.config.batch) {
-        pipe.add_command(script_call(
-            shared,
-            &items[start..end],
-            &data[start..end],
-            &args,
-        )?);
+        let (its, ds) = (&items[start..end], &data[start..end]);
+        let gs = groups(its);
+        pipe.add_command(script_call(shared, its, ds, &gs, &args)?);
+        calls.push((start, gs));
         start = end;
     }
     let mut con = shared.con.clone();
-    let replies: Vec<Vec<(String, i64)>> = shared
+    let replies: Vec<Vec<GroupReply>> = shared
         .link
         .call(async {
-            pipe.query_async::<Vec<Vec<(String, i64)>>>(&mut con)
+            pipe.query_async::<Vec<Vec<GroupReply>>>(&mut con)
                 .await
                 .map_err(redis_err)
         })
         .await?;
-    let replies: Vec<(String, i64)> = replies.into_iter().flatten().collect();
-    if replies.len() != items.len() {
+    if replies.len() != calls.len() {
         return Err(Error::Io(format!(
-            "redis: {} replies to {} publications",
+            "redis: {} replies to {} script calls",
             replies.len(),
-            items.len()
+            calls.len()
         )));
     }
+    let mut out: Vec<Option<Landed>> = vec![None; items.len()];
+    for ((start, gs), reply) in calls.iter().zip(replies) {
+        landed(gs, reply, &mut out[*start..])?;
+    }
     shared.link.count_events(items.len() as u64);
-    Ok(replies
-        .into_iter()
-        .map(|(epoch, seq)| u64::try_from(seq).ok().map(|s| (s, Arc::from(epoch))))
-        .collect())
+    Ok(out)
 }
 
 /// Loads both scripts into Redis's script cache.
