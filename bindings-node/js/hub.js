@@ -13,13 +13,20 @@
 // iterate(sub, state) -> the async iterator of `for await (const msg of sub)`: takes from `buf`,
 //         and asks the native `sub.next()` (refill from the core queue, or wait) when it is empty;
 //         `return()` (leaving the loop early) closes the subscription.
-// deliver(listeners, state) -> hands every buffered message to each listener in turn, stopping as
+// fill(state, ...msgs) -> appends the messages the native side took from the core queue to `buf` (one
+//         native call per batch, not one per message).
+// deliver(listeners, state, ...msgs) -> appends `msgs` to `buf`, then hands every buffered message to each
+//         listener in turn, stopping as
 //         soon as the subscription is closed or its listeners change (as each message were its own
 //         EventEmitter emit: a listener removed by `off` gets no further message; the rest stays in
 //         `buf` for the next pass, with the current listeners); a listener that throws does not stop
 //         the others: its exception is re-thrown in a microtask (an uncaught exception), the one
 //         policy of the module for listener exceptions (bindings-node/src/napi/js.rs,
 //         call_listener).
+// installRaw(proto) -> wraps the native `Message.prototype.raw` (called once per message object and
+//         format) so that the Buffer is kept on the message under a symbol: every subscriber woken by the
+//         same publication shares the object, so a fan-out to N subscribers makes one native call, not N.
+//         Run once when the module loads (bindings-node/src/fast.rs).
 (function hubHelpers() {
   'use strict';
 
@@ -40,8 +47,14 @@
     };
   }
 
+  function fill(state) {
+    const { buf } = state;
+    for (let i = 1; i < arguments.length; i += 1) buf.push(arguments[i]);
+  }
+
   function deliver(listeners, state) {
     const { buf } = state;
+    for (let i = 2; i < arguments.length; i += 1) buf.push(arguments[i]);
     const gen = state.gen;
     while (buf.length > 0 && !state.closed && state.gen === gen) {
       const msg = buf.shift();
@@ -57,5 +70,31 @@
     }
   }
 
-  return { iterate, deliver };
+  const RAW = Symbol('dashfeed.raw');
+
+  function installRaw(proto) {
+    const native = proto.raw;
+    Object.defineProperty(proto, 'raw', {
+      configurable: true,
+      writable: true,
+      value: function raw(format) {
+        // 0: MessagePack (the default), 1: JSON, -1: something the native call refuses.
+        const slot = format === undefined || format === null || format === 'msgpack' ? 0
+          : format === 'json' ? 1 : -1;
+        let kept = this[RAW];
+        if (slot >= 0 && kept !== undefined && kept[slot] !== undefined) return kept[slot];
+        const bytes = native.call(this, format);
+        if (slot >= 0) {
+          if (kept === undefined) {
+            kept = [undefined, undefined];
+            Object.defineProperty(this, RAW, { value: kept });
+          }
+          kept[slot] = bytes;
+        }
+        return bytes;
+      },
+    });
+  }
+
+  return { iterate, fill, deliver, installRaw };
 })

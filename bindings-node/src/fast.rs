@@ -5,10 +5,14 @@
 //! Each one is justified by a row of the Node benchmarks (`bench/README.md`):
 //! - `Aggregator.prototype.add`: `node bench/window.js`, row "dashfeed add (per event)";
 //! - `Subscription.prototype.next`: `node bench/hub.js`, the `for await` delivery rows;
-//! - `Message.prototype.raw`: `node bench/hub.js`, the rows that forward `raw()` bytes.
+//! - `Message.prototype.raw`: `node bench/hub.js`, the rows that forward `raw()` bytes; it is then
+//!   wrapped by `installRaw` (bindings-node/js/hub.js), which keeps the Buffer on the message object
+//!   so that the subscribers sharing it make one native call per publication, not one each.
 
+use crate::hub::HUB;
 use crate::hub::{message_raw, subscription_next};
 use crate::napi::glue::{self, Method};
+use crate::napi::{raw, script};
 use crate::window::aggregator_add;
 use napi::bindgen_prelude::Object;
 use napi::JsValue;
@@ -29,5 +33,15 @@ pub fn define_fast_methods(exports: Object<'_>) -> napi::Result<()> {
     for (class, name, method) in METHODS {
         glue::define(env, exports.raw(), class, name, method).map_err(napi::Error::from)?;
     }
-    Ok(())
+    install_raw(env, exports.raw()).map_err(napi::Error::from)
+}
+
+/// Runs the hub helper `installRaw` on `Message.prototype`.
+fn install_raw(
+    env: napi::sys::napi_env,
+    exports: napi::sys::napi_value,
+) -> crate::error::Result<()> {
+    let class = raw::named(env, exports, c"Message")?;
+    let proto = raw::named(env, class, c"prototype")?;
+    script::call(env, HUB, c"installRaw", &[proto]).map(|_| ())
 }

@@ -4,6 +4,7 @@
 //! (fields, lazily built `data`, the pre-encoded wire bytes).
 
 mod buffer;
+pub(crate) use buffer::HUB;
 mod feed;
 mod message;
 mod options;

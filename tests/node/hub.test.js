@@ -183,6 +183,19 @@ test('subscribers woken by one publication share its message object and wire byt
   // Fields are plain read-only properties of the object.
   assert.deepEqual(Object.keys(a), ['kind', 'dashboard', 'epoch', 'seq', 'recovered', 'missed']);
   assert.throws(() => { 'use strict'; a.seq = 7; }, TypeError);
+  // raw() keeps its Buffers on the shared object (one native call per publication and format):
+  // the same Buffer for every subscriber, the JSON one apart, nothing visible in keys or JSON, and a
+  // bad format refused every time.
+  assert.equal(b.raw('msgpack'), a.raw(undefined));
+  assert.equal(a.raw('json'), a.raw('json'));
+  assert.notEqual(a.raw('json'), a.raw());
+  assert.deepStrictEqual(JSON.parse(a.raw('json')), JSON.parse(c.raw('json')));
+  assert.deepEqual(Object.keys(a), ['kind', 'dashboard', 'epoch', 'seq', 'recovered', 'missed']);
+  assert.equal(JSON.stringify(a), JSON.stringify(c));
+  for (let i = 0; i < 2; i += 1) {
+    assert.throws(() => a.raw('xml'), (e) => e.code === 'invalid_input');
+  }
+  assert.equal(typeof dashfeed.Message.prototype.raw, 'function');
   for (const sub of subs) sub.close();
 });
 

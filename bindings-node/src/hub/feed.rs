@@ -166,18 +166,16 @@ impl Feed {
         self.lock().buffer.iterator(env, this)
     }
 
-    /// Moves up to a batch from the core queue into the buffer and returns how many; none once the
+    /// Takes up to a batch from the core queue as message objects (for the buffer); none once the
     /// subscription has ended and its queue is drained (the end is reported by `finish`).
-    fn refill(&self, env: sys::napi_env, js: &Js, mut pass: Option<&mut Pass>) -> Result<usize> {
+    fn refill(&self, env: sys::napi_env, pass: &mut Pass) -> Result<Vec<sys::napi_value>> {
         let Ok(batch) = self.sub.try_recv_many(BATCH) else {
-            return Ok(0);
+            return Ok(Vec::new());
         };
-        let n = batch.len();
-        for m in batch {
-            let obj = message::to_js(env, m, self.format, pass.as_deref_mut())?;
-            js.buffer.push(env, obj)?;
-        }
-        Ok(n)
+        batch
+            .into_iter()
+            .map(|m| message::to_js(env, m, self.format, Some(&mut *pass)))
+            .collect()
     }
 
     /// The next message for a consumer: from the buffer, else from the core (the rest of the batch
@@ -191,15 +189,15 @@ impl Feed {
         }
         match self.sub.try_recv_many(BATCH) {
             Ok(batch) => {
-                let mut first = None;
-                for m in batch {
-                    let obj = message::to_js(env, m, self.format, Some(pass))?;
-                    match first {
-                        None => first = Some(obj),
-                        Some(_) => js.buffer.push(env, obj)?,
-                    }
-                }
-                Ok(first.map_or(Item::Empty, Item::Message))
+                let objs = batch
+                    .into_iter()
+                    .map(|m| message::to_js(env, m, self.format, Some(&mut *pass)))
+                    .collect::<Result<Vec<_>>>()?;
+                let Some((first, rest)) = objs.split_first() else {
+                    return Ok(Item::Empty);
+                };
+                js.buffer.push_all(env, rest)?;
+                Ok(Item::Message(*first))
             }
             Err(Error::Closed) => Ok(Item::End(None)),
             Err(e) => Ok(Item::End(Some(e))),
@@ -404,7 +402,7 @@ impl Feed {
     /// Gives the buffered and queued messages to the `'message'` listeners.
     fn deliver(self: &Arc<Self>, env: sys::napi_env, pass: &mut Pass) -> Result<()> {
         for _ in 0..MAX_BATCHES {
-            let (buffer, funcs) = {
+            let (buffer, funcs, fresh) = {
                 let js = self.lock();
                 if js.closed_by_user || !js.listeners.iter().any(|(e, _)| *e == Event::Message) {
                     return Ok(());
@@ -413,17 +411,17 @@ impl Feed {
                 // in the buffer: take more from the core only once it is empty, so the buffer never
                 // holds more than one batch and the rest stays under the core queue's policy.
                 let buffered = js.buffer.len(env)?;
-                let moved = if buffered == 0 {
-                    self.refill(env, &js, Some(pass))?
+                let fresh = if buffered == 0 {
+                    self.refill(env, pass)?
                 } else {
-                    0
+                    Vec::new()
                 };
-                if moved == 0 && buffered == 0 {
+                if fresh.is_empty() && buffered == 0 {
                     return Ok(());
                 }
-                (js.buffer, listeners(env, &js, Event::Message)?)
+                (js.buffer, listeners(env, &js, Event::Message)?, fresh)
             };
-            buffer.deliver(env, funcs)?; // runs JavaScript: without the lock
+            buffer.deliver(env, funcs, &fresh)?; // runs JavaScript: without the lock
         }
         self.schedule(); // more is waiting: continue after other callbacks had their turn
         Ok(())
