@@ -8,8 +8,11 @@
 // into `state.buf`) to their consumer, which JavaScript does far faster than one Node-API call per
 // message can.
 //
-// state — per subscription: `{ buf: Array of Message (oldest first), closed: boolean, gen: number }`;
-//         `closed` is set by `close()`, which also empties `buf`; `gen` changes on every `on` / `off`.
+// state — per subscription: `{ buf: Array of Message (oldest first), head: number, closed: boolean,
+//         gen: number }`; the buffered messages are `buf[head..]` (taken by moving `head`, not by
+//         `shift()`, which moves every element behind V8's write barrier); `closed` is set by `close()`,
+//         which also empties `buf`; `gen` changes on every `on` / `off`.
+// take(state) -> the oldest buffered message (there is one).
 // iterate(sub, state) -> the async iterator of `for await (const msg of sub)`: takes from `buf`,
 //         and asks the native `sub.next()` (refill from the core queue, or wait) when it is empty;
 //         `return()` (leaving the loop early) closes the subscription.
@@ -34,7 +37,7 @@
     const { buf } = state;
     return {
       next() {
-        if (buf.length > 0) return Promise.resolve({ value: buf.shift(), done: false });
+        if (state.head < buf.length) return Promise.resolve({ value: take(state), done: false });
         return sub.next();
       },
       return() {
@@ -47,6 +50,19 @@
     };
   }
 
+  function take(state) {
+    const { buf } = state;
+    const msg = buf[state.head];
+    state.head += 1;
+    if (state.head === buf.length) {
+      buf.length = 0;
+      state.head = 0;
+    } else {
+      buf[state.head - 1] = undefined; // let it be collected
+    }
+    return msg;
+  }
+
   function fill(state) {
     const { buf } = state;
     for (let i = 1; i < arguments.length; i += 1) buf.push(arguments[i]);
@@ -56,8 +72,8 @@
     const { buf } = state;
     for (let i = 2; i < arguments.length; i += 1) buf.push(arguments[i]);
     const gen = state.gen;
-    while (buf.length > 0 && !state.closed && state.gen === gen) {
-      const msg = buf.shift();
+    while (state.head < buf.length && !state.closed && state.gen === gen) {
+      const msg = take(state);
       for (let i = 0; i < listeners.length; i += 1) {
         try {
           listeners[i](msg);
@@ -96,5 +112,5 @@
     });
   }
 
-  return { iterate, fill, deliver, installRaw };
+  return { iterate, take, fill, deliver, installRaw };
 })

@@ -1,4 +1,4 @@
-//! The JavaScript-side buffer of a subscription: the state object `{ buf, closed, gen }` that the
+//! The JavaScript-side buffer of a subscription: the state object `{ buf, head, closed, gen }` that the
 //! helpers of `bindings-node/js/hub.js` (the `for await` iterator, the listener loop) share with
 //! the native side. The native side moves messages from the core queue into `buf` in batches; the
 //! iterator takes them without a native call per message.
@@ -10,7 +10,7 @@ use crate::napi::script;
 use napi::sys;
 use std::ptr;
 
-/// The subscription helpers: `{ iterate, fill, deliver, installRaw }`.
+/// The subscription helpers: `{ iterate, take, fill, deliver, installRaw }`.
 pub(crate) const HUB: &str = include_str!("../../js/hub.js");
 
 /// A subscription's `{ buf, closed }` object (strong references, JavaScript thread only; a copy
@@ -35,9 +35,10 @@ impl JsBuffer {
             c"closed".as_ptr(),
             open
         ))?;
-        let mut gen = ptr::null_mut();
-        napi_call!(napi_create_uint32(env, 0, &mut gen))?;
-        napi_call!(napi_set_named_property(env, state, c"gen".as_ptr(), gen))?;
+        let mut zero = ptr::null_mut();
+        napi_call!(napi_create_uint32(env, 0, &mut zero))?;
+        napi_call!(napi_set_named_property(env, state, c"gen".as_ptr(), zero))?;
+        napi_call!(napi_set_named_property(env, state, c"head".as_ptr(), zero))?;
         let (mut s, mut b) = (ptr::null_mut(), ptr::null_mut());
         napi_call!(napi_create_reference(env, state, 1, &mut s))?;
         napi_call!(napi_create_reference(env, buf, 1, &mut b))?;
@@ -56,9 +57,17 @@ impl JsBuffer {
         Ok(v)
     }
 
-    /// Messages buffered.
+    /// Messages buffered (`buf.length - head`).
     pub fn len(&self, env: sys::napi_env) -> Result<u32> {
-        raw::array_len(env, JsBuffer::get(env, self.buf.0)?)
+        let total = raw::array_len(env, JsBuffer::get(env, self.buf.0)?)?;
+        if total == 0 {
+            return Ok(0);
+        }
+        let state = JsBuffer::get(env, self.state.0)?;
+        let head = raw::named(env, state, c"head")?;
+        let mut taken = 0u32;
+        napi_call!(napi_get_value_uint32(env, head, &mut taken))?;
+        Ok(total.saturating_sub(taken))
     }
 
     /// Appends messages (one call into JavaScript; a `napi_set_element` per message costs several
@@ -75,21 +84,11 @@ impl JsBuffer {
 
     /// Takes the oldest message.
     pub fn pop(&self, env: sys::napi_env) -> Result<Option<sys::napi_value>> {
-        let buf = JsBuffer::get(env, self.buf.0)?;
-        if raw::array_len(env, buf)? == 0 {
+        if self.len(env)? == 0 {
             return Ok(None);
         }
-        let shift = raw::named(env, buf, c"shift")?;
-        let mut out = ptr::null_mut();
-        napi_call!(napi_call_function(
-            env,
-            buf,
-            shift,
-            0,
-            ptr::null(),
-            &mut out
-        ))?;
-        Ok(Some(out))
+        let state = JsBuffer::get(env, self.state.0)?;
+        script::call(env, HUB, c"take", &[state]).map(Some)
     }
 
     /// Sets `state.gen`, the listener generation the delivery loop compares between messages.
@@ -108,6 +107,7 @@ impl JsBuffer {
         napi_call!(napi_get_boolean(env, true, &mut yes))?;
         napi_call!(napi_create_uint32(env, 0, &mut zero))?;
         napi_call!(napi_set_named_property(env, state, c"closed".as_ptr(), yes))?;
+        napi_call!(napi_set_named_property(env, state, c"head".as_ptr(), zero))?;
         napi_call!(napi_set_named_property(env, buf, c"length".as_ptr(), zero))
     }
 
