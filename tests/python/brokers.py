@@ -1,10 +1,17 @@
 """Real brokers for the connector tests (and bench/connect): a redis-server and a tansu Kafka-protocol broker, each started on a
-spare loopback port by the test that needs it and killed after it. Every wait is bounded."""
+spare loopback port by the test that needs it and killed after it. Every wait is bounded.
+
+A broker never outlives the process that started it: it is killed at exit (atexit), and on Linux the kernel kills it
+when that process dies any other way (``PR_SET_PDEATHSIG``), so an interrupted or killed test run leaves no
+redis-server or tansu behind. Start brokers from the main thread: the death signal follows the thread that forked."""
 
 from __future__ import annotations
 
+import atexit
+import ctypes
 import os
 import pathlib
+import signal
 import shutil
 import socket
 import subprocess
@@ -13,6 +20,32 @@ import uuid
 from typing import Any, Callable, Optional
 
 import redis
+
+
+_CHILDREN: "list[subprocess.Popen[bytes]]" = []
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the parent dies (Linux ``prctl(PR_SET_PDEATHSIG)``)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the atexit hook still runs on a normal exit
+
+
+def _spawn(args: "list[str]", env: Optional[dict[str, str]] = None) -> "subprocess.Popen[bytes]":
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                            preexec_fn=_die_with_parent)
+    _CHILDREN.append(proc)
+    return proc
+
+
+@atexit.register
+def _kill_children() -> None:
+    for proc in _CHILDREN:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
 
 
 def free_port() -> int:
@@ -52,11 +85,8 @@ class RedisServer:
         self.start()
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.proc = _spawn(
+            [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         wait_for("redis-server to answer PING", lambda: self.client().ping())
 
     def client(self) -> "redis.Redis[bytes]":
@@ -85,13 +115,10 @@ class TansuBroker:
         self.port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
         listener = f"tcp://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
+        self.proc = _spawn(
             [str(tansu_binary()), "broker", "--listener-url", listener, "--advertised-listener-url", listener,
              "--storage-engine", "memory://tansu/"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "RUST_LOG": "warn"},
-        )
+            env={**os.environ, "RUST_LOG": "warn"})
 
         def accepts() -> bool:
             with socket.create_connection(("127.0.0.1", self.port), timeout=1):
