@@ -37,7 +37,11 @@ fn rows(n: usize, keys: u64, span: i64, seed: u64) -> Rows {
         // One half of the keys in the first half of the time, the other half after (so keys go
         // idle and are forgotten), and now and then any key (so forgotten keys come back).
         let half = if t < span / 2 { 0 } else { keys / 2 };
-        codes.push(if r(50) == 0 { r(keys) } else { half + r(keys / 2) } as u32);
+        codes.push(if r(50) == 0 {
+            r(keys)
+        } else {
+            half + r(keys / 2)
+        } as u32);
         values.push(r(1000) as f64 / 7.0);
         ts.push(if r(20) == 0 { t - r(5_000) as i64 } else { t });
     }
