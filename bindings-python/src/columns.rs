@@ -131,7 +131,13 @@ impl<'py> Texts<'py> {
         }
         if let Some(cat) = categorical(obj)? {
             let py = obj.py();
-            let names = cat.getattr(pyo3::intern!(py, "categories"))?;
+            let mut names = cat.getattr(pyo3::intern!(py, "categories"))?;
+            // Iterating a pandas Index boxes every item on each access (pandas 3's Arrow-backed str
+            // makes that ~1 µs a name); `tolist()` converts them in one go.
+            let tolist = pyo3::intern!(py, "tolist");
+            if names.hasattr(tolist)? {
+                names = names.call_method0(tolist)?;
+            }
             return Ok(Texts::Pair {
                 names: strs(&names, &format!("{what} categories"))?,
                 codes: ints(
