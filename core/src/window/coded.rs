@@ -222,16 +222,17 @@ impl<'a> Names<'a> {
                         }
                     }
                 });
-                let mut used: Vec<(usize, usize)> = first_use
-                    .iter()
-                    .enumerate()
-                    .filter(|&(_, &row)| row != usize::MAX)
-                    .map(|(k, &row)| (row, k))
-                    .collect();
-                used.sort_unstable();
-                used.into_iter().try_for_each(|(row, k)| {
-                    check_name(label, names[k]).map_err(|e| at_row(row, e))
-                })
+                // The bad name whose first use comes first names the row (no sort: one pass).
+                let mut bad: Option<(usize, Error)> = None;
+                for (name, &row) in names.iter().zip(&first_use) {
+                    if row == usize::MAX || bad.as_ref().is_some_and(|(r, _)| *r < row) {
+                        continue;
+                    }
+                    if let Err(e) = check_name(label, name) {
+                        bad = Some((row, e));
+                    }
+                }
+                bad.map_or(Ok(()), |(row, e)| Err(at_row(row, e)))
             }
         }
     }
