@@ -32,12 +32,13 @@ export declare class Aggregator {
   add(dashboard: string, metric: string, value: number, ts?: number | bigint | null, tags?: Record<string, string> | null, id?: string | null): void
   /**
    * Adds a batch given as columns and returns the row count: `dashboards` and `metrics` are one
-   * string or an array of strings; `values` a `Float64Array` (read in place) or an array of
+   * string, an array of strings, or categorical `{ names, codes }` (an array of strings and a
+   * `Uint32Array` / `Int32Array` of one index into it per row, checked by the core); `values` a `Float64Array` (read in place) or an array of
    * numbers; `ts` omitted (now), one time, a `BigInt64Array` (read in place), a `Float64Array` or
    * an array of whole ms; `tags` apply to every row. The whole batch is validated first: on error
    * nothing is applied.
    */
-  addMany(dashboards: string | string[], metrics: string | string[], values: Float64Array | number[], ts?: number | bigint | BigInt64Array | Float64Array | number[] | null, tags?: Record<string, string> | null): number
+  addMany(dashboards: string | string[] | CategoricalColumn, metrics: string | string[] | CategoricalColumn, values: Float64Array | number[], ts?: number | bigint | BigInt64Array | Float64Array | number[] | null, tags?: Record<string, string> | null): number
   /** Moves event time to `ts` (ms), closing the windows the watermark passes. */
   advanceTo(ts: number | bigint): void
   /**
@@ -758,6 +759,17 @@ export interface BreakerStats {
   timeouts: number
   /** State transitions. */
   stateChanges: number
+}
+
+/**
+ * A categorical text column of `addMany` (the declaration of its TypeScript type; `Texts::read`
+ * reads it): row `i` is `names[codes[i]]`.
+ */
+export interface CategoricalColumn {
+  /** The distinct names. */
+  names: Array<string>
+  /** One index into `names` per row. */
+  codes: Uint32Array | Int32Array
 }
 
 /**

@@ -1,10 +1,14 @@
 """Windowed aggregation benchmark, Python side, in one run on the same events:
-dashfeed per-event `add`, dashfeed `add_many` on numpy columns, a pure-Python dict-of-windows loop, and
-bytewax's tumbling `fold_window` (the stream processor a Python user would pick).
+dashfeed per-event `add`; dashfeed `add_many` with numpy values and times and the metric column as a list
+of str, a categorical `(names, codes)` pair, a pandas Categorical and a pyarrow dictionary array; a
+pure-Python dict-of-windows loop; and bytewax's tumbling `fold_window` (the stream processor a Python user
+would pick), when installed.
 
 Run: python bench/window.py [--events 1000000] [--rounds 3] [--bytewax-events 200000]
 1 s tumbling windows over 60 s of event time, count/sum/min/max/mean, 1k and 100k keys; plus a dashfeed
-run with p50/p99. Prints ns/event (median of rounds) and speed ratios (baseline ns / dashfeed ns).
+run with p50/p99. Prints ns/event (median of rounds) and the speed ratio dict loop ns / dashfeed ns.
+The column conversions (to codes, Categorical, Arrow) are made before timing: they are the form the
+caller already holds the data in.
 """
 
 from __future__ import annotations
@@ -21,13 +25,21 @@ import dashfeed
 
 
 def make_events(n: int, keys: int, seed: int = 1) -> tuple[list[str], np.ndarray, np.ndarray]:
+    metrics, _, _, values, ts = make_columns(n, keys, seed)
+    return metrics, values, ts
+
+
+def make_columns(
+    n: int, keys: int, seed: int = 1
+) -> tuple[list[str], list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """(metrics as str per row, the distinct names, int32 codes, values, ts)."""
     rng = np.random.default_rng(seed)
     names = [f"metric_{i}" for i in range(keys)]
     idx = rng.integers(0, keys, size=n)
     metrics = [names[i] for i in idx.tolist()]
     values = rng.lognormal(size=n)
     ts = (1_764_288_000_000 + np.sort(rng.integers(0, 60_000, size=n))).astype(np.int64)
-    return metrics, values, ts
+    return metrics, names, idx.astype(np.int32), values, ts
 
 
 def dict_loop(metrics: list[str], values: list[float], ts: list[int]) -> int:
@@ -59,13 +71,37 @@ def df_add(metrics: list[str], values: list[float], ts: list[int], quantiles: li
     return out + len(agg.flush())
 
 
-def df_batch(metrics: list[str], values: np.ndarray, ts: np.ndarray, quantiles: list[float]) -> int:
+def df_batch(metrics: Any, values: np.ndarray, ts: np.ndarray, quantiles: list[float]) -> int:
+    """add_many in batches of 65,536 rows; `metrics` is anything add_many takes that slices by rows,
+    or a (names, codes) pair."""
     agg = dashfeed.Aggregator(window="1s", quantiles=quantiles)
     out = 0
     for i in range(0, len(values), 65536):
-        agg.add_many("ops", metrics[i : i + 65536], values[i : i + 65536], ts[i : i + 65536])
+        if isinstance(metrics, tuple):
+            m: Any = (metrics[0], metrics[1][i : i + 65536])
+        else:
+            m = metrics[i : i + 65536]
+        agg.add_many("ops", m, values[i : i + 65536], ts[i : i + 65536])
         out += len(agg.poll())
     return out + len(agg.flush())
+
+
+def column_forms(metrics: list[str], names: list[str], codes: np.ndarray) -> dict[str, Any]:
+    """The metric column in each form add_many takes (those whose library is installed)."""
+    forms: dict[str, Any] = {"list of str": metrics, "(names, codes)": (names, codes)}
+    try:
+        import pandas as pd
+
+        forms["pandas Categorical"] = pd.Categorical.from_codes(codes, categories=names)
+    except ImportError:
+        pass
+    try:
+        import pyarrow as pa
+
+        forms["pyarrow dictionary"] = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names))
+    except ImportError:
+        pass
+    return forms
 
 
 def bytewax_run(metrics: list[str], values: list[float], ts: list[int]) -> int:
@@ -120,27 +156,36 @@ def main() -> None:
     n = a.events
     print(f"dashfeed {dashfeed.__version__}; {n:,} events, 1 s tumbling windows over 60 s; median of {a.rounds}"
           f" rounds (bytewax: {a.bytewax_events:,} events)\n")
-    print("| keys | stats | implementation | ns/event | baseline / dashfeed batch | baseline / dashfeed add |")
-    print("|---:|---|---|---:|---:|---:|")
+    print("| keys | stats | implementation | ns/event | dict loop / this |")
+    print("|---:|---|---|---:|---:|")
     for keys in (1_000, 100_000):
-        metrics, values, ts = make_events(n, keys)
+        metrics, names, codes, values, ts = make_columns(n, keys)
         vl, tl = values.tolist(), ts.tolist()
+        forms = column_forms(metrics, names, codes)
         for quantiles, label in (([], "count/sum/min/max/mean"), ([0.5, 0.99], "+ p50/p99")):
-            batch = timed(lambda: df_batch(metrics, values, ts, quantiles), a.rounds) / n * 1e9
+            rows: list[tuple[str, float]] = []
+            for form, column in forms.items():
+                if quantiles and form not in ("list of str", "(names, codes)"):
+                    continue
+                ns = timed(lambda: df_batch(column, values, ts, quantiles), a.rounds) / n * 1e9
+                rows.append((f"dashfeed add_many ({form})", ns))
             add = timed(lambda: df_add(metrics, vl, tl, quantiles), a.rounds) / n * 1e9
-            print(f"| {keys:,} | {label} | dashfeed add_many (numpy) | {batch:.0f} | 1.00 | |")
-            print(f"| {keys:,} | {label} | dashfeed add (per event) | {add:.0f} | | 1.00 |")
+            rows.append(("dashfeed add (per event)", add))
+            loop = None
+            if not quantiles:
+                loop = timed(lambda: dict_loop(metrics, vl, tl), a.rounds) / n * 1e9
+                rows.append(("pure-Python dict loop", loop))
+            for name, ns in rows:
+                ratio = f"{loop / ns:.1f}x" if loop else ""
+                print(f"| {keys:,} | {label} | {name} | {ns:.0f} | {ratio} |")
             if quantiles:
                 continue
-            loop = timed(lambda: dict_loop(metrics, vl, tl), a.rounds) / n * 1e9
-            print(f"| {keys:,} | {label} | pure-Python dict loop | {loop:.0f} | {loop / batch:.1f}x | {loop / add:.1f}x |")
             m = a.bytewax_events
             try:
                 bw = timed(lambda: bytewax_run(metrics[:m], vl[:m], tl[:m]), 1) / m * 1e9
-                print(f"| {keys:,} | {label} | bytewax fold_window | {bw:.0f} | {bw / batch:.0f}x | {bw / add:.1f}x |")
+                print(f"| {keys:,} | {label} | bytewax fold_window | {bw:.0f} | {loop / bw:.2f}x |")
             except ImportError:
-                print(f"| {keys:,} | {label} | bytewax fold_window | not installed | | |")
-
+                print(f"| {keys:,} | {label} | bytewax fold_window | not installed | |")
 
 if __name__ == "__main__":
     main()

@@ -17,7 +17,7 @@ use crate::walk;
 use columns::{Texts, Times, Values};
 use dashfeed::codec::Value;
 use dashfeed::event::{now_ms, Event};
-use dashfeed::window::{Aggregator as CoreAggregator, AggregatorConfig};
+use dashfeed::window::{Aggregator as CoreAggregator, AggregatorConfig, Batch};
 use dashfeed::Error;
 use napi::bindgen_prelude::{ClassInstance, Either, Env, FromNapiValue, JsValue, Unknown};
 use napi::sys;
@@ -388,13 +388,14 @@ impl Aggregator {
     }
 
     /// Adds a batch given as columns and returns the row count: `dashboards` and `metrics` are one
-    /// string or an array of strings; `values` a `Float64Array` (read in place) or an array of
+    /// string, an array of strings, or categorical `{ names, codes }` (an array of strings and a
+    /// `Uint32Array` / `Int32Array` of one index into it per row, checked by the core); `values` a `Float64Array` (read in place) or an array of
     /// numbers; `ts` omitted (now), one time, a `BigInt64Array` (read in place), a `Float64Array` or
     /// an array of whole ms; `tags` apply to every row. The whole batch is validated first: on error
     /// nothing is applied.
     #[napi(
         catch_unwind,
-        ts_args_type = "dashboards: string | string[], metrics: string | string[], values: Float64Array | number[], ts?: number | bigint | BigInt64Array | Float64Array | number[] | null, tags?: Record<string, string> | null"
+        ts_args_type = "dashboards: string | string[] | CategoricalColumn, metrics: string | string[] | CategoricalColumn, values: Float64Array | number[], ts?: number | bigint | BigInt64Array | Float64Array | number[] | null, tags?: Record<string, string> | null"
     )]
     pub fn add_many(
         &self,
@@ -414,22 +415,25 @@ impl Aggregator {
             let times = Times::read(env, ts.map(|t| t.raw()))?;
             let tag_refs: Vec<(&str, &str)> =
                 tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let (d_names, m_names) = (d_texts.names(), m_texts.names());
             // SAFETY: from here to the end of the core call no JavaScript runs.
-            let (d_rows, m_rows, vals, ts_rows) = unsafe {
+            let (d_codes, m_codes, vals, ts_rows) = unsafe {
                 (
-                    d_texts.rows(env)?,
-                    m_texts.rows(env)?,
+                    d_texts.codes(env)?,
+                    m_texts.codes(env)?,
                     values.slice(env)?,
                     times.rows(env)?,
                 )
             };
-            let n = self.core()?.add_columns(
-                d_texts.column(&d_rows),
-                m_texts.column(&m_rows),
-                &vals,
-                times.column(&ts_rows),
-                &tag_refs,
-            )?;
+            let n = self.core()?.add_batch(Batch {
+                dashboards: d_texts.column(&d_names, &d_codes),
+                metrics: m_texts.column(&m_names, &m_codes),
+                values: &vals,
+                values_valid: None,
+                ts: times.column(&ts_rows),
+                ts_valid: None,
+                tags: &tag_refs,
+            })?;
             Ok(u32::try_from(n).unwrap_or(u32::MAX))
         })
     }

@@ -5,7 +5,7 @@
 //! answers) are the core's, for `call` here and `call_async` through `_admit` / `_settle`.
 
 use crate::clock::{shared, PyManualClock};
-use crate::error::{secs, to_py, IntoPyResult};
+use crate::error::{secs, to_py, to_py_in, IntoPyResult};
 use dashfeed::breaker::{
     Answer, BreakerConfig, BreakerEvent, CallEnd, CircuitBreaker, Failure, Guard, OwnedPermit,
     RateConfig, RateWindow,
@@ -93,7 +93,7 @@ impl PyCircuitBreaker {
     ) -> PyResult<Py<PyAny>> {
         match (answer, &self.fallback) {
             (Answer::Fallback, Some(fb)) => Ok(fb.bind(py).call(args, kwargs)?.unbind()),
-            (Answer::Raise(e), _) => Err(to_py(e)),
+            (Answer::Raise(e), _) => Err(to_py_in(py, e)),
             _ => result.map(Bound::unbind),
         }
     }

@@ -6,6 +6,7 @@
 //! in the limited API from 3.11, so an abi3-py39 module may call them on every CPython it loads into.
 
 use crate::error::to_py;
+use dashfeed::window::Codes;
 use dashfeed::Error;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -42,12 +43,16 @@ pub enum Elem {
     F64,
     /// int64
     I64,
+    /// Integers of any width, signed or not (categorical codes).
+    Int,
 }
 
 /// A contiguous, read-only view of a 1-D buffer of `f64` or `i64`, released on drop.
 pub struct Column {
     view: RawBuffer,
     len: usize,
+    /// For `Elem::Int`: whether the integers are signed.
+    signed: bool,
 }
 
 // SAFETY: the view only points at memory the exporter keeps alive until release; we read it while the
@@ -67,7 +72,11 @@ impl Column {
         }
         // SAFETY: GetBuffer succeeded, so the struct is initialised.
         let view = unsafe { view.assume_init() };
-        let mut col = Column { len: 0, view };
+        let mut col = Column {
+            len: 0,
+            view,
+            signed: false,
+        };
         let format = if col.view.format.is_null() {
             "B".to_owned()
         } else {
@@ -77,23 +86,52 @@ impl Column {
                 .into_owned()
         };
         let code = format.trim_start_matches(['@', '=', '<']);
+        let size = col.view.itemsize;
         let ok = match elem {
-            Elem::F64 => code == "d",
-            Elem::I64 => matches!(code, "q" | "l" | "n") && col.view.itemsize == 8,
+            Elem::F64 => code == "d" && size == 8,
+            Elem::I64 => matches!(code, "q" | "l" | "n") && size == 8,
+            Elem::Int => {
+                col.signed = matches!(code, "b" | "h" | "i" | "l" | "q" | "n");
+                let int = col.signed || matches!(code, "B" | "H" | "I" | "L" | "Q" | "N");
+                let aligned = size > 0 && (col.view.buf as usize).is_multiple_of(size as usize);
+                int && matches!(size, 1 | 2 | 4 | 8) && aligned
+            }
         };
-        if !ok || col.view.ndim > 1 || col.view.itemsize != 8 {
-            let want = if elem == Elem::F64 {
-                "float64"
-            } else {
-                "int64"
+        if !ok || col.view.ndim > 1 {
+            let want = match elem {
+                Elem::F64 => "float64",
+                Elem::I64 => "int64",
+                Elem::Int => "integers",
             };
             return Err(to_py(Error::invalid(format!(
                 "{what}: a buffer of {want} is needed (got format {format:?}, {} dimensions)",
                 col.view.ndim
             ))));
         }
-        col.len = (col.view.len / 8) as usize;
+        col.len = (col.view.len / size) as usize;
         Ok(Some(col))
+    }
+
+    /// The elements of an `Elem::Int` column as the core's categorical codes.
+    pub fn as_codes(&self) -> Codes<'_> {
+        let p = self.view.buf;
+        if self.len == 0 {
+            return Codes::U8(&[]);
+        }
+        // SAFETY: checked an integer format of this item size and signedness, aligned, C-contiguous,
+        // `len` items; alive until drop.
+        unsafe {
+            match (self.view.itemsize, self.signed) {
+                (1, true) => Codes::I8(std::slice::from_raw_parts(p as *const i8, self.len)),
+                (2, true) => Codes::I16(std::slice::from_raw_parts(p as *const i16, self.len)),
+                (4, true) => Codes::I32(std::slice::from_raw_parts(p as *const i32, self.len)),
+                (8, true) => Codes::I64(std::slice::from_raw_parts(p as *const i64, self.len)),
+                (1, false) => Codes::U8(std::slice::from_raw_parts(p as *const u8, self.len)),
+                (2, false) => Codes::U16(std::slice::from_raw_parts(p as *const u16, self.len)),
+                (4, false) => Codes::U32(std::slice::from_raw_parts(p as *const u32, self.len)),
+                _ => Codes::U64(std::slice::from_raw_parts(p as *const u64, self.len)),
+            }
+        }
     }
 
     /// The elements as `f64`s (only for an `Elem::F64` column).

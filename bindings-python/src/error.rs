@@ -5,6 +5,7 @@
 //! `except ValueError` keeps working: `DecodeError(DashfeedError, ValueError)`, ... The subclasses are made at
 //! import with `type(name, bases, ns)` because a Rust-declared exception can have only one base.
 
+use dashfeed::error::whole_ms;
 use dashfeed::Error;
 use pyo3::exceptions::{
     PyException, PyOSError, PyRuntimeError, PyTimeoutError, PyTypeError, PyValueError,
@@ -12,7 +13,8 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::time::Duration;
 
 pyo3::create_exception!(
     dashfeed,
@@ -75,7 +77,9 @@ fn classes() -> [(&'static str, &'static str, Option<BuiltinBase>); 13] {
     ]
 }
 
-static BY_CODE: PyOnceLock<HashMap<&'static str, Py<PyType>>> = PyOnceLock::new();
+/// The exception class of each code, in `Error::CODES` order (found by the code's position: no hashing
+/// on the error path).
+static BY_CODE: PyOnceLock<Vec<Py<PyType>>> = PyOnceLock::new();
 
 /// Adds `DashfeedError`, every subclass and `ERROR_CODES` to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -84,7 +88,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DashfeedError", &base)?;
     let builtins = PyModule::import(py, "builtins")?;
     let type_fn = builtins.getattr("type")?;
-    let mut map = HashMap::new();
+    let mut made = Vec::new();
     for (code, name, builtin) in classes() {
         let bases = match builtin {
             Some(b) => PyTuple::new(py, [base.as_any().clone(), b(py).into_any()])?,
@@ -96,14 +100,21 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ns.set_item("code", code)?;
         let cls = type_fn.call1((name, bases, ns))?.cast_into::<PyType>()?;
         m.add(name, &cls)?;
-        map.insert(code, cls.unbind());
+        made.push((code, cls.unbind()));
     }
-    if map.len() != Error::CODES.len() {
-        return Err(PyRuntimeError::new_err(
-            "dashfeed error table is out of date with the core",
-        ));
+    let mut by_code = Vec::with_capacity(Error::CODES.len());
+    for code in Error::CODES {
+        let at = made.iter().position(|(c, _)| c == code);
+        match at {
+            Some(i) if made.len() == Error::CODES.len() => by_code.push(made[i].1.clone_ref(py)),
+            _ => {
+                return Err(PyRuntimeError::new_err(
+                    "dashfeed error table is out of date with the core",
+                ))
+            }
+        }
     }
-    let _ = BY_CODE.set(py, map);
+    let _ = BY_CODE.set(py, by_code);
     m.add("ERROR_CODES", Error::CODES.to_vec())?;
     Ok(())
 }
@@ -121,28 +132,74 @@ pub(crate) fn secs(name: &str, v: f64) -> PyResult<std::time::Duration> {
 /// Builds the Python exception for a core error: the class for its code, with `.code` and, for
 /// `circuit_open` / `rate_limited`, `.retry_after` in seconds.
 pub fn to_py(err: Error) -> PyErr {
-    Python::attach(|py| {
-        let code = err.code();
-        let make = || -> PyResult<PyErr> {
-            let cls = match BY_CODE.get(py).and_then(|m| m.get(code)) {
-                Some(cls) => cls.bind(py).clone(),
-                None => py.get_type::<DashfeedError>(),
-            };
-            let exc = cls.call1((err.to_string(),))?;
-            // Subclasses carry `code` as a class attribute; only the base class needs it on the instance.
-            if cls.is(py.get_type::<DashfeedError>()) {
-                exc.setattr("code", code)?;
-            }
-            match &err {
-                Error::CircuitOpen { retry_after } | Error::RateLimited { retry_after } => {
-                    exc.setattr("retry_after", retry_after.as_secs_f64())?
-                }
-                _ => {}
-            }
-            Ok(PyErr::from_value(exc))
+    Python::attach(|py| to_py_in(py, err))
+}
+
+/// The arguments of the last `circuit_open` / `rate_limited` exception made on this thread, by code and
+/// wait in whole milliseconds (what its message shows): a breaker that rejects calls in a loop makes a
+/// new exception each time (its own traceback) but shares the immutable `(message,)` tuple.
+struct LastWait {
+    code: &'static str,
+    wait: Duration,
+    args: Py<PyTuple>,
+}
+
+thread_local! {
+    static LAST_WAIT: RefCell<Option<LastWait>> = const { RefCell::new(None) };
+}
+
+/// The `(message,)` arguments of the exception for `err`.
+fn exception_args<'py>(py: Python<'py>, err: &Error) -> PyResult<Bound<'py, PyTuple>> {
+    let (Error::CircuitOpen { retry_after } | Error::RateLimited { retry_after }) = err else {
+        return PyTuple::new(py, [err.to_string()]);
+    };
+    let (code, wait) = (err.code(), whole_ms(*retry_after));
+    LAST_WAIT.with(|last| {
+        let Ok(mut last) = last.try_borrow_mut() else {
+            return PyTuple::new(py, [err.to_string()]);
         };
-        make().unwrap_or_else(|e| e)
+        if let Some(l) = last.as_ref().filter(|l| l.code == code && l.wait == wait) {
+            return Ok(l.args.bind(py).clone());
+        }
+        let args = PyTuple::new(py, [err.to_string()])?;
+        *last = Some(LastWait {
+            code,
+            wait,
+            args: args.clone().unbind(),
+        });
+        Ok(args)
     })
+}
+
+/// [`to_py`] for a caller that holds the GIL. Kept cheap because a rejected breaker call or a
+/// rate-limited check raises on the hot path: the class is found by the code's position, the message
+/// of a wait is reused while it reads the same (see [`whole_ms`]), attribute names are interned.
+pub fn to_py_in(py: Python<'_>, err: Error) -> PyErr {
+    let code = err.code();
+    let make = || -> PyResult<PyErr> {
+        let base = py.get_type::<DashfeedError>();
+        let cls = BY_CODE
+            .get(py)
+            .and_then(|classes| {
+                let at = Error::CODES.iter().position(|c| *c == code)?;
+                classes.get(at)
+            })
+            .map(|cls| cls.bind(py).clone())
+            .unwrap_or_else(|| base.clone());
+        let exc = cls.call1(exception_args(py, &err)?)?;
+        // Subclasses carry `code` as a class attribute; only the base class needs it on the instance.
+        if cls.is(&base) {
+            exc.setattr(pyo3::intern!(py, "code"), code)?;
+        }
+        match &err {
+            Error::CircuitOpen { retry_after } | Error::RateLimited { retry_after } => {
+                exc.setattr(pyo3::intern!(py, "retry_after"), retry_after.as_secs_f64())?
+            }
+            _ => {}
+        }
+        Ok(PyErr::from_value(exc))
+    };
+    make().unwrap_or_else(|e| e)
 }
 
 /// `result.py()?` turns a core `Result` into a `PyResult` through [`to_py`].

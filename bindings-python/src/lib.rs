@@ -3,10 +3,12 @@
 //! One file per core module; each wrapper converts arguments, calls the core and maps errors through
 //! [`error::to_py`]. The pure-Python package `dashfeed` (bindings-python/python/dashfeed) re-exports these.
 
+mod arrow;
 mod breaker;
 mod buffer;
 mod clock;
 mod codec;
+mod columns;
 mod connect;
 mod error;
 mod event;

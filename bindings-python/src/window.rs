@@ -2,13 +2,14 @@
 //! numpy / buffer-protocol columns with the GIL released, `poll`, `take_late`, `flush`, `advance_to`) and
 //! `WindowResult`. Configuration goes through `AggregatorConfig::from_value`, as in every language.
 
-use crate::buffer::{Column as Buf, Elem};
 use crate::clock::{shared, PyManualClock};
-use crate::codec::{to_object, to_value};
+use crate::codec::{to_object, to_value, utf8_of};
+use crate::columns::{self, Floats, Texts, Times};
 use crate::error::{to_py, IntoPyResult};
+use arrow_array::Array;
 use dashfeed::codec::Value;
 use dashfeed::event::now_ms;
-use dashfeed::window::{quantile_name, Aggregator, AggregatorConfig, Column, WindowResult};
+use dashfeed::window::{quantile_name, Aggregator, AggregatorConfig, WindowResult};
 use dashfeed::Error;
 use parking_lot::{Mutex, MutexGuard};
 use pyo3::prelude::*;
@@ -47,30 +48,6 @@ fn tags_vec(tags: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<(String, String)>>
         }
     }
     Ok(out)
-}
-
-/// A text column: one str for every row, or a sequence of str (borrowed, not copied).
-enum Texts<'py> {
-    One(String),
-    Each(Vec<Bound<'py, PyString>>),
-}
-
-fn texts<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Texts<'py>> {
-    if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Texts::One(s.to_cow()?.into_owned()));
-    }
-    let items: Vec<Bound<'py, PyString>> = obj
-        .try_iter()
-        .and_then(|it| {
-            it.map(|x| x.and_then(|x| Ok(x.cast_into::<PyString>()?)))
-                .collect()
-        })
-        .map_err(|_| {
-            to_py(Error::invalid(format!(
-                "{what} must be a str or a sequence of str"
-            )))
-        })?;
-    Ok(Texts::Each(items))
 }
 
 #[pymethods]
@@ -132,13 +109,15 @@ impl PyAggregator {
     #[pyo3(signature = (dashboard, metric, value, ts = None, tags = None, *, id = None))]
     fn add(
         &self,
-        dashboard: &str,
-        metric: &str,
+        dashboard: &Bound<'_, PyString>,
+        metric: &Bound<'_, PyString>,
         value: f64,
         ts: Option<i64>,
         tags: Option<&Bound<'_, PyDict>>,
         id: Option<&str>,
     ) -> PyResult<()> {
+        // The names are borrowed from the str objects (no copy, no bytes object per call).
+        let (dashboard, metric) = (utf8_of(dashboard)?, utf8_of(metric)?);
         let ts = ts.unwrap_or_else(now_ms);
         let mut agg = self.lock()?;
         if tags.is_none() && id.is_none() {
@@ -155,10 +134,13 @@ impl PyAggregator {
         agg.add(&ev).py()
     }
 
-    /// Adds a batch given as columns: `dashboards` and `metrics` are one str or a sequence of str;
-    /// `values` a float64 buffer (numpy array) or a sequence of numbers; `ts` None (now), one int, an
-    /// int64 buffer or a sequence of ints (ms); `tags` apply to every row. The whole batch is validated
-    /// first (nothing is applied on error) and aggregated with the GIL released. Returns the row count.
+    /// Adds a batch given as columns: `dashboards` and `metrics` are each one str, a sequence of str,
+    /// a categorical `(names, codes)` pair (codes: an integer buffer or sequence), a pandas
+    /// `Categorical` / category Series, or an Arrow array of strings or dictionary-encoded strings;
+    /// `values` a float64 buffer (numpy array), a sequence of numbers or Arrow float64; `ts` None
+    /// (now), one int, an int64 buffer, a sequence of ints or Arrow int64 / timestamp (ms); `tags`
+    /// apply to every row. The whole batch is validated first (nothing is applied on error) and
+    /// aggregated with the GIL released. Returns the row count.
     #[pyo3(signature = (dashboards, metrics, values, ts = None, tags = None))]
     fn add_many(
         &self,
@@ -169,77 +151,79 @@ impl PyAggregator {
         ts: Option<&Bound<'_, PyAny>>,
         tags: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<usize> {
-        let values_buf = Buf::get(values, Elem::F64, "values")?;
-        let values_vec: Vec<f64> = match &values_buf {
-            Some(_) => Vec::new(),
-            None => values.extract().map_err(|_| {
-                to_py(Error::invalid(
-                    "values must be a float64 buffer or a sequence of numbers",
-                ))
-            })?,
-        };
-        let (ts_one, ts_buf, ts_vec): (Option<i64>, Option<Buf>, Vec<i64>) = match ts {
-            None => (Some(now_ms()), None, Vec::new()),
-            Some(t) if t.is_instance_of::<pyo3::types::PyInt>() => {
-                (Some(t.extract()?), None, Vec::new())
+        let values = Floats::read(values)?;
+        let ts = Times::read(ts)?;
+        let d = Texts::read(dashboards, "dashboards")?;
+        let m = Texts::read(metrics, "metrics")?;
+        let tags = tags_vec(tags)?;
+        let tag_refs: Vec<(&str, &str)> =
+            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        columns::apply(py, &self.inner, (&d, &m), &values, &ts, &tag_refs)
+    }
+
+    /// Adds the rows of an Arrow table (anything with `__arrow_c_stream__` / `__arrow_c_array__`:
+    /// a pyarrow Table or RecordBatch, a polars or pandas DataFrame) with columns `metric`
+    /// (strings or dictionary-encoded strings), `value` (float64), `ts` (int64 ms or a timestamp;
+    /// without it: now) and `dashboard` (unless `dashboard=` names one for every row). Validated
+    /// as a whole, as `add_many`. Returns the row count.
+    #[pyo3(signature = (table, *, dashboard = None, tags = None))]
+    fn add_table(
+        &self,
+        py: Python<'_>,
+        table: &Bound<'_, PyAny>,
+        dashboard: Option<String>,
+        tags: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<usize> {
+        if !crate::arrow::is_arrow(table)? {
+            return Err(to_py(Error::invalid(
+                "add_table needs an Arrow table (__arrow_c_stream__ or __arrow_c_array__)",
+            )));
+        }
+        let chunks = crate::arrow::chunks(table, "table")?;
+        let mut cols: [Vec<arrow_array::ArrayRef>; 4] = Default::default();
+        let names = ["dashboard", "metric", "value", "ts"];
+        for chunk in &chunks {
+            let Some(fields) = chunk.as_any().downcast_ref::<arrow_array::StructArray>() else {
+                return Err(to_py(Error::invalid(
+                    "add_table needs a table (a stream of record batches), not a single column",
+                )));
+            };
+            for (col, name) in cols.iter_mut().zip(names) {
+                if let Some(c) = fields.column_by_name(name) {
+                    col.push(c.clone());
+                }
             }
-            Some(t) => match Buf::get(t, Elem::I64, "ts")? {
-                Some(b) => (None, Some(b), Vec::new()),
-                None => (
-                    None,
-                    None,
-                    t.extract().map_err(|_| {
-                        to_py(Error::invalid(
-                            "ts must be None, an int, an int64 buffer or a sequence of ints",
-                        ))
-                    })?,
-                ),
-            },
+        }
+        let [d_col, m_col, v_col, t_col] = cols;
+        let need = |col: &Vec<arrow_array::ArrayRef>, name: &str| {
+            if col.len() == chunks.len() {
+                Ok(())
+            } else {
+                Err(to_py(Error::invalid(format!(
+                    "the table has no column {name:?}"
+                ))))
+            }
         };
-        let d_texts = texts(dashboards, "dashboards")?;
-        let m_texts = texts(metrics, "metrics")?;
-        let d_refs: Vec<&str> = match &d_texts {
-            Texts::Each(v) => v
-                .iter()
-                .map(|t| crate::codec::utf8_of(t))
-                .collect::<PyResult<_>>()?,
-            Texts::One(_) => Vec::new(),
+        let d = match dashboard {
+            Some(d) => Texts::One(d),
+            None => {
+                need(&d_col, "dashboard")?;
+                Texts::Arrow(d_col)
+            }
         };
-        let m_refs: Vec<&str> = match &m_texts {
-            Texts::Each(v) => v
-                .iter()
-                .map(|t| crate::codec::utf8_of(t))
-                .collect::<PyResult<_>>()?,
-            Texts::One(_) => Vec::new(),
+        need(&m_col, "metric")?;
+        need(&v_col, "value")?;
+        let ts = if t_col.is_empty() {
+            Times::One(now_ms())
+        } else {
+            need(&t_col, "ts")?;
+            Times::arrow(t_col)?
         };
         let tags = tags_vec(tags)?;
         let tag_refs: Vec<(&str, &str)> =
             tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let vals: &[f64] = values_buf
-            .as_ref()
-            .map(|b| b.as_f64())
-            .unwrap_or(&values_vec);
-        let ts_col: Column<'_, i64> = match (ts_one, &ts_buf) {
-            (Some(t), _) => Column::One(t),
-            (None, Some(b)) => Column::Each(b.as_i64()),
-            (None, None) => Column::Each(&ts_vec),
-        };
-        let d_col = match &d_texts {
-            Texts::One(s) => Column::One(s.as_str()),
-            Texts::Each(_) => Column::Each(&d_refs[..]),
-        };
-        let m_col = match &m_texts {
-            Texts::One(s) => Column::One(s.as_str()),
-            Texts::Each(_) => Column::Each(&m_refs[..]),
-        };
-        let agg = &self.inner;
-        let res = py.detach(|| {
-            agg.lock()
-                .add_columns(d_col, m_col, vals, ts_col, &tag_refs)
-        });
-        drop(values_buf);
-        drop(ts_buf);
-        res.py()
+        let (m, values) = (Texts::Arrow(m_col), Floats::Arrow(v_col));
+        columns::apply(py, &self.inner, (&d, &m), &values, &ts, &tag_refs)
     }
 
     /// Moves event time to `ts` (ms), closing the windows the watermark passes.

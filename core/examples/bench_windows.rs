@@ -5,10 +5,13 @@
 //! 1M events (default) spread evenly over 60 s of event time, 1 s tumbling windows, keys drawn at
 //! random; each run builds a new aggregator, feeds every event, polls after each batch and flushes at
 //! the end. Prints the median of 5 runs (events/s and ns/event) for: 1k keys and 100k keys without
-//! quantiles through `add_columns` (batches of 4096), 1k keys with p50/p99, and 1k keys through the
-//! per-event `add_parts`.
+//! quantiles through `add_columns` (batches of 4096), 1k keys with p50/p99, 1k keys through the
+//! per-event `add_parts`, and 1k / 100k keys through `add_batch` with the metric column
+//! dictionary-encoded (names + u32 codes: one key lookup per distinct name).
 
-use dashfeed::window::{Aggregator, AggregatorConfig, Column, WindowResult, WindowSpec};
+use dashfeed::window::{
+    Aggregator, AggregatorConfig, Batch, Codes, Column, Names, WindowResult, WindowSpec,
+};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -51,6 +54,7 @@ fn data(events: usize, keys: usize) -> Data {
 enum Api {
     Columns,
     Parts,
+    Coded,
 }
 
 /// One run: returns (seconds, results emitted).
@@ -76,6 +80,32 @@ fn run(d: &Data, metrics: &[&str], quantiles: &[f64], api: Api) -> dashfeed::Res
                     Column::Each(t),
                     &[],
                 )?);
+                agg.poll_into(&mut out);
+                emitted += out.len();
+                out.clear();
+            }
+        }
+        Api::Coded => {
+            let names: Vec<&str> = d.names.iter().map(String::as_str).collect();
+            for ((c, v), t) in d
+                .key_of
+                .chunks(BATCH)
+                .zip(d.values.chunks(BATCH))
+                .zip(d.ts.chunks(BATCH))
+            {
+                black_box(agg.add_batch(Batch {
+                    dashboards: Names::One("bench"),
+                    metrics: Names::Coded {
+                        names: &names,
+                        codes: Codes::U32(c),
+                        valid: None,
+                    },
+                    values: v,
+                    values_valid: None,
+                    ts: Column::Each(t),
+                    ts_valid: None,
+                    tags: &[],
+                })?);
                 agg.poll_into(&mut out);
                 emitted += out.len();
                 out.clear();
@@ -169,5 +199,19 @@ fn main() -> dashfeed::Result<()> {
         1_000,
         no_q,
         Api::Parts,
+    )?;
+    bench(
+        "1k keys, no quantiles, add_batch (codes)",
+        events,
+        1_000,
+        no_q,
+        Api::Coded,
+    )?;
+    bench(
+        "100k keys, no quantiles, add_batch (codes)",
+        events,
+        100_000,
+        no_q,
+        Api::Coded,
     )
 }

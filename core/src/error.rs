@@ -6,6 +6,14 @@
 
 use std::time::Duration;
 
+/// `d` rounded up to whole milliseconds: how error messages show a wait. Two errors of one code whose
+/// waits round to the same millisecond have the same message, so a binding may reuse the message of
+/// the previous one (a rejected call is on a hot path).
+pub fn whole_ms(d: Duration) -> Duration {
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
 /// Result alias used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -39,14 +47,16 @@ pub enum Error {
     /// An argument is out of its domain (non-finite value, empty or over-long name, bad option, ...).
     #[error("invalid input: {0}")]
     InvalidInput(String),
-    /// The circuit breaker is open; the next trial call is allowed after `retry_after`.
-    #[error("circuit open; next trial in {retry_after:?}")]
+    /// The circuit breaker is open; the next trial call is allowed after `retry_after` (the message
+    /// shows it rounded up to whole milliseconds).
+    #[error("circuit open; next trial in {:?}", whole_ms(*.retry_after))]
     CircuitOpen {
         /// Time until the breaker lets a trial call through.
         retry_after: Duration,
     },
-    /// A rate limit was hit; the call may be retried after `retry_after`.
-    #[error("rate limited; retry in {retry_after:?}")]
+    /// A rate limit was hit; the call may be retried after `retry_after` (the message shows it rounded
+    /// up to whole milliseconds).
+    #[error("rate limited; retry in {:?}", whole_ms(*.retry_after))]
     RateLimited {
         /// Time until a call would be allowed.
         retry_after: Duration,
@@ -120,6 +130,32 @@ impl From<std::io::Error> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_show_in_whole_milliseconds_rounded_up() {
+        let open = |nanos| Error::CircuitOpen {
+            retry_after: Duration::from_nanos(nanos),
+        };
+        assert_eq!(
+            open(20_000_000_000).to_string(),
+            "circuit open; next trial in 20s"
+        );
+        assert_eq!(
+            open(3_599_999_812_345).to_string(),
+            "circuit open; next trial in 3600s"
+        );
+        assert_eq!(
+            open(1_234_000_001).to_string(),
+            "circuit open; next trial in 1.235s"
+        );
+        assert_eq!(open(1).to_string(), "circuit open; next trial in 1ms");
+        assert_eq!(open(0).to_string(), "circuit open; next trial in 0ns");
+        let limited = Error::RateLimited {
+            retry_after: Duration::from_micros(99_500),
+        };
+        assert_eq!(limited.to_string(), "rate limited; retry in 100ms");
+        assert_eq!(whole_ms(Duration::MAX), Duration::from_millis(u64::MAX));
+    }
 
     #[test]
     fn codes_are_unique_snake_case_and_listed() {

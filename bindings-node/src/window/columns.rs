@@ -1,5 +1,5 @@
-//! The columns of `Aggregator.addMany`: text columns (one string, or an array of strings read into
-//! one buffer), the values column (a `Float64Array` read in place, or an array of numbers) and the
+//! The columns of `Aggregator.addMany`: text columns (one string, an array of strings read into one
+//! buffer of distinct names plus codes, or a categorical `{ names, codes }`), the values column (a `Float64Array` read in place, or an array of numbers) and the
 //! event-time column (one time for the batch, a `BigInt64Array` read in place, or a
 //! `Float64Array` / array of whole numbers).
 //!
@@ -13,38 +13,84 @@ use crate::napi::args::{integer, number, whole};
 use crate::napi::raw::{self, napi_call};
 use crate::napi::script;
 use dashfeed::event::now_ms;
-use dashfeed::window::Column;
+use dashfeed::window::{Codes, Column, Names};
 use dashfeed::Error;
 use napi::sys;
 use std::ptr;
 
-/// A text column: one string for every row, or one per row (all in one buffer).
+/// A text column: one string for every row, or dictionary-encoded names plus one code per row.
 pub enum Texts {
     /// The same text for every row.
     One(String),
     /// One per row, dictionary-encoded: name `k` is `text[ends[k - 1]..ends[k]]`, and row `i` is
-    /// name `codes[i]`.
+    /// name `codes[i]` (validated by the core).
     Codes {
         /// The distinct names, concatenated.
         text: String,
         /// End offset of each name in `text`.
         ends: Vec<usize>,
-        /// A Uint32Array of one name index per row (made by the helper, read in place).
+        /// A Uint32Array or an Int32Array of one name index per row (read in place).
         codes: Handle,
+        /// Its TypedArray kind.
+        kind: i32,
     },
 }
 
+/// Copies the strings of a JS array into one buffer: (text, end offset of each).
+fn read_names(
+    env: sys::napi_env,
+    names: sys::napi_value,
+    what: &str,
+) -> Result<(String, Vec<usize>)> {
+    let n = raw::array_len(env, names)?;
+    let mut text = String::new();
+    let mut ends = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let item = raw::element(env, names, i)?;
+        if raw::type_of(env, item)? != sys::ValueType::napi_string {
+            return Err(Error::invalid(format!("{what}.names[{i}] must be a string")).into());
+        }
+        raw::with_str(env, item, |s| text.push_str(s))?;
+        ends.push(text.len());
+    }
+    Ok((text, ends))
+}
+
 impl Texts {
-    /// Reads a string or an array of strings (dictionary-encoded by the JS helper: only the
-    /// distinct strings are copied out of V8).
+    /// Reads a string, an array of strings (dictionary-encoded by the JS helper: only the distinct
+    /// strings are copied out of V8), or a categorical `{ names, codes }` (an array of strings and
+    /// a `Uint32Array` / `Int32Array` of one index into it per row).
     pub fn read(env: sys::napi_env, v: sys::napi_value, what: &str) -> Result<Texts> {
-        if raw::type_of(env, v)? == sys::ValueType::napi_string {
+        let t = raw::type_of(env, v)?;
+        if t == sys::ValueType::napi_string {
             return Ok(Texts::One(raw::with_str(env, v, str::to_owned)?));
         }
         let mut yes = false;
         napi_call!(napi_is_array(env, v, &mut yes))?;
+        if !yes && t == sys::ValueType::napi_object {
+            let (names, codes) = (raw::named(env, v, c"names")?, raw::named(env, v, c"codes")?);
+            napi_call!(napi_is_array(env, names, &mut yes))?;
+            let kind = typed_kind(env, codes)?;
+            let int = matches!(
+                kind,
+                Some(sys::TypedarrayType::uint32_array | sys::TypedarrayType::int32_array)
+            );
+            if !yes || !int {
+                let msg = format!(
+                    "{what} as an object must be {{ names: string[], codes: Uint32Array | Int32Array }}"
+                );
+                return Err(Error::invalid(msg).into());
+            }
+            let (text, ends) = read_names(env, names, what)?;
+            return Ok(Texts::Codes {
+                text,
+                ends,
+                codes: Handle(codes),
+                kind: kind.unwrap_or(sys::TypedarrayType::uint32_array),
+            });
+        }
         if !yes {
-            let msg = format!("{what} must be a string or an array of strings");
+            let msg = format!("{what} must be a string, an array of strings or {{ names, codes }}");
             return Err(Error::invalid(msg).into());
         }
         let encoded = script::call(env, HELPERS, c"codes", &[v])?;
@@ -56,28 +102,19 @@ impl Texts {
             raw::element(env, encoded, 0)?,
             raw::element(env, encoded, 1)?,
         );
-        let n = raw::array_len(env, names)?;
-        let mut text = String::new();
-        let mut ends = Vec::with_capacity(n as usize);
-        for i in 0..n {
-            let item = raw::element(env, names, i)?;
-            raw::with_str(env, item, |s| text.push_str(s))?;
-            ends.push(text.len());
-        }
+        let (text, ends) = read_names(env, names, what)?;
         Ok(Texts::Codes {
             text,
             ends,
             codes: Handle(codes),
+            kind: sys::TypedarrayType::uint32_array,
         })
     }
 
-    /// The row texts of a `Codes` column (empty for `One`).
-    ///
-    /// # Safety
-    /// No JavaScript may run while the result is alive (it reads the codes array in place).
-    pub unsafe fn rows(&self, env: sys::napi_env) -> Result<Vec<&str>> {
-        let Texts::Codes { text, ends, codes } = self else {
-            return Ok(Vec::new());
+    /// The distinct names of a `Codes` column (empty for `One`).
+    pub fn names(&self) -> Vec<&str> {
+        let Texts::Codes { text, ends, .. } = self else {
+            return Vec::new();
         };
         let mut names = Vec::with_capacity(ends.len());
         let mut start = 0;
@@ -85,27 +122,62 @@ impl Texts {
             names.push(text.get(start..end).unwrap_or_default());
             start = end;
         }
-        // SAFETY: forwarded to the caller; the helper made a Uint32Array.
-        let codes =
-            unsafe { view::<u32>(env, codes.0, sys::TypedarrayType::uint32_array, "codes")? };
-        let mut rows = Vec::with_capacity(codes.len());
-        for &c in codes.iter() {
-            rows.push(
-                *names
-                    .get(c as usize)
-                    .ok_or_else(|| dashfeed::Error::Internal("text code out of range".into()))?,
-            );
-        }
-        Ok(rows)
+        names
     }
 
-    /// The core column, borrowing `rows` (from [`rows`](Texts::rows)) for `Each`.
-    pub fn column<'a>(&'a self, rows: &'a [&'a str]) -> Column<'a, &'a str> {
-        match self {
-            Texts::One(s) => Column::One(s.as_str()),
-            Texts::Codes { .. } => Column::Each(rows),
+    /// The codes of a `Codes` column, in place (empty for `One`).
+    ///
+    /// # Safety
+    /// No JavaScript may run while the result is alive (it reads the codes array in place).
+    pub unsafe fn codes(&self, env: sys::napi_env) -> Result<CodeRows<'_>> {
+        let Texts::Codes { codes, kind, .. } = self else {
+            return Ok(CodeRows::U32(SliceOrVec::Slice(&[])));
+        };
+        // SAFETY: forwarded to the caller; `kind` is the array's kind, checked by `read`.
+        unsafe {
+            Ok(if *kind == sys::TypedarrayType::int32_array {
+                CodeRows::I32(view::<i32>(env, codes.0, *kind, "codes")?)
+            } else {
+                CodeRows::U32(view::<u32>(env, codes.0, *kind, "codes")?)
+            })
         }
     }
+
+    /// The core column over `names` (from [`names`](Texts::names)) and `codes` (from
+    /// [`codes`](Texts::codes)).
+    pub fn column<'a>(&'a self, names: &'a [&'a str], codes: &'a CodeRows<'a>) -> Names<'a> {
+        match self {
+            Texts::One(s) => Names::One(s.as_str()),
+            Texts::Codes { .. } => Names::Coded {
+                names,
+                codes: match codes {
+                    CodeRows::U32(c) => Codes::U32(c),
+                    CodeRows::I32(c) => Codes::I32(c),
+                },
+                valid: None,
+            },
+        }
+    }
+}
+
+/// A categorical text column of `addMany` (the declaration of its TypeScript type; `Texts::read`
+/// reads it): row `i` is `names[codes[i]]`.
+#[allow(dead_code)] // declared for its TypeScript type in index.d.ts only
+#[napi_derive::napi(object, object_to_js = false)]
+pub struct CategoricalColumn {
+    /// The distinct names.
+    pub names: Vec<String>,
+    /// One index into `names` per row.
+    #[napi(ts_type = "Uint32Array | Int32Array")]
+    pub codes: napi::bindgen_prelude::Uint32Array,
+}
+
+/// The codes of a text column, borrowed from its TypedArray.
+pub enum CodeRows<'a> {
+    /// From a Uint32Array.
+    U32(SliceOrVec<'a, u32>),
+    /// From an Int32Array.
+    I32(SliceOrVec<'a, i32>),
 }
 
 /// A JS value kept by a column until it is read in place.

@@ -13,6 +13,9 @@ ERROR_CODES: Final[list[str]]
 
 _Format = Literal["msgpack", "json"]
 _BytesLike = Union[bytes, bytearray, memoryview]
+# A text column of Aggregator.add_many: one str, one str per row, a categorical (names, codes) pair,
+# or a pandas Categorical / Arrow array (typed as Any: neither pandas nor pyarrow is a dependency).
+_TextColumn = Union[str, Sequence[str], tuple[Sequence[str], Any], Any]
 
 class DashfeedError(Exception):
     """Base class of every dashfeed error; ``code`` is the stable error code."""
@@ -329,12 +332,25 @@ class Aggregator:
     ) -> None: ...
     def add_many(
         self,
-        dashboards: Union[str, Sequence[str]],
-        metrics: Union[str, Sequence[str]],
+        dashboards: _TextColumn,
+        metrics: _TextColumn,
         values: Any,
         ts: Any = None,
         tags: Optional[dict[str, str]] = None,
-    ) -> int: ...
+    ) -> int:
+        """Adds a batch of columns. ``dashboards`` / ``metrics``: a str, a sequence of str, a
+        categorical ``(names, codes)`` pair, a pandas ``Categorical`` / category Series, or an Arrow
+        array of (dictionary-encoded) strings; ``values``: float64 numpy / sequence / Arrow;
+        ``ts``: None, an int, int64 numpy / sequence, Arrow int64 or timestamp. All or nothing."""
+    def add_table(
+        self,
+        table: Any,
+        *,
+        dashboard: Optional[str] = None,
+        tags: Optional[dict[str, str]] = None,
+    ) -> int:
+        """Adds the rows of an Arrow table (pyarrow, polars, pandas) with columns ``metric``,
+        ``value``, optional ``ts`` and ``dashboard`` (unless ``dashboard=`` is given)."""
     def advance_to(self, ts: int) -> None: ...
     def poll(self) -> list[WindowResult]: ...
     def flush(self) -> list[WindowResult]: ...

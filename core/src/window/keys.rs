@@ -89,6 +89,9 @@ pub(crate) struct KeyTable {
     /// Slots by id (free ones have `key == None`).
     pub slots: Vec<Slot>,
     free: Vec<u32>,
+    /// Bumped whenever a key is forgotten: a slot id remembered across events (the categorical
+    /// columns' name → slot map) is valid only while this has not changed.
+    pub removals: u64,
 }
 
 pub(crate) use crate::event::check_name;
@@ -214,6 +217,7 @@ impl KeyTable {
         if slot.key.take().is_none() {
             return;
         }
+        self.removals += 1;
         slot.short = None;
         slot.windows.clear();
         if let Ok(entry) = self.table.find_entry(slot.hash, |&x| x == id) {
@@ -224,6 +228,7 @@ impl KeyTable {
 
     /// Forgets every key.
     pub fn clear(&mut self) {
+        self.removals += 1;
         self.table.clear();
         self.slots.clear();
         self.free.clear();

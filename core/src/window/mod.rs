@@ -73,6 +73,7 @@ mod accum;
 mod aggregator;
 mod batch;
 mod close;
+mod coded;
 mod config;
 mod keys;
 mod place;
@@ -82,6 +83,7 @@ mod spec;
 
 pub use aggregator::{Aggregator, AggregatorStats};
 pub use batch::Column;
+pub use coded::{Batch, Bitmap, Codes, Names};
 pub use config::{AggregatorConfig, DEFAULT_MAX_PENDING, MAX_QUANTILES};
 pub use result::{quantile_name, WindowResult};
 pub use sketch::{QuantileSketch, EXACT_MAX, MAX_BUCKETS, RELATIVE_ACCURACY};
@@ -92,3 +94,5 @@ pub use spec::{
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_coded;

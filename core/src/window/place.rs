@@ -35,22 +35,55 @@ impl Aggregator {
         id: Option<&str>,
     ) {
         self.seq += 1;
-        let kid = match self.keys.find(hash, d, m, tags) {
-            Some(kid) => kid,
+        match self.slot_for(hash, d, m, tags, ts) {
+            Some(kid) => self.place(kid, d, m, value, ts, tags, id),
             None => {
-                if self.all_closed(ts) {
-                    self.push_late(d, m, value, ts, tags, id);
-                    self.observe(ts);
-                    return;
-                }
-                let key = Key {
-                    dashboard: d.to_owned(),
-                    metric: m.to_owned(),
-                    tags: owned_tags(tags),
-                };
-                self.keys.insert(hash, key)
+                self.push_late(d, m, value, ts, tags, id);
+                self.observe(ts);
             }
+        }
+    }
+
+    /// The slot of a key (tags sorted) whose parts hash to `hash`, interning it when new; `None` when
+    /// it is new and every window an event at `ts` belongs to has closed (the event is late and the
+    /// key is not interned).
+    #[inline]
+    pub(super) fn slot_for<K: AsRef<str>, V: AsRef<str>>(
+        &mut self,
+        hash: u64,
+        d: &str,
+        m: &str,
+        tags: &[(K, V)],
+        ts: i64,
+    ) -> Option<u32> {
+        if let Some(kid) = self.keys.find(hash, d, m, tags) {
+            return Some(kid);
+        }
+        if self.all_closed(ts) {
+            return None;
+        }
+        let key = Key {
+            dashboard: d.to_owned(),
+            metric: m.to_owned(),
+            tags: owned_tags(tags),
         };
+        Some(self.keys.insert(hash, key))
+    }
+
+    /// Places the current event (already counted in `seq`) in the windows of slot `kid`, whose key is
+    /// `d`, `m`, `tags` (kept on a late event).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn place<K: AsRef<str>, V: AsRef<str>>(
+        &mut self,
+        kid: u32,
+        d: &str,
+        m: &str,
+        value: f64,
+        ts: i64,
+        tags: &[(K, V)],
+        id: Option<&str>,
+    ) {
         let late = match self.cfg.window {
             WindowSpec::Tumbling { size_ms } => self.place_tumbling(kid, ts, value, size_ms as i64),
             WindowSpec::Hopping { size_ms, slide_ms } => {
@@ -83,7 +116,7 @@ impl Aggregator {
         last_end <= self.wm
     }
 
-    fn push_late<K: AsRef<str>, V: AsRef<str>>(
+    pub(super) fn push_late<K: AsRef<str>, V: AsRef<str>>(
         &mut self,
         d: &str,
         m: &str,

@@ -1,0 +1,438 @@
+//! The columns of `Aggregator.add_many` and `add_table`, read without a Python object per row where
+//! the caller has them that way: text columns as one str, a sequence of str, a categorical
+//! `(names, codes)` pair (codes in any integer buffer), a pandas `Categorical` (or a category
+//! Series / Index), or any Arrow array through the PyCapsule interface (dictionary-encoded strings
+//! are read as names plus codes); values as a float64 buffer, a sequence or Arrow float64; event times
+//! as one int, an int64 buffer, a sequence or Arrow int64 / timestamp.
+//!
+//! Arrow columns may come in chunks whose boundaries differ from column to column: the rows are
+//! cut where any column changes chunk, each piece becomes one core [`Batch`] (slices only), and the
+//! pieces go to the core together (`add_batches`: validated as a whole, applied in order).
+
+use crate::arrow;
+use crate::buffer::{Column as Buf, Elem};
+use crate::codec::utf8_of;
+use crate::error::to_py;
+use arrow_array::ArrayRef;
+use dashfeed::event::now_ms;
+use dashfeed::window::{Batch, Bitmap, Codes, Column, Names};
+use dashfeed::Error;
+use pyo3::prelude::*;
+use pyo3::types::{PyInt, PyString, PyTuple};
+
+/// A text argument, kept alive while the batch is applied.
+pub enum Texts<'py> {
+    /// One name for every row.
+    One(String),
+    /// A sequence of str.
+    Strs(Vec<Bound<'py, PyString>>),
+    /// Categorical: distinct names and one code per row.
+    Pair {
+        /// The names.
+        names: Vec<Bound<'py, PyString>>,
+        /// The codes.
+        codes: Ints,
+    },
+    /// Arrow chunks (strings, or dictionary-encoded strings).
+    Arrow(Vec<ArrayRef>),
+}
+
+/// Integer codes: a buffer read in place, or a sequence copied.
+pub enum Ints {
+    /// An integer buffer (numpy array).
+    Buf(Buf),
+    /// A sequence of ints.
+    Owned(Vec<i64>),
+}
+
+/// The values argument.
+pub enum Floats {
+    /// A float64 buffer.
+    Buf(Buf),
+    /// A sequence of numbers.
+    Owned(Vec<f64>),
+    /// Arrow float64 chunks.
+    Arrow(Vec<ArrayRef>),
+}
+
+/// The event-time argument.
+pub enum Times {
+    /// One time for every row.
+    One(i64),
+    /// An int64 buffer.
+    Buf(Buf),
+    /// A sequence of ints.
+    Owned(Vec<i64>),
+    /// Arrow chunks, each with its times converted to ms when they are not ms already.
+    Arrow(Vec<(ArrayRef, Option<Vec<i64>>)>),
+}
+
+fn invalid(msg: String) -> PyErr {
+    to_py(Error::invalid(msg))
+}
+
+/// The str items of a sequence (names of a categorical column, or one per row).
+fn strs<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Bound<'py, PyString>>> {
+    obj.try_iter()
+        .and_then(|it| {
+            it.map(|x| x.and_then(|x| Ok(x.cast_into::<PyString>()?)))
+                .collect()
+        })
+        .map_err(|_| invalid(format!("{what} must hold str only")))
+}
+
+fn ints(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Ints> {
+    if let Some(b) = Buf::get(obj, Elem::Int, what)? {
+        return Ok(Ints::Buf(b));
+    }
+    obj.extract().map(Ints::Owned).map_err(|_| {
+        invalid(format!(
+            "{what} must be an integer buffer or a sequence of ints"
+        ))
+    })
+}
+
+/// The UTF-8 views of str objects (borrowed from them).
+fn utf8_rows<'a>(items: &'a [Bound<'_, PyString>]) -> PyResult<Vec<&'a str>> {
+    items.iter().map(|s| utf8_of(s)).collect()
+}
+
+/// The pandas `Categorical` behind `obj` (itself, or the `.array` of a category Series).
+fn categorical<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = obj.py();
+    let (codes, categories) = (pyo3::intern!(py, "codes"), pyo3::intern!(py, "categories"));
+    if obj.hasattr(codes)? && obj.hasattr(categories)? {
+        return Ok(Some(obj.clone()));
+    }
+    let array = pyo3::intern!(py, "array");
+    if obj.hasattr(pyo3::intern!(py, "cat"))? && obj.hasattr(array)? {
+        let array = obj.getattr(array)?;
+        if array.hasattr(codes)? && array.hasattr(categories)? {
+            return Ok(Some(array));
+        }
+    }
+    Ok(None)
+}
+
+impl<'py> Texts<'py> {
+    /// Reads a text argument (see the module docs for the forms).
+    pub fn read(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Self> {
+        if let Ok(s) = obj.cast::<PyString>() {
+            return Ok(Texts::One(s.to_cow()?.into_owned()));
+        }
+        if let Ok(t) = obj.cast::<PyTuple>() {
+            let first = t.get_item(0).ok();
+            if t.len() == 2 && first.is_some_and(|f| !f.is_instance_of::<PyString>()) {
+                return Ok(Texts::Pair {
+                    names: strs(&t.get_item(0)?, &format!("{what} names"))?,
+                    codes: ints(&t.get_item(1)?, &format!("{what} codes"))?,
+                });
+            }
+        }
+        if let Some(cat) = categorical(obj)? {
+            let py = obj.py();
+            let mut names = cat.getattr(pyo3::intern!(py, "categories"))?;
+            // Iterating a pandas Index boxes every item on each access (pandas 3's Arrow-backed str
+            // makes that ~1 µs a name); `tolist()` converts them in one go.
+            let tolist = pyo3::intern!(py, "tolist");
+            if names.hasattr(tolist)? {
+                names = names.call_method0(tolist)?;
+            }
+            return Ok(Texts::Pair {
+                names: strs(&names, &format!("{what} categories"))?,
+                codes: ints(
+                    &cat.getattr(pyo3::intern!(py, "codes"))?,
+                    &format!("{what} codes"),
+                )?,
+            });
+        }
+        if arrow::is_arrow(obj)? {
+            return Ok(Texts::Arrow(arrow::chunks(obj, what)?));
+        }
+        strs(obj, what).map(Texts::Strs).map_err(|_| {
+            invalid(format!(
+                "{what} must be a str, a sequence of str, a (names, codes) pair, a pandas \
+                 Categorical or an Arrow array of strings"
+            ))
+        })
+    }
+
+    fn view(&self, what: &str) -> PyResult<TextView<'_>> {
+        Ok(match self {
+            Texts::One(s) => TextView::One(s),
+            Texts::Strs(items) => TextView::Chunks(vec![TextChunk::Each(utf8_rows(items)?, None)]),
+            Texts::Pair { names, codes } => TextView::Chunks(vec![TextChunk::Coded {
+                names: utf8_rows(names)?,
+                codes: match codes {
+                    Ints::Buf(b) => b.as_codes(),
+                    Ints::Owned(v) => Codes::I64(v),
+                },
+                valid: None,
+            }]),
+            Texts::Arrow(chunks) => {
+                let mut out = Vec::with_capacity(chunks.len());
+                for c in chunks {
+                    let valid = arrow::validity(c.as_ref());
+                    out.push(match arrow::dictionary(c.as_ref(), what)? {
+                        Some((names, codes)) => TextChunk::Coded {
+                            names,
+                            codes,
+                            valid,
+                        },
+                        None => TextChunk::Each(arrow::strings(c.as_ref(), what)?, valid),
+                    });
+                }
+                TextView::Chunks(out)
+            }
+        })
+    }
+}
+
+impl Floats {
+    /// Reads the values argument.
+    pub fn read(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        if let Some(b) = Buf::get(obj, Elem::F64, "values")? {
+            return Ok(Floats::Buf(b));
+        }
+        if arrow::is_arrow(obj)? {
+            return Ok(Floats::Arrow(arrow::chunks(obj, "values")?));
+        }
+        obj.extract().map(Floats::Owned).map_err(|_| {
+            invalid(
+                "values must be a float64 buffer, a sequence of numbers or Arrow float64".into(),
+            )
+        })
+    }
+
+    fn view(&self) -> PyResult<Vec<(&[f64], Option<Bitmap<'_>>)>> {
+        Ok(match self {
+            Floats::Buf(b) => vec![(b.as_f64(), None)],
+            Floats::Owned(v) => vec![(v, None)],
+            Floats::Arrow(chunks) => chunks
+                .iter()
+                .map(|c| {
+                    Ok((
+                        arrow::floats(c.as_ref(), "values")?,
+                        arrow::validity(c.as_ref()),
+                    ))
+                })
+                .collect::<PyResult<_>>()?,
+        })
+    }
+}
+
+impl Times {
+    /// Reads the event-time argument (`None`: now).
+    pub fn read(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let Some(t) = obj.filter(|t| !t.is_none()) else {
+            return Ok(Times::One(now_ms()));
+        };
+        if t.is_instance_of::<PyInt>() {
+            return Ok(Times::One(t.extract()?));
+        }
+        if let Some(b) = Buf::get(t, Elem::I64, "ts")? {
+            return Ok(Times::Buf(b));
+        }
+        if arrow::is_arrow(t)? {
+            return Times::arrow(arrow::chunks(t, "ts")?);
+        }
+        t.extract().map(Times::Owned).map_err(|_| {
+            invalid(
+                "ts must be None, an int, an int64 buffer, a sequence of ints or Arrow int64 / \
+                 timestamp"
+                    .into(),
+            )
+        })
+    }
+
+    /// Arrow chunks of event times (int64 ms or timestamps).
+    pub fn arrow(chunks: Vec<ArrayRef>) -> PyResult<Self> {
+        let mut out = Vec::with_capacity(chunks.len());
+        for c in chunks {
+            let converted = arrow::times(c.as_ref(), "ts")?.ok();
+            out.push((c, converted));
+        }
+        Ok(Times::Arrow(out))
+    }
+
+    fn view(&self) -> PyResult<TimeView<'_>> {
+        Ok(match self {
+            Times::One(t) => TimeView::One(*t),
+            Times::Buf(b) => TimeView::Chunks(vec![(b.as_i64(), None)]),
+            Times::Owned(v) => TimeView::Chunks(vec![(v, None)]),
+            Times::Arrow(chunks) => TimeView::Chunks(
+                chunks
+                    .iter()
+                    .map(|(c, converted)| {
+                        let rows = match converted {
+                            Some(v) => v.as_slice(),
+                            None => arrow::times(c.as_ref(), "ts")?.err().unwrap_or(&[]),
+                        };
+                        Ok((rows, arrow::validity(c.as_ref())))
+                    })
+                    .collect::<PyResult<_>>()?,
+            ),
+        })
+    }
+}
+
+/// One chunk of a text column.
+enum TextChunk<'a> {
+    Each(Vec<&'a str>, Option<Bitmap<'a>>),
+    Coded {
+        names: Vec<&'a str>,
+        codes: Codes<'a>,
+        valid: Option<Bitmap<'a>>,
+    },
+}
+
+impl TextChunk<'_> {
+    fn len(&self) -> usize {
+        match self {
+            TextChunk::Each(rows, _) => rows.len(),
+            TextChunk::Coded { codes, .. } => codes.len(),
+        }
+    }
+}
+
+enum TextView<'a> {
+    One(&'a str),
+    Chunks(Vec<TextChunk<'a>>),
+}
+
+enum TimeView<'a> {
+    One(i64),
+    Chunks(Vec<(&'a [i64], Option<Bitmap<'a>>)>),
+}
+
+/// Where row `at` falls: (chunk, row within it), given the chunks' lengths.
+fn locate(lens: &[usize], mut at: usize) -> (usize, usize) {
+    for (j, &len) in lens.iter().enumerate() {
+        if at < len {
+            return (j, at);
+        }
+        at -= len;
+    }
+    (lens.len(), 0)
+}
+
+fn shift(valid: Option<Bitmap<'_>>, by: usize) -> Option<Bitmap<'_>> {
+    valid.map(|b| Bitmap {
+        bits: b.bits,
+        offset: b.offset + by,
+    })
+}
+
+fn names_at<'a>(view: &'a TextView<'a>, lens: &[usize], a: usize, b: usize) -> Names<'a> {
+    let TextView::Chunks(chunks) = view else {
+        return match view {
+            TextView::One(s) => Names::One(s),
+            TextView::Chunks(_) => Names::One(""),
+        };
+    };
+    let (j, lo) = locate(lens, a);
+    let hi = lo + (b - a);
+    match &chunks[j] {
+        TextChunk::Each(rows, _) => Names::Each(&rows[lo..hi]),
+        TextChunk::Coded {
+            names,
+            codes,
+            valid,
+        } => Names::Coded {
+            names,
+            codes: codes.slice(lo, hi),
+            valid: shift(*valid, lo),
+        },
+    }
+}
+
+/// The rows of each text column, and the first null of a plain (not dictionary) Arrow string chunk.
+fn text_lens(view: &TextView<'_>, what: &str) -> PyResult<Option<Vec<usize>>> {
+    let TextView::Chunks(chunks) = view else {
+        return Ok(None);
+    };
+    let mut before = 0;
+    for c in chunks {
+        if let TextChunk::Each(rows, Some(valid)) = c {
+            if let Some(i) = valid.first_null(what, rows.len()).map_err(to_py)? {
+                return Err(invalid(format!("{what}[{}] is null", before + i)));
+            }
+        }
+        before += c.len();
+    }
+    Ok(Some(chunks.iter().map(TextChunk::len).collect()))
+}
+
+/// Cuts the columns into core batches where any column changes chunk, and applies them all in one
+/// core call with the GIL released. Returns the number of rows.
+pub fn apply(
+    py: Python<'_>,
+    agg: &parking_lot::Mutex<dashfeed::window::Aggregator>,
+    (dashboards, metrics): (&Texts<'_>, &Texts<'_>),
+    values: &Floats,
+    ts: &Times,
+    tags: &[(&str, &str)],
+) -> PyResult<usize> {
+    let (d, m) = (dashboards.view("dashboards")?, metrics.view("metrics")?);
+    let (v, t) = (values.view()?, ts.view()?);
+    let v_lens: Vec<usize> = v.iter().map(|(rows, _)| rows.len()).collect();
+    let n: usize = v_lens.iter().sum();
+    let d_lens = text_lens(&d, "dashboards")?;
+    let m_lens = text_lens(&m, "metrics")?;
+    let t_lens = match &t {
+        TimeView::One(_) => None,
+        TimeView::Chunks(c) => Some(c.iter().map(|(rows, _)| rows.len()).collect::<Vec<_>>()),
+    };
+    let mut cuts = vec![0, n];
+    for (what, lens) in [
+        ("dashboards", &d_lens),
+        ("metrics", &m_lens),
+        ("ts", &t_lens),
+    ] {
+        let Some(lens) = lens else { continue };
+        let rows: usize = lens.iter().sum();
+        if rows != n {
+            return Err(invalid(format!("{what} has {rows} rows, values has {n}")));
+        }
+        cuts.extend(lens.iter().scan(0, |end, len| {
+            *end += len;
+            Some(*end)
+        }));
+    }
+    cuts.extend(v_lens.iter().scan(0, |end, len| {
+        *end += len;
+        Some(*end)
+    }));
+    cuts.sort_unstable();
+    cuts.dedup();
+    let one = [n];
+    let mut batches = Vec::with_capacity(cuts.len());
+    for w in cuts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let (vj, vlo) = locate(&v_lens, a);
+        let (vals, vvalid) = v[vj];
+        batches.push(Batch {
+            dashboards: names_at(&d, d_lens.as_deref().unwrap_or(&one), a, b),
+            metrics: names_at(&m, m_lens.as_deref().unwrap_or(&one), a, b),
+            values: &vals[vlo..vlo + (b - a)],
+            values_valid: shift(vvalid, vlo),
+            ts: match &t {
+                TimeView::One(x) => Column::One(*x),
+                TimeView::Chunks(c) => {
+                    let (tj, tlo) = locate(t_lens.as_deref().unwrap_or(&one), a);
+                    Column::Each(&c[tj].0[tlo..tlo + (b - a)])
+                }
+            },
+            ts_valid: match &t {
+                TimeView::One(_) => None,
+                TimeView::Chunks(c) => {
+                    let (tj, tlo) = locate(t_lens.as_deref().unwrap_or(&one), a);
+                    shift(c[tj].1, tlo)
+                }
+            },
+            tags,
+        });
+    }
+    let res = py.detach(|| agg.lock().add_batches(&batches));
+    res.map_err(to_py)
+}

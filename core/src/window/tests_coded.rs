@@ -1,0 +1,278 @@
+//! Tests of the categorical batch input ([`Aggregator::add_batch`]): the same results as adding the
+//! rows one by one (every window kind, late rows, keys forgotten and slots reused mid-batch), and
+//! every refused batch leaving the aggregator's state untouched.
+
+use super::*;
+
+fn agg(window: WindowSpec) -> Aggregator {
+    let mut c = AggregatorConfig::new(window);
+    if window.is_time_based() {
+        c.lateness_ms = 500;
+    }
+    c.quantiles = vec![0.5];
+    Aggregator::new(c).unwrap()
+}
+
+/// A deterministic pseudo-random sequence (xorshift).
+fn rng(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut x = seed | 1;
+    move |n| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    }
+}
+
+type Rows = (Vec<u32>, Vec<f64>, Vec<i64>);
+
+/// Rows over `keys` names whose event time mostly rises over `span` ms, with some late ones.
+fn rows(n: usize, keys: u64, span: i64, seed: u64) -> Rows {
+    let mut r = rng(seed);
+    let mut codes = Vec::new();
+    let mut values = Vec::new();
+    let mut ts = Vec::new();
+    for i in 0..n {
+        let t = span * i as i64 / n as i64;
+        // One half of the keys in the first half of the time, the other half after (so keys go
+        // idle and are forgotten), and now and then any key (so forgotten keys come back).
+        let half = if t < span / 2 { 0 } else { keys / 2 };
+        codes.push(if r(50) == 0 {
+            r(keys)
+        } else {
+            half + r(keys / 2)
+        } as u32);
+        values.push(r(1000) as f64 / 7.0);
+        ts.push(if r(20) == 0 { t - r(5_000) as i64 } else { t });
+    }
+    (codes, values, ts)
+}
+
+fn results(a: &mut Aggregator) -> (Vec<WindowResult>, Vec<crate::Event>, AggregatorStats) {
+    let late = a.take_late();
+    let stats = a.stats();
+    (a.flush(), late, stats)
+}
+
+#[test]
+fn coded_rows_give_the_results_of_adding_them_one_by_one() {
+    let kinds = [
+        WindowSpec::tumbling(1_000),
+        WindowSpec::hopping(2_000, 500),
+        WindowSpec::session(700),
+        WindowSpec::count(3),
+    ];
+    let names: Vec<String> = (0..37).map(|i| format!("m{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    for window in kinds {
+        // 10 minutes of event time: keys idle for over a minute are forgotten and their slots
+        // reused by others within the batch.
+        let (codes, values, ts) = rows(5_000, 37, 600_000, 7);
+        let mut one = agg(window);
+        for i in 0..codes.len() {
+            let m = refs[codes[i] as usize];
+            one.add_parts("d", m, values[i], ts[i], &[("h", "x")])
+                .unwrap();
+        }
+        for (label, split) in [("one batch", codes.len()), ("batches of 333", 333)] {
+            let mut coded = agg(window);
+            let mut at = 0;
+            while at < codes.len() {
+                let end = (at + split).min(codes.len());
+                let n = coded
+                    .add_batch(Batch {
+                        dashboards: Names::One("d"),
+                        metrics: Names::Coded {
+                            names: &refs,
+                            codes: Codes::U32(&codes[at..end]),
+                            valid: None,
+                        },
+                        values: &values[at..end],
+                        values_valid: None,
+                        ts: Column::Each(&ts[at..end]),
+                        ts_valid: None,
+                        tags: &[("h", "x")],
+                    })
+                    .unwrap();
+                assert_eq!(n, end - at);
+                at = end;
+            }
+            let mut reference = agg(window);
+            for i in 0..codes.len() {
+                let m = refs[codes[i] as usize];
+                reference
+                    .add_parts("d", m, values[i], ts[i], &[("h", "x")])
+                    .unwrap();
+            }
+            assert!(coded.keys.removals > 0, "keys were forgotten mid-batch");
+            assert_eq!(
+                results(&mut coded),
+                results(&mut reference),
+                "{window:?}, {label}"
+            );
+        }
+        assert!(
+            one.stats().late > 0 || !window.is_time_based(),
+            "the rows include late ones"
+        );
+    }
+}
+
+#[test]
+fn coded_dashboards_and_pairs_of_coded_columns_match_the_string_path() {
+    let (codes, values, ts) = rows(2_000, 5, 30_000, 3);
+    let dcodes: Vec<i16> = codes.iter().map(|&c| (c % 3) as i16).collect();
+    let mcodes: Vec<u8> = codes.iter().map(|&c| c as u8).collect();
+    let (ds, ms) = (["a", "b", "c"], ["p", "q", "r", "s", "t"]);
+    let mut coded = agg(WindowSpec::tumbling(1_000));
+    let mut dash_only = agg(WindowSpec::tumbling(1_000));
+    let mut reference = agg(WindowSpec::tumbling(1_000));
+    let both = Batch {
+        dashboards: Names::Coded {
+            names: &ds,
+            codes: Codes::I16(&dcodes),
+            valid: None,
+        },
+        metrics: Names::Coded {
+            names: &ms,
+            codes: Codes::U8(&mcodes),
+            valid: None,
+        },
+        values: &values,
+        values_valid: None,
+        ts: Column::Each(&ts),
+        ts_valid: None,
+        tags: &[],
+    };
+    coded.add_batch(both).unwrap();
+    let mut by_dash = both;
+    by_dash.metrics = Names::One("p");
+    dash_only.add_batch(by_dash).unwrap();
+    let mut ref_dash = agg(WindowSpec::tumbling(1_000));
+    for i in 0..values.len() {
+        let (d, m) = (ds[dcodes[i] as usize], ms[mcodes[i] as usize]);
+        reference.add_parts(d, m, values[i], ts[i], &[]).unwrap();
+        ref_dash.add_parts(d, "p", values[i], ts[i], &[]).unwrap();
+    }
+    assert_eq!(results(&mut coded), results(&mut reference));
+    assert_eq!(results(&mut dash_only), results(&mut ref_dash));
+}
+
+/// A batch of 3 rows over `metrics`; every refusal below must leave `a` as it was.
+fn three<'a>(metrics: Names<'a>, values: &'a [f64]) -> Batch<'a> {
+    Batch {
+        dashboards: Names::One("d"),
+        metrics,
+        values,
+        values_valid: None,
+        ts: Column::Each(&[100, 200, 300]),
+        ts_valid: None,
+        tags: &[],
+    }
+}
+
+#[test]
+fn bad_batches_are_refused_with_invalid_input_and_apply_nothing() {
+    let names = ["a", "b", ""];
+    let vals = [1.0, 2.0, 3.0];
+    let coded = |codes| Names::Coded {
+        names: &names,
+        codes,
+        valid: None,
+    };
+    let mut a = agg(WindowSpec::tumbling(1_000));
+    a.add_parts("d", "a", 5.0, 50, &[]).unwrap();
+    let before = a.stats();
+    let bits = [0b0000_0101u8];
+    let cases: Vec<(Batch, &str)> = vec![
+        (
+            three(coded(Codes::U32(&[0, 3, 1])), &vals),
+            "metrics[1]: code 3 is out of range (3 names)",
+        ),
+        (
+            three(coded(Codes::I64(&[0, 1, -1])), &vals),
+            "metrics[2] is null (code -1)",
+        ),
+        (
+            three(coded(Codes::I8(&[0, 1])), &vals),
+            "metrics has 2 codes, values has 3",
+        ),
+        (
+            three(coded(Codes::U16(&[0, 2, 1])), &vals),
+            "metrics[1]: metric must not be empty",
+        ),
+        (
+            three(
+                Names::Coded {
+                    names: &names,
+                    codes: Codes::U32(&[0, 1, 1]),
+                    valid: Some(Bitmap {
+                        bits: &bits,
+                        offset: 0,
+                    }),
+                },
+                &vals,
+            ),
+            "metrics[1] is null",
+        ),
+        (
+            Batch {
+                values_valid: Some(Bitmap {
+                    bits: &bits,
+                    offset: 1,
+                }),
+                ..three(coded(Codes::U32(&[0, 1, 1])), &vals)
+            },
+            "values[0] is null",
+        ),
+        (
+            Batch {
+                ts_valid: Some(Bitmap {
+                    bits: &bits,
+                    offset: 0,
+                }),
+                ..three(coded(Codes::U32(&[0, 1, 1])), &vals)
+            },
+            "ts[1] is null",
+        ),
+        (
+            Batch {
+                values_valid: Some(Bitmap {
+                    bits: &[],
+                    offset: 0,
+                }),
+                ..three(coded(Codes::U32(&[0, 1, 1])), &vals)
+            },
+            "validity bitmap is shorter",
+        ),
+        (
+            three(coded(Codes::U32(&[0, 1, 1])), &[1.0, f64::NAN, 2.0]),
+            "values[1] is not finite",
+        ),
+        (
+            Batch {
+                ts: Column::Each(&[1, 2]),
+                ..three(coded(Codes::U32(&[0, 1, 1])), &vals)
+            },
+            "ts has 2 rows",
+        ),
+    ];
+    for (batch, want) in cases {
+        let err = a.add_batch(batch).unwrap_err();
+        assert_eq!(err.code(), "invalid_input", "{want}");
+        assert!(err.to_string().contains(want), "{err} / {want}");
+        assert_eq!(a.stats(), before, "nothing applied: {want}");
+    }
+    // An unused bad name is not checked; the valid batch applies on the intact state.
+    assert_eq!(
+        a.add_batch(three(coded(Codes::U32(&[0, 1, 0])), &vals))
+            .unwrap(),
+        3
+    );
+    let r = a.flush();
+    assert_eq!(
+        (r[0].key.metric.as_str(), r[0].count, r[0].sum),
+        ("a", 3, 9.0)
+    );
+    assert_eq!((r[1].key.metric.as_str(), r[1].count), ("b", 1));
+}
