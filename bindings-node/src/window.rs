@@ -16,7 +16,7 @@ use crate::napi::glue;
 use crate::walk;
 use columns::{Texts, Times, Values};
 use dashfeed::codec::Value;
-use dashfeed::event::{now_ms, Event};
+use dashfeed::event::now_ms;
 use dashfeed::window::{Aggregator as CoreAggregator, AggregatorConfig, Batch};
 use dashfeed::Error;
 use napi::bindgen_prelude::{ClassInstance, Either, Env, FromNapiValue, JsValue, Unknown};
@@ -270,20 +270,14 @@ impl Aggregator {
         } else {
             Some(args::string(env, id, "id")?)
         };
-        if tags.is_empty() && id.is_none() {
-            return with_text(env, dashboard, "dashboard", |d| {
-                with_text(env, metric, "metric", |m| {
-                    Ok(self.core()?.add_parts(d, m, value, ts, &[])?)
-                })
-            })??;
-        }
-        let d = args::string(env, dashboard, "dashboard")?;
-        let m = args::string(env, metric, "metric")?;
-        let mut ev = Event::new(d, m, value, Some(ts))?.with_tags(tags)?;
-        if let Some(id) = id {
-            ev = ev.with_id(id)?;
-        }
-        Ok(self.core()?.add(&ev)?)
+        let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        with_text(env, dashboard, "dashboard", |d| {
+            with_text(env, metric, "metric", |m| {
+                Ok(self
+                    .core()?
+                    .add_parts(d, m, value, ts, &tags, id.as_deref())?)
+            })
+        })??
     }
 
     fn results<'env>(

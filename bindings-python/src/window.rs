@@ -119,19 +119,11 @@ impl PyAggregator {
         // The names are borrowed from the str objects (no copy, no bytes object per call).
         let (dashboard, metric) = (utf8_of(dashboard)?, utf8_of(metric)?);
         let ts = ts.unwrap_or_else(now_ms);
-        let mut agg = self.lock()?;
-        if tags.is_none() && id.is_none() {
-            return agg.add_parts(dashboard, metric, value, ts, &[]).py();
-        }
         let tags = tags_vec(tags)?;
-        let mut ev = dashfeed::Event::new(dashboard, metric, value, Some(ts))
-            .py()?
-            .with_tags(tags)
-            .py()?;
-        if let Some(id) = id {
-            ev = ev.with_id(id).py()?;
-        }
-        agg.add(&ev).py()
+        let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.lock()?
+            .add_parts(dashboard, metric, value, ts, &tags, id)
+            .py()
     }
 
     /// Adds a batch given as columns: `dashboards` and `metrics` are each one str, a sequence of str,

@@ -113,7 +113,7 @@ fn run(d: &Data, metrics: &[&str], quantiles: &[f64], api: Api) -> dashfeed::Res
         }
         Api::Parts => {
             for (i, ((m, &v), &t)) in metrics.iter().zip(&d.values).zip(&d.ts).enumerate() {
-                agg.add_parts("bench", m, v, t, &[])?;
+                agg.add_parts("bench", m, v, t, &[], None)?;
                 if i % BATCH == BATCH - 1 {
                     agg.poll_into(&mut out);
                     emitted += out.len();

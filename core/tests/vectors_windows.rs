@@ -233,7 +233,7 @@ fn add_event(agg: &mut Aggregator, e: &Value) -> dashfeed::Result<()> {
                 .collect(),
             metadata: None,
         }),
-        None => agg.add_parts(d, m, value, ts, &t),
+        None => agg.add_parts(d, m, value, ts, &t, None),
     }
 }
 

@@ -448,7 +448,7 @@ fn run(seed: u64) -> usize {
                     } else {
                         &[("host", "a")]
                     };
-                    agg.add_parts("d", metric, v, ts, tags).unwrap();
+                    agg.add_parts("d", metric, v, ts, tags, None).unwrap();
                 }
                 model.add(&(metric.to_string(), host.to_string()), v, ts, now);
             }

@@ -82,9 +82,9 @@ impl Feeder {
         tags: &[(&str, &str)],
     ) -> Result<()> {
         self.one_second
-            .add_parts(dashboard, metric, value, ts, tags)?;
+            .add_parts(dashboard, metric, value, ts, tags, None)?;
         self.ten_seconds
-            .add_parts(dashboard, metric, value, ts, tags)
+            .add_parts(dashboard, metric, value, ts, tags, None)
     }
 
     fn step(&mut self) -> Result<()> {

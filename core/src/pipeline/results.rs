@@ -154,12 +154,12 @@ mod tests {
         let sub = hub.subscribe("host", SubscribeOptions::default()).unwrap();
         let mut agg = Aggregator::new(AggregatorConfig::new(WindowSpec::tumbling(1000))).unwrap();
         for (metric, v, ts) in [("cpu", 1.0, 10), ("cpu", 3.0, 900), ("mem", 5.0, 100)] {
-            agg.add_parts("host", metric, v, ts, &[]).unwrap();
+            agg.add_parts("host", metric, v, ts, &[], None).unwrap();
         }
-        agg.add_parts("host", "cpu", 2.0, 20, &[("core", "1")])
+        agg.add_parts("host", "cpu", 2.0, 20, &[("core", "1")], None)
             .unwrap();
-        agg.add_parts("api", "p99", 9.0, 50, &[]).unwrap();
-        agg.add_parts("host", "cpu", 7.0, 1500, &[]).unwrap();
+        agg.add_parts("api", "p99", 9.0, 50, &[], None).unwrap();
+        agg.add_parts("host", "cpu", 7.0, 1500, &[], None).unwrap();
         agg.advance_to(2000).unwrap();
         let results = agg.poll();
         let seqs = hub.publish_results(&results).unwrap();

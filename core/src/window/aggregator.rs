@@ -146,9 +146,11 @@ impl Aggregator {
         )
     }
 
-    /// Adds one observation from its parts, without allocating when the key is already interned.
-    /// Tags need not be sorted (unsorted ones are sorted into a temporary copy); duplicated tag keys are
-    /// `invalid_input`. Errors as [`add`](Self::add).
+    /// Adds one observation from its parts, without allocating when the key is already interned: what
+    /// a binding's per-event `add(dashboard, metric, value, ts, tags, id)` calls, names and tags
+    /// borrowed from the caller's objects and checked here once. Tags need not be sorted (unsorted ones
+    /// are sorted into a temporary copy); duplicated tag keys are `invalid_input`; `id` is kept on late
+    /// output as an [`Event`]'s. Errors as [`add`](Self::add).
     pub fn add_parts(
         &mut self,
         dashboard: &str,
@@ -156,8 +158,9 @@ impl Aggregator {
         value: f64,
         ts_ms: i64,
         tags: &[(&str, &str)],
+        id: Option<&str>,
     ) -> Result<()> {
-        self.add_one(dashboard, metric, value, ts_ms, tags, None)
+        self.add_one(dashboard, metric, value, ts_ms, tags, id)
     }
 
     fn add_one<K: AsRef<str>, V: AsRef<str>>(

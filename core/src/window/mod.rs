@@ -6,8 +6,8 @@
 //! let mut cfg = AggregatorConfig::new(WindowSpec::tumbling(10_000));
 //! cfg.quantiles = vec![0.5, 0.99];
 //! let mut agg = Aggregator::new(cfg).unwrap();
-//! agg.add_parts("host", "cpu", 0.42, 1_000, &[]).unwrap();
-//! agg.add_parts("host", "cpu", 0.58, 9_000, &[("core", "0")]).unwrap();
+//! agg.add_parts("host", "cpu", 0.42, 1_000, &[], None).unwrap();
+//! agg.add_parts("host", "cpu", 0.58, 9_000, &[("core", "0")], None).unwrap();
 //! agg.advance_to(10_000).unwrap(); // the watermark reaches 10 000: [0, 10 000) closes
 //! let results = agg.poll();
 //! assert_eq!(results.len(), 2); // one per key

@@ -14,7 +14,7 @@ fn agg(config: AggregatorConfig) -> Aggregator {
 }
 
 fn add(a: &mut Aggregator, metric: &str, value: f64, ts: i64) {
-    a.add_parts("d", metric, value, ts, &[]).unwrap();
+    a.add_parts("d", metric, value, ts, &[], None).unwrap();
 }
 
 /// (metric, start, end, count, sum, final) of each result.
@@ -96,7 +96,8 @@ fn out_of_order_within_grace_counts_and_past_grace_is_late() {
 fn late_event_of_an_unknown_key_creates_no_state() {
     let mut a = agg(cfg(WindowSpec::tumbling(1000)));
     add(&mut a, "m", 1.0, 5000);
-    a.add_parts("d", "other", 1.0, 10, &[("k", "v")]).unwrap();
+    a.add_parts("d", "other", 1.0, 10, &[("k", "v")], None)
+        .unwrap();
     assert_eq!(a.stats().keys, 1);
     let late = a.take_late();
     assert_eq!(late.len(), 1);
@@ -386,13 +387,13 @@ fn invalid_single_events_are_refused_with_the_code() {
     let mut a = agg(cfg(WindowSpec::tumbling(1_000)));
     let long = "x".repeat(crate::event::MAX_NAME_BYTES + 1);
     let cases = [
-        a.add_parts("", "m", 1.0, 0, &[]),
-        a.add_parts("d", "", 1.0, 0, &[]),
-        a.add_parts(&long, "m", 1.0, 0, &[]),
-        a.add_parts("d", "m", f64::INFINITY, 0, &[]),
-        a.add_parts("d", "m", f64::NAN, 0, &[]),
-        a.add_parts("d", "m", 1.0, 0, &[("h", "a"), ("h", "b")]),
-        a.add_parts("d", "m", 1.0, 0, &[("", "a")]),
+        a.add_parts("", "m", 1.0, 0, &[], None),
+        a.add_parts("d", "", 1.0, 0, &[], None),
+        a.add_parts(&long, "m", 1.0, 0, &[], None),
+        a.add_parts("d", "m", f64::INFINITY, 0, &[], None),
+        a.add_parts("d", "m", f64::NAN, 0, &[], None),
+        a.add_parts("d", "m", 1.0, 0, &[("h", "a"), ("h", "b")], None),
+        a.add_parts("d", "m", 1.0, 0, &[("", "a")], None),
     ];
     for c in cases {
         assert_eq!(c.unwrap_err().code(), "invalid_input");
@@ -416,14 +417,16 @@ fn full_output_buffers_refuse_input_until_drained() {
     add(&mut a, "m", 1.0, 10);
     add(&mut a, "m", 1.0, 20);
     assert_eq!(a.stats().pending_results, 2);
-    let err = a.add_parts("d", "m", 1.0, 30, &[]).unwrap_err();
+    let err = a.add_parts("d", "m", 1.0, 30, &[], None).unwrap_err();
     assert_eq!(err.code(), "too_large");
     assert_eq!(a.advance_to(100).unwrap_err().code(), "too_large");
     assert_eq!(a.stats().events, 3, "the refused event was not applied");
     assert_eq!(a.poll().len(), 2);
     add(&mut a, "m", 1.0, 0); // late
     assert_eq!(
-        a.add_parts("d", "m", 1.0, 30, &[]).unwrap_err().code(),
+        a.add_parts("d", "m", 1.0, 30, &[], None)
+            .unwrap_err()
+            .code(),
         "too_large"
     );
     assert_eq!(a.take_late().len(), 1);

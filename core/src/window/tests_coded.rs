@@ -71,7 +71,7 @@ fn coded_rows_give_the_results_of_adding_them_one_by_one() {
         let mut one = agg(window);
         for i in 0..codes.len() {
             let m = refs[codes[i] as usize];
-            one.add_parts("d", m, values[i], ts[i], &[("h", "x")])
+            one.add_parts("d", m, values[i], ts[i], &[("h", "x")], None)
                 .unwrap();
         }
         for (label, split) in [("one batch", codes.len()), ("batches of 333", 333)] {
@@ -101,7 +101,7 @@ fn coded_rows_give_the_results_of_adding_them_one_by_one() {
             for i in 0..codes.len() {
                 let m = refs[codes[i] as usize];
                 reference
-                    .add_parts("d", m, values[i], ts[i], &[("h", "x")])
+                    .add_parts("d", m, values[i], ts[i], &[("h", "x")], None)
                     .unwrap();
             }
             assert!(coded.keys.removals > 0, "keys were forgotten mid-batch");
@@ -151,8 +151,12 @@ fn coded_dashboards_and_pairs_of_coded_columns_match_the_string_path() {
     let mut ref_dash = agg(WindowSpec::tumbling(1_000));
     for i in 0..values.len() {
         let (d, m) = (ds[dcodes[i] as usize], ms[mcodes[i] as usize]);
-        reference.add_parts(d, m, values[i], ts[i], &[]).unwrap();
-        ref_dash.add_parts(d, "p", values[i], ts[i], &[]).unwrap();
+        reference
+            .add_parts(d, m, values[i], ts[i], &[], None)
+            .unwrap();
+        ref_dash
+            .add_parts(d, "p", values[i], ts[i], &[], None)
+            .unwrap();
     }
     assert_eq!(results(&mut coded), results(&mut reference));
     assert_eq!(results(&mut dash_only), results(&mut ref_dash));
@@ -181,7 +185,7 @@ fn bad_batches_are_refused_with_invalid_input_and_apply_nothing() {
         valid: None,
     };
     let mut a = agg(WindowSpec::tumbling(1_000));
-    a.add_parts("d", "a", 5.0, 50, &[]).unwrap();
+    a.add_parts("d", "a", 5.0, 50, &[], None).unwrap();
     let before = a.stats();
     let bits = [0b0000_0101u8];
     let cases: Vec<(Batch, &str)> = vec![
