@@ -6,6 +6,9 @@
 //! the bytes in place, lets the core check the limits and decompress, and builds JS values straight
 //! from the decoder. The accepted and produced JS types are listed in `walk` and `build`. Both run
 //! on the JS thread: the work is proportional to the payload, which the decode limits cap.
+//!
+//! Raw Node-API only to read the input bytes in place and to hand the builder's value back (bench rows:
+//! `node bench/codec.js`); the functions and the `Codec` class are plain `#[napi]`.
 
 use crate::build::JsBuilder;
 use crate::error::{guard, Code, Result};

@@ -16,6 +16,10 @@
 //! arguments) makes them here too: [`to_js`] (a core error, with `retryAfter` in ms on
 //! `circuit_open` / `rate_limited`), [`value`] (any binding error), [`throw`], [`throw_value`] and
 //! [`report`] (a failure with no JavaScript caller).
+//!
+//! Raw Node-API here is functional, not for speed: napi-rs throws with its own status, while a dashfeed error
+//! must be a plain `Error` whose `.code` is the core's code (and `retryAfter` where it applies). Not on a
+//! bench row.
 
 use crate::napi::js::{self, Env, Value};
 use crate::napi::raw::{self, napi_call};

@@ -3,6 +3,9 @@
 //!
 //! The failed call's `dashfeed::Error` is kept in the job; `reject` (on the JS thread) builds the
 //! coded error from it and hands napi that exact JS value to reject with.
+//!
+//! Raw Node-API here is functional, not for speed: the promise must reject with the coded JS error (see
+//! `error`). Not on a bench row.
 
 use crate::error::Result;
 use dashfeed::Error;

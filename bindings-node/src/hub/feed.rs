@@ -13,6 +13,11 @@
 //!
 //! Locking: the state is under one mutex, taken only on the JavaScript thread and never held while
 //! JavaScript runs (listeners may call back into the subscription).
+//!
+//! Raw Node-API (the `crate::napi` kit): every wake-up and every delivered message crosses this file. Bench
+//! rows: `node bench/hub.js`, the `for await` and `on('message')` columns at 1, 100 and 1,000 subscribers
+//! (appending a batch in one call instead of a `napi_set_element` per message, and `raw()` kept on the
+//! shared object, took 1,000-subscriber delivery from ~1.1M to ~3.1-3.7M deliveries per CPU-s).
 
 use super::buffer::JsBuffer;
 use super::message::{self, Pass};

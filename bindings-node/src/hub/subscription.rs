@@ -1,6 +1,9 @@
 //! `Subscription`: the JavaScript class over a [`Feed`] — `for await (const msg of sub)`,
 //! `recv(timeoutMs)`, `on('message' | 'close' | 'error', listener)`, `tryRecv()`,
 //! `tryRecvMany(max)`, `close()`, `closed`, `dashboard`, `stats`.
+//!
+//! Raw Node-API only in `subscription_next` (bench rows: `node bench/hub.js`, the `for await` columns); the
+//! rest are plain `#[napi]` methods.
 
 use super::feed::{Event, Feed};
 use crate::error::{guard, Code};

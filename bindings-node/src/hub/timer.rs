@@ -1,5 +1,9 @@
 //! The timeout of `Subscription.recv(timeoutMs)`: a JavaScript `setTimeout` whose callback is a
 //! native function carrying (a weak handle on the feed, the waiter id), freed with the function.
+//!
+//! Raw Node-API: a native function with data, freed with the function, for the feed's own waiters (whose
+//! promises are Node-API deferreds held by the raw feed state). Not on a bench row: `recv(timeoutMs)` is not
+//! a per-message path.
 
 use super::feed::WeakFeed;
 use crate::error::Result;

@@ -12,6 +12,11 @@
 //! consumer waits — a pending `next()` / `recv()` or a `'message'` listener on an open
 //! subscription ([`Waker::hold`] / [`Waker::release`] count them). Node finalizes it when the
 //! environment is torn down; from then on wakes are dropped.
+//!
+//! Raw Node-API: the threadsafe function is called only when the ready list becomes non-empty (one loop
+//! wake-up per burst, whatever the subscriber and message counts) and is referenced only while a consumer
+//! waits; it carries no arguments to convert. Bench rows: `node bench/hub.js`, every row (one wake-up per
+//! burst of 50 publications).
 
 use super::feed::Feed;
 use super::message::Pass;

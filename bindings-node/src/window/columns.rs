@@ -6,6 +6,9 @@
 //! TypedArrays are read in place: their memory is borrowed only after every other argument was read
 //! (reading an array element or a tag may run JavaScript — a getter, a Proxy — which could detach
 //! or resize a buffer), for the duration of the core call, during which no JavaScript runs.
+//!
+//! Raw Node-API: typed arrays are read in place and string columns go to the core as names + codes. Bench
+//! rows: `node bench/window.js`, the `addMany` rows.
 
 use super::HELPERS;
 use crate::error::Result;

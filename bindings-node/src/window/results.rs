@@ -10,6 +10,9 @@
 //! In: `Hub.publishResults` takes those objects back ([`WindowResultObject`], also the TypeScript
 //! type of a result) and rebuilds the core results, so `hub.publishResults(agg.poll())` publishes
 //! exactly what the core would.
+//!
+//! Raw Node-API: results are written as flat columns and turned into objects by one helper call per
+//! `poll()`. Bench rows: `node bench/window.js`, every row (each one polls 60,000 or ~920,000 results).
 
 use super::HELPERS;
 use crate::error::Result;
