@@ -53,6 +53,23 @@ impl LimiterConfig {
         }
     }
 
+    /// Builds and validates a quota from a binding's options map `{rate, burst}` (see
+    /// [`crate::options`]): `rate` calls per second is required; `burst` defaults to `rate` rounded
+    /// up (at least 1). The Python and Node constructors take them as arguments and pass this map.
+    pub fn from_value(v: &crate::codec::Value, style: crate::options::Style) -> Result<Self> {
+        let o = crate::options::Options::new(v, "RateLimiter", style, &["rate", "burst"])?;
+        let rate = o
+            .number("rate")?
+            .ok_or_else(|| Error::invalid("RateLimiter needs a rate (calls per second)"))?;
+        let burst = match o.count_u32("burst")? {
+            Some(b) => b,
+            None => (rate.ceil() as u32).max(1),
+        };
+        let config = LimiterConfig::new(rate, burst);
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Checks the quota; errors with `invalid_input`.
     pub fn validate(&self) -> Result<()> {
         self.quota().map(|_| ())
