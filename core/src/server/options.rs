@@ -17,7 +17,7 @@ use super::config::{ServerConfig, TlsConfig};
 use crate::codec::Value;
 use crate::error::{Error, Result};
 use crate::limit::LimiterConfig;
-use crate::options::{Options, Style};
+use crate::options::{KeyCase, Options, Style};
 use std::path::PathBuf;
 
 const SERVER_KEYS: [&str; 17] = [
@@ -49,7 +49,7 @@ const AUTH_KEYS: [&str; 6] = [
     "leeway",
 ];
 
-/// A rate option: `[calls per second, burst]` with a whole burst of at least 1.
+/// A rate option: a pair (calls per second, burst) with a whole burst of at least 1.
 fn rate(o: &Options<'_>, name: &str) -> Result<Option<LimiterConfig>> {
     let Some(v) = o.get(name) else {
         return Ok(None);
@@ -63,10 +63,11 @@ fn rate(o: &Options<'_>, name: &str) -> Result<Option<LimiterConfig>> {
             }
         }
     }
-    Err(Error::invalid(format!(
-        "{} must be [perSecond, burst]",
-        o.key(name)
-    )))
+    let shape = match o.style().keys {
+        KeyCase::Snake => "(per_second, burst)",
+        KeyCase::Camel => "[perSecond, burst]",
+    };
+    Err(Error::invalid(format!("{} must be {shape}", o.key(name))))
 }
 
 impl AuthConfig {
