@@ -12,6 +12,7 @@ mod error;
 mod event;
 mod hub;
 mod limit;
+mod options;
 mod pipeline;
 mod server;
 mod window;
@@ -32,5 +33,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     server::register(m)?;
     connect::register(m)?;
     pipeline::register(m)?;
+    options::register(m)?;
     Ok(())
 }
