@@ -9,7 +9,7 @@ use crate::napi::raw;
 use crate::walk;
 use dashfeed::codec::Value as DValue;
 use dashfeed::limit::{LimiterConfig, RateLimiter as CoreLimiter};
-use dashfeed::options::Style;
+use dashfeed::options::{FromOptions, Style};
 use dashfeed::Error;
 use napi::bindgen_prelude::Unknown;
 use napi::{JsValue, ValueType};

@@ -6,7 +6,7 @@ use crate::error::{guard, Code, Result};
 use crate::hub::Hub;
 use crate::job::{self, Job};
 use dashfeed::codec::Value;
-use dashfeed::options::Style;
+use dashfeed::options::{FromOptions, Style};
 use dashfeed::server::{
     AuthConfig, Grant as CoreGrant, Server as CoreServer, ServerConfig, ServerHandle, Verifier,
 };

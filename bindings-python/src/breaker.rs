@@ -10,7 +10,7 @@ use crate::options::kwargs;
 use dashfeed::breaker::{
     Answer, BreakerConfig, BreakerEvent, CallEnd, CircuitBreaker, Failure, Guard, OwnedPermit,
 };
-use dashfeed::options::Style;
+use dashfeed::options::{FromOptions, Style};
 use dashfeed::Error;
 use pyo3::exceptions::asyncio::CancelledError;
 use pyo3::exceptions::PyException;

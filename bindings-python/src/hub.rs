@@ -7,7 +7,7 @@ use crate::error::{secs, to_py, IntoPyResult};
 use crate::options::kwargs;
 use dashfeed::codec::Format;
 use dashfeed::hub::{Hub, HubConfig, Message, Since, SubscribeOptions, Subscription};
-use dashfeed::options::Style;
+use dashfeed::options::{FromOptions, Style};
 use dashfeed::Error;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};

@@ -5,7 +5,7 @@ use crate::clock::{shared, PyManualClock};
 use crate::error::{to_py, IntoPyResult};
 use crate::options::kwargs;
 use dashfeed::limit::{LimiterConfig, RateLimiter};
-use dashfeed::options::Style;
+use dashfeed::options::{FromOptions, Style};
 use dashfeed::Error;
 use pyo3::prelude::*;
 

@@ -7,7 +7,7 @@ use crate::error::{secs, to_py, IntoPyResult};
 use crate::hub::PyHub;
 use crate::options::kwargs;
 use dashfeed::codec::Value;
-use dashfeed::options::Style;
+use dashfeed::options::{FromOptions, Style};
 use dashfeed::server::{AuthConfig, Grant, Server, ServerConfig, ServerHandle, Verifier};
 use dashfeed::Error;
 use pyo3::prelude::*;

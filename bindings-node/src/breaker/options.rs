@@ -9,7 +9,7 @@ use crate::napi::args::{is_nullish, wrong_type};
 use crate::napi::raw;
 use dashfeed::breaker::BreakerConfig;
 use dashfeed::clock::SharedClock;
-use dashfeed::options::Style;
+use dashfeed::options::{FromOptions, Style};
 use napi::bindgen_prelude::{ClassInstance, Unknown};
 use napi::sys;
 use napi_derive::napi;

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::napi::args::{integer, is_nullish, string};
 use crate::napi::raw;
 use dashfeed::hub::{HubConfig, Since, SubscribeOptions as CoreSubscribeOptions};
-use dashfeed::options::Style;
+use dashfeed::options::{FromOptions, Style};
 use dashfeed::Error;
 use napi::bindgen_prelude::{ClassInstance, Either, Null, Unknown};
 use napi::{sys, JsValue};

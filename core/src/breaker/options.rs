@@ -22,7 +22,7 @@
 use super::config::{BreakerConfig, RateConfig, RateWindow};
 use crate::codec::Value;
 use crate::error::Result;
-use crate::options::{Options, Style, TimeUnit};
+use crate::options::{FromOptions, Options, Style, TimeUnit};
 
 /// The keys of the breaker's options map, snake_case.
 const KEYS: [&str; 12] = [
@@ -48,19 +48,9 @@ fn time_window_key(style: Style) -> &'static str {
     }
 }
 
-impl BreakerConfig {
-    /// Builds and validates a config from a binding's options map (see the module docs).
-    pub fn from_value(v: &Value, style: Style) -> Result<Self> {
-        Self::from_value_with(v, style, &mut |_, _| {})
-    }
-
-    /// As [`from_value`](Self::from_value), calling `warn(key, ms)` for a millisecond duration that
-    /// looks like seconds ([`crate::options::looks_like_seconds`]).
-    pub fn from_value_with(
-        v: &Value,
-        style: Style,
-        warn: &mut dyn FnMut(&str, f64),
-    ) -> Result<Self> {
+impl FromOptions for BreakerConfig {
+    /// Reads the breaker's options (see the module docs).
+    fn from_value_with(v: &Value, style: Style, warn: &mut dyn FnMut(&str, f64)) -> Result<Self> {
         let time_key = time_window_key(style);
         let keys: Vec<&str> = KEYS
             .into_iter()

@@ -21,7 +21,7 @@
 use super::config::{HubConfig, Policy, SubscribeOptions};
 use crate::codec::{Format, Value};
 use crate::error::Result;
-use crate::options::{Options, Style};
+use crate::options::{FromOptions, Options, Style};
 
 const HUB_KEYS: [&str; 8] = [
     "history",
@@ -40,19 +40,9 @@ fn policy(o: &Options<'_>) -> Result<Option<Policy>> {
     o.string("policy")?.map(str::parse).transpose()
 }
 
-impl HubConfig {
-    /// Builds and validates a hub config from a binding's options map (see the module docs).
-    pub fn from_value(v: &Value, style: Style) -> Result<Self> {
-        Self::from_value_with(v, style, &mut |_, _| {})
-    }
-
-    /// As [`from_value`](Self::from_value), calling `warn(key, ms)` for a millisecond duration that
-    /// looks like seconds ([`crate::options::looks_like_seconds`]).
-    pub fn from_value_with(
-        v: &Value,
-        style: Style,
-        warn: &mut dyn FnMut(&str, f64),
-    ) -> Result<Self> {
+impl FromOptions for HubConfig {
+    /// Reads the hub's options (see the module docs).
+    fn from_value_with(v: &Value, style: Style, warn: &mut dyn FnMut(&str, f64)) -> Result<Self> {
         let o = Options::new(v, "Hub options", style, &HUB_KEYS)?;
         let d = HubConfig::default();
         let mut duration = |name: &str| o.nullable(name, |o, k| o.duration(k, &mut *warn));
@@ -76,10 +66,10 @@ impl HubConfig {
     }
 }
 
-impl SubscribeOptions {
-    /// Reads a binding's subscribe options map (see the module docs); `since` is left `None` for
-    /// the binding to set. Queue caps must be at least 1.
-    pub fn from_value(v: &Value, style: Style) -> Result<Self> {
+impl FromOptions for SubscribeOptions {
+    /// Reads subscribe options (see the module docs); `since` is left `None` for the binding to
+    /// set. Queue caps must be at least 1. No option is a duration: `warn` is never called.
+    fn from_value_with(v: &Value, style: Style, _: &mut dyn FnMut(&str, f64)) -> Result<Self> {
         let o = Options::new(v, "subscribe options", style, &SUBSCRIBE_KEYS)?;
         let (queue_messages, queue_bytes) = (o.size("queue")?, o.size("queue_bytes")?);
         if queue_messages == Some(0) || queue_bytes == Some(0) {

@@ -2,7 +2,7 @@
 //! keys, durations in ms, `null` for "off"), whatever the language's spelling and unit. The
 //! cross-language vectors (tests/vectors/config/options.json) compare it in Rust, Python and Node.
 
-use super::Style;
+use super::{FromOptions, Style};
 use crate::breaker::{BreakerConfig, RateWindow};
 use crate::codec::Value;
 use crate::error::{Error, Result};

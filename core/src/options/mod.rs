@@ -132,6 +132,19 @@ fn type_name(v: &Value, style: Style) -> &'static str {
     }
 }
 
+/// A config built from a binding's options map (the breaker's, the limiter's, the hub's and its
+/// subscriptions', the server's and its auth): `XConfig::from_value(&map, Style::PYTHON)`.
+pub trait FromOptions: Sized {
+    /// Builds and validates the config from `v` read in `style`, calling `warn(key, ms)` for a
+    /// millisecond duration that looks like seconds ([`looks_like_seconds`]).
+    fn from_value_with(v: &Value, style: Style, warn: &mut dyn FnMut(&str, f64)) -> Result<Self>;
+
+    /// As [`from_value_with`](Self::from_value_with), without the warning.
+    fn from_value(v: &Value, style: Style) -> Result<Self> {
+        Self::from_value_with(v, style, &mut |_, _| {})
+    }
+}
+
 /// An options map being read: its entries, what it configures (for messages) and its style. Readers
 /// take options by their snake_case name.
 pub struct Options<'a> {

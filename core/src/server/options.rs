@@ -17,7 +17,7 @@ use super::config::{ServerConfig, TlsConfig};
 use crate::codec::Value;
 use crate::error::{Error, Result};
 use crate::limit::LimiterConfig;
-use crate::options::{KeyCase, Options, Style};
+use crate::options::{FromOptions, KeyCase, Options, Style};
 use std::path::PathBuf;
 
 const SERVER_KEYS: [&str; 17] = [
@@ -70,19 +70,9 @@ fn rate(o: &Options<'_>, name: &str) -> Result<Option<LimiterConfig>> {
     Err(Error::invalid(format!("{} must be {shape}", o.key(name))))
 }
 
-impl AuthConfig {
-    /// Builds and checks JWT settings from a binding's auth options map (see the module docs).
-    pub fn from_value(v: &Value, style: Style) -> Result<Self> {
-        Self::from_value_with(v, style, &mut |_, _| {})
-    }
-
-    /// As [`from_value`](Self::from_value), calling `warn(key, ms)` for a millisecond `leeway` that
-    /// looks like seconds.
-    pub fn from_value_with(
-        v: &Value,
-        style: Style,
-        warn: &mut dyn FnMut(&str, f64),
-    ) -> Result<Self> {
+impl FromOptions for AuthConfig {
+    /// Reads and checks JWT settings (see the module docs).
+    fn from_value_with(v: &Value, style: Style, warn: &mut dyn FnMut(&str, f64)) -> Result<Self> {
         let o = Options::new(v, "auth", style, &AUTH_KEYS)?;
         let config = read_auth(&o, warn)?;
         config.validate()?;
@@ -136,20 +126,10 @@ fn read_auth(o: &Options<'_>, warn: &mut dyn FnMut(&str, f64)) -> Result<AuthCon
     Ok(cfg)
 }
 
-impl ServerConfig {
-    /// Builds and validates a server config from a binding's options map (see the module docs),
-    /// starting from [`ServerConfig::ephemeral`] (port 0).
-    pub fn from_value(v: &Value, style: Style) -> Result<Self> {
-        Self::from_value_with(v, style, &mut |_, _| {})
-    }
-
-    /// As [`from_value`](Self::from_value), calling `warn(key, ms)` for a millisecond duration that
-    /// looks like seconds.
-    pub fn from_value_with(
-        v: &Value,
-        style: Style,
-        warn: &mut dyn FnMut(&str, f64),
-    ) -> Result<Self> {
+impl FromOptions for ServerConfig {
+    /// Reads the server's options (see the module docs), starting from
+    /// [`ServerConfig::ephemeral`] (port 0).
+    fn from_value_with(v: &Value, style: Style, warn: &mut dyn FnMut(&str, f64)) -> Result<Self> {
         let o = Options::new(v, "Server options", style, &SERVER_KEYS)?;
         let d = ServerConfig::ephemeral();
         let path = |name: &str| Ok::<_, Error>(o.string(name)?.map(PathBuf::from));
