@@ -58,10 +58,9 @@ impl CircuitBreaker {
     pub fn new(env: &Env, this: This, options: Option<Unknown<'_>>) -> napi::Result<Self, Code> {
         guard(|| {
             let env = env.raw();
-            let parsed = options::parse(options)?;
+            let parsed = options::parse(env, options.map(|o| o.raw()))?;
             let core = CoreBreaker::with_clock(parsed.config, parsed.clock)?;
-            let raw = |f: Option<Unknown<'_>>| f.map(|f| f.raw());
-            let shared = Shared::new(env, core, raw(parsed.fallback), raw(parsed.error_filter))?;
+            let shared = Shared::new(env, core, parsed.fallback, parsed.error_filter)?;
             let (fire, call) = guarded::make(env, &shared)?;
             let obj = this.object.raw();
             shared.tag(env, obj)?;

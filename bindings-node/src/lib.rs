@@ -21,6 +21,7 @@ mod hub;
 mod job;
 mod limit;
 mod napi;
+mod options;
 mod pipeline;
 mod server;
 mod units;

@@ -6,7 +6,10 @@ use crate::error::{guard, Code, Result};
 use crate::napi::args;
 use crate::napi::js::{self, Deferred, Env, Value};
 use crate::napi::raw;
+use crate::walk;
+use dashfeed::codec::Value as DValue;
 use dashfeed::limit::{LimiterConfig, RateLimiter as CoreLimiter};
+use dashfeed::options::{FromOptions, Style};
 use dashfeed::Error;
 use napi::bindgen_prelude::Unknown;
 use napi::{JsValue, ValueType};
@@ -31,14 +34,6 @@ pub struct RateDecision {
 #[napi]
 pub struct RateLimiter {
     inner: Rc<CoreLimiter>,
-}
-
-/// A positive-integer-or-absent `burst`.
-fn burst_of(rate: f64, burst: Option<Unknown<'_>>) -> Result<u32> {
-    match args::opt_number("burst", burst)? {
-        None => Ok((rate.ceil() as u32).max(1)),
-        Some(b) => args::count("burst", b),
-    }
 }
 
 /// The decision for a core result: `rate_limited` is a decision, any other error is thrown.
@@ -80,10 +75,16 @@ impl RateLimiter {
     ) -> napi::Result<Self, Code> {
         guard(|| {
             let env = rate.value().env;
-            let rate = args::number(env, rate.raw(), "rate")?;
-            let burst = burst_of(rate, burst)?;
+            let arg = |v: Option<Unknown<'_>>| {
+                v.map_or(Ok(DValue::Nil), |v| walk::to_value(env, v.raw(), 1))
+            };
+            let options = DValue::Map(vec![
+                ("rate".into(), arg(Some(rate))?),
+                ("burst".into(), arg(burst)?),
+            ]);
+            let config = LimiterConfig::from_value(&options, Style::NODE)?;
             let clock = crate::clock::read(env, clock.map(|c| c.raw()))?;
-            let inner = CoreLimiter::with_clock(LimiterConfig::new(rate, burst), clock)?;
+            let inner = CoreLimiter::with_clock(config, clock)?;
             Ok(RateLimiter {
                 inner: Rc::new(inner),
             })

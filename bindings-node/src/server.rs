@@ -5,20 +5,19 @@
 use crate::error::{guard, Code, Result};
 use crate::hub::Hub;
 use crate::job::{self, Job};
-use dashfeed::hub::Policy;
-use dashfeed::limit::LimiterConfig;
+use dashfeed::codec::Value;
+use dashfeed::options::{FromOptions, Style};
 use dashfeed::server::{
-    AuthConfig, Grant as CoreGrant, Server as CoreServer, ServerConfig, ServerHandle, TlsConfig,
-    Verifier,
+    AuthConfig, Grant as CoreGrant, Server as CoreServer, ServerConfig, ServerHandle, Verifier,
 };
 use dashfeed::Error;
-use napi::bindgen_prelude::AsyncTask;
+use napi::bindgen_prelude::{AsyncTask, JsValue, Unknown};
 use napi::sys;
 use napi_derive::napi;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+// The declaration of index.d.ts; the core reads the values (`AuthConfig::from_value`).
 /// JWT settings: `{ secret }` (HS256) or `{ publicKey, algorithm: 'RS256' | 'ES256' }`.
 #[napi(object)]
 pub struct AuthOptions {
@@ -36,9 +35,14 @@ pub struct AuthOptions {
     pub leeway: Option<f64>,
 }
 
+// The declaration of index.d.ts; the core reads the values (`ServerConfig::from_value`).
 /// Options of `new Server(hub, options)`. Durations are in milliseconds (the Python module's are
 /// seconds).
 #[napi(object)]
+#[expect(
+    dead_code,
+    reason = "declares the options type of index.d.ts; the core reads the values"
+)]
 pub struct ServerOptions {
     /// Interface to bind (default `'127.0.0.1'`).
     pub host: Option<String>,
@@ -78,112 +82,9 @@ pub struct ServerOptions {
     pub tls_key: Option<String>,
 }
 
-/// A duration option in ms (warned about once when it looks like seconds, see `units`).
-fn ms(env: sys::napi_env, owner: &str, name: &str, v: f64) -> Result<Duration> {
-    crate::units::check_ms(env, owner, name, v);
-    Duration::try_from_secs_f64(v / 1000.0).map_err(|_| {
-        Error::invalid(format!(
-            "{name} must be a finite, non-negative number of ms"
-        ))
-        .into()
-    })
-}
-
-fn rate(name: &str, v: Option<Vec<f64>>, default: LimiterConfig) -> Result<LimiterConfig> {
-    match v.as_deref() {
-        None => Ok(default),
-        Some([r, b]) if *b >= 1.0 && b.fract() == 0.0 => Ok(LimiterConfig::new(*r, *b as u32)),
-        Some(_) => Err(Error::invalid(format!("{name} must be [perSecond, burst]")).into()),
-    }
-}
-
-fn auth(env: sys::napi_env, owner: &str, a: AuthOptions) -> Result<AuthConfig> {
-    let mut cfg = match (a.secret, a.public_key) {
-        (Some(s), None) => AuthConfig::hs256(s),
-        (None, Some(pem)) => match a
-            .algorithm
-            .as_deref()
-            .unwrap_or("RS256")
-            .to_ascii_uppercase()
-            .as_str()
-        {
-            "RS256" => AuthConfig::rs256_pem(pem),
-            "ES256" => AuthConfig::es256_pem(pem),
-            other => {
-                return Err(Error::invalid(format!("unsupported JWT algorithm {other:?}")).into())
-            }
-        },
-        _ => {
-            return Err(Error::invalid(
-                "auth needs either secret (HS256) or publicKey (RS256/ES256)",
-            )
-            .into())
-        }
-    };
-    cfg.issuer = a.issuer;
-    cfg.audience = a.audience;
-    if let Some(l) = a.leeway {
-        cfg.leeway = ms(env, owner, "auth.leeway", l)?;
-    }
-    Ok(cfg)
-}
-
-fn config(env: sys::napi_env, o: ServerOptions) -> Result<ServerConfig> {
-    let d = ServerConfig::default();
-    let tls = match (o.tls_cert, o.tls_key) {
-        (Some(c), Some(k)) => Some(TlsConfig {
-            cert_pem_path: PathBuf::from(c),
-            key_pem_path: PathBuf::from(k),
-        }),
-        (None, None) => None,
-        _ => return Err(Error::invalid("tlsCert and tlsKey go together").into()),
-    };
-    let max_message = o
-        .max_message_bytes
-        .map(|v| v as usize)
-        .unwrap_or(d.max_message_bytes);
-    let config = ServerConfig {
-        host: o.host.unwrap_or_else(|| d.host.clone()),
-        port: match o.port {
-            Some(p) => {
-                u16::try_from(p).map_err(|_| Error::invalid("port must be at most 65535"))?
-            }
-            None => 0,
-        },
-        auth: o.auth.map(|a| auth(env, "Server", a)).transpose()?,
-        allowed_origins: o.allowed_origins,
-        max_connections: o
-            .max_connections
-            .map(|v| v as usize)
-            .unwrap_or(d.max_connections),
-        max_message_bytes: max_message,
-        max_frame_bytes: max_message,
-        ping_interval: o
-            .ping_interval
-            .map(|v| ms(env, "Server", "pingInterval", v))
-            .transpose()?
-            .unwrap_or(d.ping_interval),
-        idle_timeout: o
-            .idle_timeout
-            .map(|v| ms(env, "Server", "idleTimeout", v))
-            .transpose()?
-            .unwrap_or(d.idle_timeout),
-        write_delay: o
-            .write_delay
-            .map(|v| ms(env, "Server", "writeDelay", v))
-            .transpose()?
-            .unwrap_or(d.write_delay),
-        policy: o.policy.map(|p| p.parse::<Policy>()).transpose()?,
-        queue_messages: o.queue.map(|v| v as usize),
-        queue_bytes: o.queue_bytes.map(|v| v as usize),
-        message_rate: rate("messageRate", o.message_rate, d.message_rate.clone())?,
-        ingest_rate: rate("ingestRate", o.ingest_rate, d.ingest_rate.clone())?,
-        static_dir: o.static_dir.map(PathBuf::from),
-        tls,
-        ..d
-    };
-    config.validate()?;
-    Ok(config)
+/// The options object as the core's map (`ServerConfig::from_value` / `AuthConfig::from_value`).
+fn options_value(env: sys::napi_env, options: Option<Unknown<'_>>) -> Result<Value> {
+    Ok(crate::options::read(env, options.map(|o| o.raw()), &[])?.value)
 }
 
 /// Server counters.
@@ -221,35 +122,21 @@ impl Server {
 #[napi]
 impl Server {
     /// A server for `hub` (not listening yet: call `listen()`).
-    #[napi(constructor, catch_unwind)]
+    #[napi(
+        constructor,
+        catch_unwind,
+        ts_args_type = "hub: Hub, options?: ServerOptions | undefined | null"
+    )]
     pub fn new(
         env: &napi::Env,
         hub: &Hub,
-        options: Option<ServerOptions>,
+        options: Option<Unknown<'_>>,
     ) -> napi::Result<Self, Code> {
         guard(|| {
-            let config = config(
-                env.raw(),
-                options.unwrap_or(ServerOptions {
-                    host: None,
-                    port: None,
-                    auth: None,
-                    allowed_origins: None,
-                    max_connections: None,
-                    max_message_bytes: None,
-                    ping_interval: None,
-                    idle_timeout: None,
-                    write_delay: None,
-                    policy: None,
-                    queue: None,
-                    queue_bytes: None,
-                    message_rate: None,
-                    ingest_rate: None,
-                    static_dir: None,
-                    tls_cert: None,
-                    tls_key: None,
-                }),
-            )?;
+            let env = env.raw();
+            let mut warn = crate::units::warner(env, "Server");
+            let options = options_value(env, options)?;
+            let config = ServerConfig::from_value_with(&options, Style::NODE, &mut warn)?;
             Ok(Server {
                 hub: hub.core().clone(),
                 config,
@@ -351,11 +238,15 @@ pub struct Auth {
 impl Auth {
     /// A verifier for these settings (the `auth` option of `new Server`); `invalid_input` for an
     /// empty secret or a bad PEM.
-    #[napi(constructor, catch_unwind)]
-    pub fn new(env: &napi::Env, options: AuthOptions) -> napi::Result<Self, Code> {
+    #[napi(constructor, catch_unwind, ts_args_type = "options: AuthOptions")]
+    pub fn new(env: &napi::Env, options: Unknown<'_>) -> napi::Result<Self, Code> {
         guard(|| {
+            let env = env.raw();
+            let mut warn = crate::units::warner(env, "Auth");
+            let options = options_value(env, Some(options))?;
+            let config = AuthConfig::from_value_with(&options, Style::NODE, &mut warn)?;
             Ok(Auth {
-                inner: Verifier::new(&auth(env.raw(), "Auth", options)?)?,
+                inner: Verifier::new(&config)?,
             })
         })
     }

@@ -27,16 +27,12 @@ pub fn ms_of(d: Duration) -> f64 {
     d.as_nanos() as f64 / 1e6
 }
 
-/// Whether `ms` looks like seconds written for milliseconds: above 0 and below 1.
-fn looks_like_seconds(ms: f64) -> bool {
-    ms > 0.0 && ms < 1.0
-}
-
-/// Checks the duration option `name` of `owner` (`"CircuitBreaker"`, `"resetTimeout"`), in ms: warns
-/// once per process when it looks like seconds. Never fails: a warning that cannot be emitted is
+/// Warns, once per process, that the duration option `name` of `owner` (`"CircuitBreaker"`,
+/// `"resetTimeout"`) is `ms` milliseconds, which the core flagged as looking like seconds
+/// (`dashfeed::options::looks_like_seconds`). Never fails: a warning that cannot be emitted is
 /// dropped.
 pub fn check_ms(env: sys::napi_env, owner: &str, name: &str, ms: f64) {
-    if !looks_like_seconds(ms) || WARNED.swap(true, Ordering::Relaxed) {
+    if WARNED.swap(true, Ordering::Relaxed) {
         return;
     }
     let message = format!(
@@ -48,6 +44,11 @@ pub fn check_ms(env: sys::napi_env, owner: &str, name: &str, ms: f64) {
         // Whatever the attempt raised must not leak into the caller's call.
         let _ = js::take_exception(env);
     }
+}
+
+/// The warning callback of the core's option readers for `owner`'s options.
+pub fn warner(env: sys::napi_env, owner: &'static str) -> impl FnMut(&str, f64) {
+    move |name, ms| check_ms(env, owner, name, ms)
 }
 
 /// `process.emitWarning(message, type, code)`.

@@ -6,10 +6,11 @@
 
 use crate::clock::{shared, PyManualClock};
 use crate::error::{secs, to_py, to_py_in, IntoPyResult};
+use crate::options::kwargs;
 use dashfeed::breaker::{
     Answer, BreakerConfig, BreakerEvent, CallEnd, CircuitBreaker, Failure, Guard, OwnedPermit,
-    RateConfig, RateWindow,
 };
+use dashfeed::options::{FromOptions, Style};
 use dashfeed::Error;
 use pyo3::exceptions::asyncio::CancelledError;
 use pyo3::exceptions::PyException;
@@ -125,38 +126,20 @@ impl PyCircuitBreaker {
         on_state_change: Option<Py<PyAny>>,
         clock: Option<&Bound<'_, PyManualClock>>,
     ) -> PyResult<Self> {
-        let failure_rate = match failure_rate {
-            None => None,
-            Some(threshold) => {
-                let window = match rate_window_seconds {
-                    Some(s) => RateWindow::Time {
-                        duration: secs("rate_window_seconds", s)?,
-                        buckets: rate_buckets,
-                    },
-                    None => RateWindow::Count(rate_window.unwrap_or(100)),
-                };
-                let default_min = match window {
-                    RateWindow::Count(n) => n,
-                    RateWindow::Time { .. } => RateConfig::default().minimum_calls,
-                };
-                Some(RateConfig {
-                    threshold,
-                    window,
-                    minimum_calls: minimum_calls.unwrap_or(default_min),
-                })
-            }
-        };
-        let config = BreakerConfig {
+        let options = kwargs!(
             failure_threshold,
-            failure_rate,
-            slow_call_duration: slow_call_duration
-                .map(|s| secs("slow_call_duration", s))
-                .transpose()?,
-            reset_timeout: secs("reset_timeout", reset_timeout)?,
+            reset_timeout,
             half_open_max_calls,
             success_threshold,
-            timeout: timeout.map(|s| secs("timeout", s)).transpose()?,
-        };
+            failure_rate,
+            minimum_calls,
+            rate_window,
+            rate_window_seconds,
+            rate_buckets,
+            slow_call_duration,
+            timeout,
+        );
+        let config = BreakerConfig::from_value(&options, Style::PYTHON).py()?;
         let inner = CircuitBreaker::with_clock(config, shared(clock)).py()?;
         let excluded = match excluded {
             None => PyTuple::empty(py).unbind(),

@@ -321,31 +321,10 @@ fn hashable_key(k: Bound<'_, PyAny>) -> Result<Bound<'_, PyAny>, BuildError> {
     Ok(k)
 }
 
-/// Converts a core value to a Python object (the same objects that `decode` makes).
+/// Converts a core value to a Python object (the same objects that `decode` makes), through the
+/// core's walk.
 pub fn to_object<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-    let mut b = PyBuilder::new(py);
-    let out = match v {
-        Value::Nil => b.nil(),
-        Value::Bool(x) => b.bool(*x),
-        Value::Int(x) => b.int(*x),
-        Value::UInt(x) => b.uint(*x),
-        Value::Float(x) => b.float(*x),
-        Value::Str(x) => b.str(x),
-        Value::Bin(x) => b.bin(x),
-        Value::Array(items) => {
-            let objs: PyResult<Vec<_>> = items.iter().map(|i| to_object(py, i)).collect();
-            b.array(objs?.drain(..))
-        }
-        Value::Map(entries) => {
-            let mut objs = Vec::with_capacity(entries.len() * 2);
-            for (k, val) in entries {
-                objs.push(to_object(py, k)?);
-                objs.push(to_object(py, val)?);
-            }
-            b.map(objs.drain(..))
-        }
-    };
-    Ok(out?)
+    Ok(dashfeed::codec::build_value(v, &mut PyBuilder::new(py))?)
 }
 
 fn parse_format(format: &str) -> PyResult<Format> {

@@ -4,8 +4,10 @@
 use crate::clock::{shared, PyManualClock};
 use crate::codec::{to_object, to_value};
 use crate::error::{secs, to_py, IntoPyResult};
+use crate::options::kwargs;
 use dashfeed::codec::Format;
-use dashfeed::hub::{Hub, HubConfig, Message, Policy, Since, SubscribeOptions, Subscription};
+use dashfeed::hub::{Hub, HubConfig, Message, Since, SubscribeOptions, Subscription};
+use dashfeed::options::{FromOptions, Style};
 use dashfeed::Error;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
@@ -14,10 +16,6 @@ use std::time::Duration;
 
 /// Longest single wait inside a blocking receive, so that Ctrl-C (signals) is noticed promptly.
 const SIGNAL_CHECK: Duration = Duration::from_millis(100);
-
-fn parse_policy(p: &str) -> PyResult<Policy> {
-    p.parse::<Policy>().py()
-}
 
 /// `since` as `(epoch, seq)`, `{"epoch": ..., "seq": ...}` or a `Message`.
 fn parse_since(obj: &Bound<'_, PyAny>) -> PyResult<Since> {
@@ -83,19 +81,17 @@ impl PyHub {
         dedupe_horizon: Option<f64>,
         clock: Option<&Bound<'_, PyManualClock>>,
     ) -> PyResult<Self> {
-        let config = HubConfig {
+        let options = kwargs!(
             history,
-            history_age: history_age.map(|s| secs("history_age", s)).transpose()?,
-            policy: parse_policy(policy)?,
-            queue_messages: queue,
+            history_age,
+            policy,
+            queue,
             queue_bytes,
             compress_over,
-            dedupe_capacity: dedupe,
-            dedupe_horizon: dedupe_horizon
-                .map(|s| secs("dedupe_horizon", s))
-                .transpose()?,
-            ..HubConfig::default()
-        };
+            dedupe,
+            dedupe_horizon,
+        );
+        let config = HubConfig::from_value(&options, Style::PYTHON).py()?;
         Ok(PyHub {
             inner: Hub::with_clock(config, shared(clock)).py()?,
         })
@@ -140,13 +136,10 @@ impl PyHub {
         format: &str,
         compress: bool,
     ) -> PyResult<PySubscription> {
+        let options = kwargs!(policy, queue, queue_bytes, format, compress);
         let options = SubscribeOptions {
             since: since.map(parse_since).transpose()?,
-            policy: policy.map(parse_policy).transpose()?,
-            queue_messages: queue,
-            queue_bytes,
-            format: format.parse::<Format>().py()?,
-            compress: Some(compress),
+            ..SubscribeOptions::from_value(&options, Style::PYTHON).py()?
         };
         Ok(PySubscription {
             inner: self.waiting(py, |hub| hub.subscribe(dashboard, options))?,

@@ -14,6 +14,7 @@ mod error;
 mod event;
 mod hub;
 mod limit;
+mod options;
 mod pipeline;
 mod server;
 mod window;
@@ -34,5 +35,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     server::register(m)?;
     connect::register(m)?;
     pipeline::register(m)?;
+    options::register(m)?;
     Ok(())
 }

@@ -3,7 +3,9 @@
 
 use crate::clock::{shared, PyManualClock};
 use crate::error::{to_py, IntoPyResult};
+use crate::options::kwargs;
 use dashfeed::limit::{LimiterConfig, RateLimiter};
+use dashfeed::options::{FromOptions, Style};
 use dashfeed::Error;
 use pyo3::prelude::*;
 
@@ -62,8 +64,8 @@ impl PyRateLimiter {
         burst: Option<u32>,
         clock: Option<&Bound<'_, PyManualClock>>,
     ) -> PyResult<Self> {
-        let burst = burst.unwrap_or_else(|| (rate.ceil() as u32).max(1));
-        let inner = RateLimiter::with_clock(LimiterConfig::new(rate, burst), shared(clock)).py()?;
+        let config = LimiterConfig::from_value(&kwargs!(rate, burst), Style::PYTHON).py()?;
+        let inner = RateLimiter::with_clock(config, shared(clock)).py()?;
         Ok(PyRateLimiter { inner })
     }
 

@@ -2,56 +2,18 @@
 //! `stop()` and `with`; the package's subclass adds `async with`. The server runs on the core's runtime and
 //! never blocks the interpreter; `stop()` waits with the GIL released.
 
+use crate::codec::to_value;
 use crate::error::{secs, to_py, IntoPyResult};
 use crate::hub::PyHub;
-use dashfeed::hub::Policy;
-use dashfeed::limit::LimiterConfig;
-use dashfeed::server::{
-    AuthConfig, Grant, Server, ServerConfig, ServerHandle, TlsConfig, Verifier,
-};
+use crate::options::kwargs;
+use dashfeed::codec::Value;
+use dashfeed::options::{FromOptions, Style};
+use dashfeed::server::{AuthConfig, Grant, Server, ServerConfig, ServerHandle, Verifier};
 use dashfeed::Error;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use std::path::PathBuf;
 use std::sync::Mutex;
-
-/// `auth={"secret": ...}` (HS256) or `{"public_key": PEM, "algorithm": "RS256" | "ES256"}`, with optional
-/// `issuer`, `audience`, `leeway` (seconds).
-fn auth_config(d: &Bound<'_, PyDict>) -> PyResult<AuthConfig> {
-    let get = |k: &str| d.get_item(k);
-    let mut cfg = if let Some(secret) = get("secret")? {
-        let secret: Vec<u8> = match secret.extract::<String>() {
-            Ok(s) => s.into_bytes(),
-            Err(_) => secret.extract()?,
-        };
-        AuthConfig::hs256(secret)
-    } else if let Some(pem) = get("public_key")? {
-        let pem: String = pem.extract()?;
-        let alg: String = get("algorithm")?
-            .map(|a| a.extract())
-            .transpose()?
-            .unwrap_or_else(|| "RS256".into());
-        match alg.to_ascii_uppercase().as_str() {
-            "RS256" => AuthConfig::rs256_pem(pem),
-            "ES256" => AuthConfig::es256_pem(pem),
-            other => {
-                return Err(to_py(Error::invalid(format!(
-                    "unsupported JWT algorithm {other:?}"
-                ))))
-            }
-        }
-    } else {
-        return Err(to_py(Error::invalid(
-            "auth needs 'secret' (HS256) or 'public_key' (RS256/ES256)",
-        )));
-    };
-    cfg.issuer = get("issuer")?.map(|v| v.extract()).transpose()?;
-    cfg.audience = get("audience")?.map(|v| v.extract()).transpose()?;
-    if let Some(l) = get("leeway")? {
-        cfg.leeway = secs("leeway", l.extract()?)?;
-    }
-    Ok(cfg)
-}
 
 /// The feed server: WebSocket (`/ws`, `/dashboard/{id}`), SSE (`/sse/{id}`), snapshot polling, ingest,
 /// `/metrics` and `/healthz`, serving one hub.
@@ -101,40 +63,33 @@ impl PyServer {
         tls_cert: Option<PathBuf>,
         tls_key: Option<PathBuf>,
     ) -> PyResult<Self> {
-        let d = ServerConfig::default();
-        let tls = match (tls_cert, tls_key) {
-            (Some(cert_pem_path), Some(key_pem_path)) => Some(TlsConfig {
-                cert_pem_path,
-                key_pem_path,
-            }),
-            (None, None) => None,
-            _ => return Err(to_py(Error::invalid("tls_cert and tls_key go together"))),
-        };
-        let config = ServerConfig {
-            host: host.to_owned(),
+        let pair = |r: Option<(f64, u32)>| r.map(|(r, b)| Value::Array(vec![r.into(), b.into()]));
+        let (message_rate, ingest_rate) = (pair(message_rate), pair(ingest_rate));
+        let auth = auth.map(|a| to_value(a.as_any(), 2)).transpose()?;
+        let allowed_origins =
+            allowed_origins.map(|o| Value::Array(o.into_iter().map(Value::from).collect()));
+        let path = |p: Option<PathBuf>| p.map(|p| p.to_string_lossy().into_owned());
+        let (static_dir, tls_cert, tls_key) = (path(static_dir), path(tls_cert), path(tls_key));
+        let options = kwargs!(
+            host,
             port,
-            auth: auth.map(auth_config).transpose()?,
+            auth,
             allowed_origins,
             max_connections,
             max_message_bytes,
-            max_frame_bytes: max_message_bytes,
-            ping_interval: secs("ping_interval", ping_interval)?,
-            idle_timeout: secs("idle_timeout", idle_timeout)?,
-            write_delay: secs("write_delay", write_delay)?,
-            message_rate: message_rate
-                .map(|(r, b)| LimiterConfig::new(r, b))
-                .unwrap_or(d.message_rate),
-            ingest_rate: ingest_rate
-                .map(|(r, b)| LimiterConfig::new(r, b))
-                .unwrap_or(d.ingest_rate),
-            policy: policy.map(|p| p.parse::<Policy>()).transpose().py()?,
-            queue_messages: queue,
+            ping_interval,
+            idle_timeout,
+            write_delay,
+            message_rate,
+            ingest_rate,
+            policy,
+            queue,
             queue_bytes,
             static_dir,
-            tls,
-            ..d
-        };
-        config.validate().py()?;
+            tls_cert,
+            tls_key,
+        );
+        let config = ServerConfig::from_value(&options, Style::PYTHON).py()?;
         Ok(PyServer {
             hub: hub.get().inner.clone(),
             config,
@@ -238,13 +193,10 @@ impl PyAuth {
     #[new]
     #[pyo3(signature = (**options))]
     fn new(options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
-        let options = options.ok_or_else(|| {
-            to_py(Error::invalid(
-                "auth needs 'secret' (HS256) or 'public_key' (RS256/ES256)",
-            ))
-        })?;
+        let options = options.map(|o| to_value(o.as_any(), 2)).transpose()?;
+        let config = AuthConfig::from_value(&options.unwrap_or_default(), Style::PYTHON).py()?;
         Ok(PyAuth {
-            inner: Verifier::new(&auth_config(options)?).py()?,
+            inner: Verifier::new(&config).py()?,
         })
     }
 

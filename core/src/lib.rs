@@ -17,6 +17,7 @@
 //! - [`cluster`]: several nodes sharing their dashboards through Redis (feature `redis`).
 //! - [`pipeline`]: wiring sources → aggregator → hub → server; the `demo` entry.
 //! - [`server`]: HTTP + WebSocket + SSE endpoints, JWT auth, Origin checks, limits, graceful shutdown.
+//! - [`options`]: the bindings' options maps (Python / Node spelling and units), read once.
 //! - [`runtime`]: the one lazily started tokio runtime that the bindings share.
 
 // The library has no unsafe code (its tests' counting allocators are separate crates).
@@ -33,6 +34,7 @@ pub mod event;
 pub mod hub;
 pub mod limit;
 pub mod metrics;
+pub mod options;
 pub mod pipeline;
 pub mod runtime;
 pub mod server;

@@ -14,7 +14,9 @@
 //! last `(burst + 1) / rate + sweep_interval`.
 
 use crate::clock::{SharedClock, SystemClock};
+use crate::codec::Value;
 use crate::error::{Error, Result};
+use crate::options::{FromOptions, Options, Style};
 use governor::clock::Clock as GovernorClock;
 use governor::state::keyed::DashMapStateStore;
 use std::cell::{Cell, RefCell};
@@ -75,6 +77,26 @@ impl LimiterConfig {
         governor::Quota::with_period(period)
             .map(|q| q.allow_burst(burst))
             .ok_or_else(|| Error::invalid(format!("rate {} is too high", self.rate)))
+    }
+}
+
+impl FromOptions for LimiterConfig {
+    /// Builds and validates a quota from a binding's options map `{rate, burst}` (see
+    /// [`crate::options`]): `rate` calls per second is required; `burst` defaults to `rate` rounded
+    /// up (at least 1). The Python and Node constructors take them as arguments and pass this map.
+    /// No option is a duration: `warn` is never called.
+    fn from_value_with(v: &Value, style: Style, _: &mut dyn FnMut(&str, f64)) -> Result<Self> {
+        let o = Options::new(v, "RateLimiter", style, &["rate", "burst"])?;
+        let rate = o
+            .number("rate")?
+            .ok_or_else(|| Error::invalid("RateLimiter needs a rate (calls per second)"))?;
+        let burst = match o.count_u32("burst")? {
+            Some(b) => b,
+            None => (rate.ceil() as u32).max(1),
+        };
+        let config = LimiterConfig::new(rate, burst);
+        config.validate()?;
+        Ok(config)
     }
 }
 

@@ -1,25 +1,28 @@
 //! The options of `new CircuitBreaker(options)` and the objects the breaker hands out (`stats`, the
-//! listener's event), with the conversion of the options into a core `BreakerConfig`.
-//!
-//! Every duration is in milliseconds (the Python module's are seconds: a duration between 0 and 1
-//! is taken as ms but warned about once, see `units`). Counts must be non-negative integers and
-//! durations finite, non-negative numbers; the core then checks the ranges. Any problem is
-//! `invalid_input`.
+//! listener's event). `CircuitBreakerOptions` declares the options for index.d.ts; their values are
+//! read by the core (`BreakerConfig::from_value`, names, defaults, ranges and messages), the
+//! functions and the clock here.
 
-use crate::clock::{shared, ManualClock};
+use crate::clock::ManualClock;
 use crate::error::Result;
-use crate::napi::args::{count, millis};
-use dashfeed::breaker::{BreakerConfig, RateConfig, RateWindow};
+use crate::napi::args::{is_nullish, wrong_type};
+use crate::napi::raw;
+use dashfeed::breaker::BreakerConfig;
 use dashfeed::clock::SharedClock;
-use dashfeed::Error;
-use napi::bindgen_prelude::{ClassInstance, FromNapiValue, Unknown};
-use napi::{JsValue, ValueType};
+use dashfeed::options::{FromOptions, Style};
+use napi::bindgen_prelude::{ClassInstance, Unknown};
+use napi::sys;
 use napi_derive::napi;
 
+// The declaration of index.d.ts; the core reads the values (`BreakerConfig::from_value`).
 /// Options of `new CircuitBreaker(options?)`. Durations are in milliseconds (`resetTimeout: 30`
 /// is 30 ms; the Python module's `reset_timeout=30` is 30 s); a duration between 0 and 1 is
 /// warned about once per process (`DashfeedWarning`, code `DASHFEED_DURATION_UNIT`).
 #[napi(object)]
+#[expect(
+    dead_code,
+    reason = "declares the options type of index.d.ts; the core reads the values"
+)]
 pub struct CircuitBreakerOptions<'env> {
     /// Consecutive failures that open the breaker (default 5); `0` disables this rule, which
     /// needs `failureRate`.
@@ -108,106 +111,39 @@ pub struct BreakerEvent {
 }
 
 /// The options, checked and converted.
-pub struct Parsed<'env> {
+pub struct Parsed {
     /// The core configuration.
     pub config: BreakerConfig,
     /// `errorFilter`, a function.
-    pub error_filter: Option<Unknown<'env>>,
+    pub error_filter: Option<sys::napi_value>,
     /// `fallback`, a function.
-    pub fallback: Option<Unknown<'env>>,
+    pub fallback: Option<sys::napi_value>,
     /// The clock.
     pub clock: SharedClock,
 }
 
-fn function<'env>(name: &str, v: Option<Unknown<'env>>) -> Result<Option<Unknown<'env>>> {
+fn function(
+    env: sys::napi_env,
+    name: &str,
+    v: Option<sys::napi_value>,
+) -> Result<Option<sys::napi_value>> {
     match v {
-        Some(f) if f.get_type()? == ValueType::Function => Ok(Some(f)),
-        Some(f) if matches!(f.get_type()?, ValueType::Undefined | ValueType::Null) => Ok(None),
-        Some(_) => Err(Error::invalid(format!("{name} must be a function")).into()),
+        Some(f) if raw::type_of(env, f)? == sys::ValueType::napi_function => Ok(Some(f)),
+        Some(f) if is_nullish(env, f)? => Ok(None),
+        Some(f) => Err(wrong_type(env, f, name, "a function")),
         None => Ok(None),
     }
 }
 
-/// Reads and checks `options` (`undefined` / `null` → defaults).
-pub fn parse<'env>(options: Option<Unknown<'env>>) -> Result<Parsed<'env>> {
-    let (env, o) = match options {
-        None => return defaults(),
-        Some(v) => match v.get_type()? {
-            ValueType::Undefined | ValueType::Null => return defaults(),
-            ValueType::Object => {
-                let env = v.value().env;
-                // SAFETY: an object of the running callback, which the generated reader expects.
-                (env, unsafe {
-                    CircuitBreakerOptions::from_napi_value(env, v.raw())
-                }?)
-            }
-            _ => return Err(Error::invalid("options must be an object").into()),
-        },
-    };
-    let d = BreakerConfig::default();
-    // A duration option: checked, and warned about when it looks like seconds.
-    let duration = |name: &str, v: f64| {
-        crate::units::check_ms(env, "CircuitBreaker", name, v);
-        millis(name, v)
-    };
-    let failure_rate = match o.failure_rate {
-        None => None,
-        Some(threshold) => {
-            let window = match o.rate_window_ms {
-                Some(ms) => RateWindow::Time {
-                    duration: duration("rateWindowMs", ms)?,
-                    buckets: o.rate_buckets.map_or(Ok(10), |n| count("rateBuckets", n))?,
-                },
-                None => {
-                    RateWindow::Count(o.rate_window.map_or(Ok(100), |n| count("rateWindow", n))?)
-                }
-            };
-            let default_min = match window {
-                RateWindow::Count(n) => n,
-                RateWindow::Time { .. } => RateConfig::default().minimum_calls,
-            };
-            Some(RateConfig {
-                threshold,
-                window,
-                minimum_calls: o
-                    .minimum_calls
-                    .map_or(Ok(default_min), |n| count("minimumCalls", n))?,
-            })
-        }
-    };
-    let opt_count = |name, v: Option<f64>, default| v.map_or(Ok(default), |n| count(name, n));
-    let config = BreakerConfig {
-        failure_threshold: opt_count("failureThreshold", o.failure_threshold, d.failure_threshold)?,
-        failure_rate,
-        slow_call_duration: o
-            .slow_call_duration
-            .map(|v| duration("slowCallDuration", v))
-            .transpose()?,
-        reset_timeout: o
-            .reset_timeout
-            .map_or(Ok(d.reset_timeout), |v| duration("resetTimeout", v))?,
-        half_open_max_calls: opt_count(
-            "halfOpenMaxCalls",
-            o.half_open_max_calls,
-            d.half_open_max_calls,
-        )?,
-        success_threshold: opt_count("successThreshold", o.success_threshold, d.success_threshold)?,
-        timeout: o.timeout.map(|v| duration("timeout", v)).transpose()?,
-    };
-    config.validate()?;
+/// Reads and checks `options` (`undefined` / `null` → defaults) through the core's
+/// `BreakerConfig::from_value`; the functions and the clock stay here.
+pub fn parse(env: sys::napi_env, options: Option<sys::napi_value>) -> Result<Parsed> {
+    let o = crate::options::read(env, options, &["errorFilter", "fallback", "clock"])?;
+    let mut warn = crate::units::warner(env, "CircuitBreaker");
     Ok(Parsed {
-        config,
-        error_filter: function("errorFilter", o.error_filter)?,
-        fallback: function("fallback", o.fallback)?,
-        clock: shared(o.clock.as_deref()),
-    })
-}
-
-fn defaults<'env>() -> Result<Parsed<'env>> {
-    Ok(Parsed {
-        config: BreakerConfig::default(),
-        error_filter: None,
-        fallback: None,
-        clock: shared(None),
+        config: BreakerConfig::from_value_with(&o.value, Style::NODE, &mut warn)?,
+        error_filter: function(env, "errorFilter", o.held("errorFilter"))?,
+        fallback: function(env, "fallback", o.held("fallback"))?,
+        clock: crate::clock::read(env, o.held("clock"))?,
     })
 }

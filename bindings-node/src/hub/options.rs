@@ -1,22 +1,26 @@
-//! Options of `new Hub(options)` and `hub.subscribe(dashboard, options)`, read into the core's
-//! `HubConfig` / `SubscribeOptions` (ranges are checked by the core), and the `since` resume point.
+//! Options of `new Hub(options)` and `hub.subscribe(dashboard, options)`: `HubOptions` and
+//! `SubscribeOptions` declare them for index.d.ts; the core reads them (`HubConfig::from_value`,
+//! `SubscribeOptions::from_value`: names, defaults, ranges, messages). The clock and the `since`
+//! resume point are JS values, read here.
 
 use crate::clock::ManualClock;
 use crate::error::Result;
-use crate::napi::args::{entries, integer, is_nullish, string};
+use crate::napi::args::{integer, is_nullish, string};
 use crate::napi::raw;
-use crate::walk::MAX_SAFE;
-use dashfeed::codec::Format;
-use dashfeed::hub::{HubConfig, Policy, Since, SubscribeOptions as CoreSubscribeOptions};
+use dashfeed::hub::{HubConfig, Since, SubscribeOptions as CoreSubscribeOptions};
+use dashfeed::options::{FromOptions, Style};
 use dashfeed::Error;
-use napi::bindgen_prelude::{ClassInstance, Either, FromNapiValue, Null, Unknown};
+use napi::bindgen_prelude::{ClassInstance, Either, Null, Unknown};
 use napi::{sys, JsValue};
 use napi_derive::napi;
-use std::time::Duration;
 
 /// Options of `new Hub(options)`; every one is optional. Durations are in milliseconds (the
 /// Python module's are seconds).
 #[napi(object, object_to_js = false)]
+#[expect(
+    dead_code,
+    reason = "declares the options type of index.d.ts; the core reads the values"
+)]
 pub struct HubOptions<'a> {
     /// Publications kept per dashboard for resumes with `since` (default 1000; 0 keeps none).
     pub history: Option<f64>,
@@ -41,6 +45,10 @@ pub struct HubOptions<'a> {
 
 /// Options of `hub.subscribe(dashboard, options)`; every one is optional.
 #[napi(object, object_to_js = false)]
+#[expect(
+    dead_code,
+    reason = "declares the options type of index.d.ts; the core reads the values"
+)]
 pub struct SubscribeOptions<'a> {
     /// Resume point: the `epoch` and `seq` of the last message applied (`{ epoch, seq }`,
     /// `[epoch, seq]` or that `Message`). Without it the first message is the snapshot.
@@ -63,117 +71,31 @@ pub struct SubscribeOptions<'a> {
     pub compress: Option<bool>,
 }
 
-const HUB_KEYS: [&str; 9] = [
-    "history",
-    "historyAge",
-    "policy",
-    "queue",
-    "queueBytes",
-    "compressOver",
-    "dedupe",
-    "dedupeHorizon",
-    "clock",
-];
-
-const SUBSCRIBE_KEYS: [&str; 6] = [
-    "since",
-    "policy",
-    "queue",
-    "queueBytes",
-    "format",
-    "compress",
-];
-
-/// A count or size: a non-negative whole number.
-fn count(name: &str, n: f64) -> Result<usize> {
-    if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= MAX_SAFE {
-        return Ok(n as usize);
-    }
-    Err(Error::invalid(format!("{name} must be a non-negative integer, not {n}")).into())
-}
-
-/// A duration in ms: positive and finite.
-fn millis(name: &str, ms: f64) -> Result<Duration> {
-    if ms.is_finite() && ms >= 0.0 {
-        return Ok(Duration::from_secs_f64(ms / 1000.0));
-    }
-    Err(Error::invalid(format!(
-        "{name} must be a finite, non-negative number of ms, not {ms}"
-    ))
-    .into())
-}
-
-/// Reads `new Hub(options)`: the core config and the clock.
+/// Reads `new Hub(options)` through the core's `HubConfig::from_value`; the clock stays here.
 pub fn hub_config(
     env: sys::napi_env,
     options: Option<Unknown<'_>>,
 ) -> Result<(HubConfig, dashfeed::clock::SharedClock)> {
-    let Some(options) = options else {
-        return Ok((HubConfig::default(), crate::clock::shared(None)));
-    };
-    entries(env, options.raw(), "Hub options", &HUB_KEYS)?;
-    if is_nullish(env, options.raw())? {
-        return Ok((HubConfig::default(), crate::clock::shared(None)));
-    }
-    // SAFETY: a value of the running callback.
-    let o = unsafe { HubOptions::from_napi_value(env, options.raw()) }?;
-    let d = HubConfig::default();
-    let nullable = |name: &str, v: Option<Either<f64, Null>>, default: Option<Duration>| match v {
-        None => Ok(default),
-        Some(Either::A(ms)) => {
-            crate::units::check_ms(env, "Hub", name, ms);
-            millis(name, ms).map(Some)
-        }
-        Some(Either::B(Null)) => Ok(None),
-    };
-    let config = HubConfig {
-        history: o.history.map_or(Ok(d.history), |n| count("history", n))?,
-        history_age: nullable("historyAge", o.history_age, d.history_age)?,
-        policy: o.policy.map_or(Ok(d.policy), |p| p.parse::<Policy>())?,
-        queue_messages: o
-            .queue
-            .map_or(Ok(d.queue_messages), |n| count("queue", n))?,
-        queue_bytes: o
-            .queue_bytes
-            .map_or(Ok(d.queue_bytes), |n| count("queueBytes", n))?,
-        compress_over: match o.compress_over {
-            None => d.compress_over,
-            Some(Either::A(n)) => Some(count("compressOver", n)?),
-            Some(Either::B(Null)) => None,
-        },
-        dedupe_capacity: o
-            .dedupe
-            .map_or(Ok(d.dedupe_capacity), |n| count("dedupe", n))?,
-        dedupe_horizon: nullable("dedupeHorizon", o.dedupe_horizon, d.dedupe_horizon)?,
-        ..d
-    };
-    Ok((config, crate::clock::shared(o.clock.as_deref())))
+    let o = crate::options::read(env, options.map(|o| o.raw()), &["clock"])?;
+    let mut warn = crate::units::warner(env, "Hub");
+    let config = HubConfig::from_value_with(&o.value, Style::NODE, &mut warn)?;
+    Ok((config, crate::clock::read(env, o.held("clock"))?))
 }
 
-/// Reads `hub.subscribe(dashboard, options)`.
+/// Reads `hub.subscribe(dashboard, options)` through the core's `SubscribeOptions::from_value`;
+/// the resume point `since` stays here.
 pub fn subscribe_options(
     env: sys::napi_env,
     options: Option<Unknown<'_>>,
 ) -> Result<CoreSubscribeOptions> {
-    let Some(options) = options else {
-        return Ok(CoreSubscribeOptions::default());
+    let o = crate::options::read(env, options.map(|o| o.raw()), &["since"])?;
+    let since = match o.held("since") {
+        Some(s) if !is_nullish(env, s)? => Some(since(env, s)?),
+        _ => None,
     };
-    entries(env, options.raw(), "subscribe options", &SUBSCRIBE_KEYS)?;
-    if is_nullish(env, options.raw())? {
-        return Ok(CoreSubscribeOptions::default());
-    }
-    // SAFETY: a value of the running callback.
-    let o = unsafe { SubscribeOptions::from_napi_value(env, options.raw()) }?;
     Ok(CoreSubscribeOptions {
-        since: match o.since {
-            Some(s) if !is_nullish(env, s.raw())? => Some(since(env, s.raw())?),
-            _ => None,
-        },
-        policy: o.policy.map(|p| p.parse::<Policy>()).transpose()?,
-        queue_messages: o.queue.map(|n| count("queue", n)).transpose()?,
-        queue_bytes: o.queue_bytes.map(|n| count("queueBytes", n)).transpose()?,
-        format: o.format.as_deref().unwrap_or("msgpack").parse::<Format>()?,
-        compress: o.compress,
+        since,
+        ..CoreSubscribeOptions::from_value(&o.value, Style::NODE)?
     })
 }
 

@@ -72,6 +72,12 @@ def parse_events(
     ``{dashboard, metric, value, ts, id, tags[, metadata]}``. Ambiguous or invalid input raises
     :class:`InvalidInputError`."""
 
+def _describe_options(
+    module: Literal["breaker", "limiter", "hub", "subscribe", "server", "auth"], options: Mapping[str, Any]
+) -> Dict[str, Any]:
+    """The config the core builds from ``options`` (the keyword arguments of ``module``'s constructor),
+    in the canonical form of tests/vectors/config. For the cross-language tests."""
+
 @final
 class Codec:
     """An encoder/decoder with fixed options."""

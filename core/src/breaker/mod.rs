@@ -46,6 +46,7 @@ mod config;
 mod counters;
 mod guard;
 mod listener;
+mod options;
 mod permit;
 mod state;
 mod window;

@@ -49,6 +49,47 @@ pub fn pairs<T>(mut kv: Drain<'_, T>) -> Vec<(T, T)> {
     out
 }
 
+/// Hands `v` to a builder node by node, as the decoders do: the one walk by which the JSON decoder
+/// and the bindings (a message's data, a described config) turn a core value into their own objects,
+/// of the same shapes as `decode` makes.
+pub fn build_value<B: Build>(v: &Value, b: &mut B) -> Result<B::Out, B::Error> {
+    let mut stack = Vec::new();
+    build_into(v, b, &mut stack)
+}
+
+fn build_into<B: Build>(v: &Value, b: &mut B, st: &mut Vec<B::Out>) -> Result<B::Out, B::Error> {
+    match v {
+        Value::Nil => b.nil(),
+        Value::Bool(x) => b.bool(*x),
+        Value::Int(x) => b.int(*x),
+        Value::UInt(x) => b.uint(*x),
+        Value::Float(x) => b.float(*x),
+        Value::Str(x) => b.str(x),
+        Value::Bin(x) => b.bin(x),
+        Value::Array(items) => {
+            let start = st.len();
+            for item in items {
+                let out = build_into(item, b, st)?;
+                st.push(out);
+            }
+            b.array(st.drain(start..))
+        }
+        Value::Map(entries) => {
+            let start = st.len();
+            for (k, v) in entries {
+                let k = match k {
+                    Value::Str(s) => b.key_str(s)?,
+                    other => build_into(other, b, st)?,
+                };
+                st.push(k);
+                let v = build_into(v, b, st)?;
+                st.push(v);
+            }
+            b.map(st.drain(start..))
+        }
+    }
+}
+
 /// Builds core [`Value`]s.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ValueBuilder;

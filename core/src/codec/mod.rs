@@ -14,7 +14,7 @@ mod msgpack;
 mod source;
 mod value;
 
-pub use build::{Build, Emit, MsgPackWriter, ValueBuilder, ValueEmitter};
+pub use build::{build_value, Build, Emit, MsgPackWriter, ValueBuilder, ValueEmitter};
 pub use gzip::{compress, decompress, is_gzip};
 pub use source::Source;
 pub use value::Value;
@@ -229,47 +229,8 @@ impl Codec {
             Format::MsgPack => msgpack::decode(bytes, self.limits.max_depth, builder),
             Format::Json => {
                 let v = json::decode(bytes, self.limits.max_depth)?;
-                rebuild(v, builder)
+                build_value(&v, builder)
             }
-        }
-    }
-}
-
-/// Hands an already decoded value to a builder, node by node.
-fn rebuild<B: Build>(v: Value, b: &mut B) -> Result<B::Out, B::Error> {
-    let mut stack = Vec::new();
-    rebuild_into(v, b, &mut stack)
-}
-
-fn rebuild_into<B: Build>(v: Value, b: &mut B, st: &mut Vec<B::Out>) -> Result<B::Out, B::Error> {
-    match v {
-        Value::Nil => b.nil(),
-        Value::Bool(x) => b.bool(x),
-        Value::Int(x) => b.int(x),
-        Value::UInt(x) => b.uint(x),
-        Value::Float(x) => b.float(x),
-        Value::Str(x) => b.str(&x),
-        Value::Bin(x) => b.bin(&x),
-        Value::Array(items) => {
-            let start = st.len();
-            for item in items {
-                let out = rebuild_into(item, b, st)?;
-                st.push(out);
-            }
-            b.array(st.drain(start..))
-        }
-        Value::Map(entries) => {
-            let start = st.len();
-            for (k, v) in entries {
-                let k = match k {
-                    Value::Str(s) => b.key_str(&s)?,
-                    other => rebuild_into(other, b, st)?,
-                };
-                st.push(k);
-                let v = rebuild_into(v, b, st)?;
-                st.push(v);
-            }
-            b.map(st.drain(start..))
         }
     }
 }

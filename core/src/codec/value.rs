@@ -98,6 +98,27 @@ impl From<bool> for Value {
         Value::Bool(b)
     }
 }
+impl From<u32> for Value {
+    fn from(u: u32) -> Self {
+        Value::Int(u.into())
+    }
+}
+impl From<u16> for Value {
+    fn from(u: u16) -> Self {
+        Value::Int(u.into())
+    }
+}
+impl From<usize> for Value {
+    fn from(u: usize) -> Self {
+        Value::from(u as u64)
+    }
+}
+/// `None` is nil (an options map's "not given" / "off").
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Nil, Into::into)
+    }
+}
 
 /// Serializes a [`Value`] for a binary format: bytes stay bytes (msgpack `bin`).
 impl Serialize for Value {

@@ -34,6 +34,7 @@ mod history;
 mod latest;
 mod message;
 mod mirror;
+mod options;
 mod processing;
 mod publication;
 mod queue;

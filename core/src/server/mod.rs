@@ -31,6 +31,7 @@ mod conn;
 mod ingest;
 mod io;
 mod listen;
+mod options;
 pub mod protocol;
 mod router;
 mod session;
