@@ -480,34 +480,31 @@ fn a_batch_is_one_history_entry_per_dashboard_and_a_resume_starts_inside_it() {
         "the newest value wins: {snap}"
     );
     // Node B never mirrored g2: it resumes from seq 50, inside a stream entry.
-    let resumed = b
-        .subscribe("g2", SubscribeOptions::since(epoch.clone(), 50))
-        .unwrap();
-    let head = resumed.recv_timeout(T).unwrap().unwrap();
-    assert_eq!((head.recovered(), head.missed()), (Some(true), Some(50)));
-    let missed = recv_until(&resumed, |m| m.seq() == 100);
-    let values: Vec<Value> = missed
-        .iter()
-        .map(|m| m.data().unwrap().get("v").cloned().unwrap())
-        .collect();
     assert_eq!(
-        values,
+        resume_values(&b, "g2", &epoch, 50, 100),
         (50..100).map(|k| Value::Int(3 * k + 2)).collect::<Vec<_>>()
     );
     // And g0 from seq 7: what was kept, without the dropped repeats.
     let g0_epoch = a.snapshot("g0").unwrap().unwrap().epoch().to_owned();
-    let resumed = b
-        .subscribe("g0", SubscribeOptions::since(g0_epoch, 7))
-        .unwrap();
-    let head = resumed.recv_timeout(T).unwrap().unwrap();
-    assert_eq!((head.recovered(), head.missed()), (Some(true), Some(14)));
-    let missed = recv_until(&resumed, |m| m.seq() == 21);
-    let values: Vec<Value> = missed
-        .iter()
-        .map(|m| m.data().unwrap().get("v").cloned().unwrap())
-        .collect();
     assert_eq!(
-        values,
+        resume_values(&b, "g0", &g0_epoch, 7, 21),
         (7..21).map(|k| Value::Int(3 * k)).collect::<Vec<_>>()
     );
+}
+
+/// Resumes `dashboard` on `hub` from `(epoch, since)`: checks the `recovered: true` header and returns
+/// the `v` of every missed publication up to seq `last`.
+fn resume_values(hub: &Hub, dashboard: &str, epoch: &str, since: u64, last: u64) -> Vec<Value> {
+    let resumed = hub
+        .subscribe(dashboard, SubscribeOptions::since(epoch.to_owned(), since))
+        .unwrap();
+    let head = resumed.recv_timeout(T).unwrap().unwrap();
+    assert_eq!(
+        (head.recovered(), head.missed()),
+        (Some(true), Some(last - since))
+    );
+    recv_until(&resumed, |m| m.seq() == last)
+        .iter()
+        .map(|m| m.data().unwrap().get("v").cloned().unwrap())
+        .collect()
 }
