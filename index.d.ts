@@ -662,14 +662,6 @@ export declare class Subscription {
 }
 
 /**
- * `_describeOptions(module, options)`: the config the core builds from `options` (the options of
- * `module`'s constructor: `'breaker'`, `'limiter'` (`{ rate, burst }`), `'hub'`, `'subscribe'`,
- * `'server'`, `'auth'`), in the canonical form of tests/vectors/config. For the cross-language
- * tests.
- */
-export declare function _describeOptions(module: string, options?: Record<string, unknown> | null): Record<string, unknown>
-
-/**
  * Options of `new Aggregator(options)`. Durations are strings with a unit (`'250ms'`, `'10s'`,
  * `'1m'`) or whole numbers of ms.
  */

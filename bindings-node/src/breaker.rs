@@ -16,8 +16,8 @@ pub(crate) mod options;
 mod slots;
 
 use crate::error::{guard, Code, Result};
-use crate::napi::args;
 use crate::napi::js::{self, Ref};
+use crate::napi::{args, convert};
 use dashfeed::breaker::{CircuitBreaker as CoreBreaker, Outcome, OwnedPermit};
 use dashfeed::Error;
 use events::Kind;
@@ -80,8 +80,7 @@ impl CircuitBreaker {
     pub fn fire<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>, Code> {
         guard(|| {
             let (fire, _) = guarded::make(env.raw(), &self.shared)?;
-            // SAFETY: made in this callback's scope.
-            Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), fire) })
+            Ok(convert::unknown(env.raw(), fire))
         })
     }
 
@@ -95,8 +94,7 @@ impl CircuitBreaker {
     pub fn call<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>, Code> {
         guard(|| {
             let (_, call) = guarded::make(env.raw(), &self.shared)?;
-            // SAFETY: made in this callback's scope.
-            Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), call) })
+            Ok(convert::unknown(env.raw(), call))
         })
     }
 

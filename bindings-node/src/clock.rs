@@ -5,7 +5,7 @@ use crate::error::{guard, Code, Result};
 use crate::napi::args;
 use dashfeed::clock::{Clock, ManualClock as CoreManualClock, SharedClock, SystemClock};
 use dashfeed::Error;
-use napi::bindgen_prelude::{ClassInstance, FromNapiValue};
+use napi::bindgen_prelude::ClassInstance;
 use napi::sys;
 use napi_derive::napi;
 use std::time::Duration;
@@ -71,8 +71,7 @@ pub fn shared(clock: Option<&ManualClock>) -> SharedClock {
 pub fn read(env: sys::napi_env, v: Option<sys::napi_value>) -> Result<SharedClock> {
     match v {
         Some(v) if !args::is_nullish(env, v)? => {
-            // SAFETY: `v` is a value of the running callback; the conversion checks the class tag.
-            let c = unsafe { ClassInstance::<ManualClock>::from_napi_value(env, v) }
+            let c = crate::napi::convert::from_js::<ClassInstance<ManualClock>>(env, v)
                 .map_err(|_| args::wrong_type(env, v, "clock", "a ManualClock"))?;
             Ok(shared(Some(&c)))
         }

@@ -12,8 +12,8 @@
 
 use crate::build::JsBuilder;
 use crate::error::{guard, Code, Result};
-use crate::napi::raw;
 use crate::napi::realm;
+use crate::napi::{convert, raw};
 use crate::walk::{Source, MAX_SAFE};
 use dashfeed::codec::{Codec as CoreCodec, Format, Limits};
 use dashfeed::Error;
@@ -107,9 +107,7 @@ fn codec_from<T: FromNapiValue + Into<CodecOptions>>(
     if obj.get_type()? != ValueType::Object {
         return Err(Error::invalid("options must be an object").into());
     }
-    // SAFETY: `obj` is an object of the running callback, which is what the generated reader
-    // expects.
-    let opts = unsafe { T::from_napi_value(obj.value().env, obj.raw()) }?;
+    let opts: T = convert::from_js(obj.value().env, obj.raw())?;
     make_codec(opts.into())
 }
 
@@ -155,8 +153,7 @@ fn encode_with<'env>(
     let env = env.raw();
     let bytes = codec.encode_from(&mut Source::new(env, value.raw(), codec.limits.max_depth))?;
     let out = realm::buffer(env, &bytes)?;
-    // SAFETY: `out` was made in this callback's scope.
-    Ok(unsafe { Unknown::from_raw_unchecked(env, out) })
+    Ok(convert::unknown(env, out))
 }
 
 fn decode_with<'env>(
@@ -183,8 +180,7 @@ fn decode_with<'env>(
     let mut builder = JsBuilder::new(env);
     let node = codec.decode_plain_with(&plain?, &mut builder)?;
     let out = builder.js(node)?;
-    // SAFETY: `out` was made in this callback's scope.
-    Ok(unsafe { Unknown::from_raw_unchecked(env, out) })
+    Ok(convert::unknown(env, out))
 }
 
 /// `encode(value, options?)` → `Buffer`: MessagePack (default) or JSON, gzipped above

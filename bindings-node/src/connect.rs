@@ -8,6 +8,7 @@
 use crate::error::Result;
 use crate::hub::Hub;
 use crate::job::{self, Job};
+use crate::napi::convert;
 use crate::window::Aggregator;
 use dashfeed::codec::Value;
 use dashfeed::connect::{
@@ -17,7 +18,7 @@ use dashfeed::hub::{Hub as CoreHub, TapId};
 use dashfeed::pipeline::AggregatorIngest;
 use dashfeed::server::HubIngest;
 use dashfeed::Error;
-use napi::bindgen_prelude::{AsyncTask, ClassInstance, FromNapiValue, JsValue, Unknown};
+use napi::bindgen_prelude::{AsyncTask, ClassInstance, JsValue, Unknown};
 use napi_derive::napi;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -98,20 +99,17 @@ fn options(options: Option<Unknown<'_>>) -> Result<Value> {
 /// The `Hub` or `Aggregator` a source feeds.
 fn target(v: &Unknown<'_>) -> Result<Arc<dyn Ingest>> {
     let (env, raw) = (v.value().env, v.raw());
-    // SAFETY: a value of the running callback; the conversion checks the class's type tag.
-    if let Ok(h) = unsafe { ClassInstance::<Hub>::from_napi_value(env, raw) } {
+    if let Ok(h) = convert::from_js::<ClassInstance<Hub>>(env, raw) {
         return Ok(Arc::new(HubIngest::new(h.core().clone())));
     }
-    // SAFETY: as above.
-    if let Ok(a) = unsafe { ClassInstance::<Aggregator>::from_napi_value(env, raw) } {
+    if let Ok(a) = convert::from_js::<ClassInstance<Aggregator>>(env, raw) {
         return Ok(Arc::new(AggregatorIngest::for_aggregator(a.inner.clone())?));
     }
     Err(Error::invalid("attach() takes a Hub or an Aggregator").into())
 }
 
 fn hub_of(v: &Unknown<'_>) -> Result<CoreHub> {
-    // SAFETY: a value of the running callback; the conversion checks the class's type tag.
-    unsafe { ClassInstance::<Hub>::from_napi_value(v.value().env, v.raw()) }
+    convert::from_js::<ClassInstance<Hub>>(v.value().env, v.raw())
         .map(|h| h.core().clone())
         .map_err(|_| Error::invalid("expected a Hub").into())
 }

@@ -17,17 +17,15 @@
 //! `circuit_open` / `rate_limited`), [`value`] (any binding error), [`throw`], [`throw_value`] and
 //! [`report`] (a failure with no JavaScript caller).
 //!
-//! Raw Node-API here is functional, not for speed: napi-rs throws with its own status, while a dashfeed error
-//! must be a plain `Error` whose `.code` is the core's code (and `retryAfter` where it applies). Not on a
-//! bench row.
+//! The error objects are made and thrown through the Node-API kit (`crate::napi::js`): napi-rs
+//! throws with its own status, while a dashfeed error must be a plain `Error` whose `.code` is the
+//! core's code (and `retryAfter` where it applies).
 
 use crate::napi::js::{self, Env, Value};
-use crate::napi::raw::{self, napi_call};
 use dashfeed::Error;
 use napi::{sys, Status};
 use napi_derive::napi;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::ptr;
 
 /// The status napi carries for an error, which becomes the JS error's `.code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,10 +136,7 @@ pub fn guard<T>(body: impl FnOnce() -> Result<T>) -> napi::Result<T, Code> {
 /// A JS `Error` for a core error: `.code` is its code, the message its text, and `retryAfter` the
 /// retry time in ms for `circuit_open` and `rate_limited`.
 pub fn to_js(env: Env, err: &Error) -> Result<Value> {
-    let code = raw::string(env, err.code())?;
-    let msg = raw::string(env, &err.to_string())?;
-    let mut out = ptr::null_mut();
-    napi_call!(napi_create_error(env, code, msg, &mut out))?;
+    let out = js::error(env, err.code(), &err.to_string())?;
     if let Error::CircuitOpen { retry_after } | Error::RateLimited { retry_after } = err {
         let ms = js::number(env, crate::units::ms_of(*retry_after))?;
         js::set(env, out, c"retryAfter", ms)?;
@@ -156,20 +151,14 @@ pub fn value(env: Env, err: JsError) -> Result<Value> {
     if err.status == PENDING {
         return js::take_exception(env);
     }
-    let code = raw::string(env, err.status.as_ref())?;
-    let msg = raw::string(env, &err.reason)?;
-    let mut out = ptr::null_mut();
-    napi_call!(napi_create_error(env, code, msg, &mut out))?;
-    Ok(out)
+    js::error(env, err.status.as_ref(), &err.reason)
 }
 
 /// Throws `value` and returns the error that tells napi a JS exception is pending (so it re-throws
 /// `value` untouched).
 pub fn throw_value(env: Env, value: Value) -> JsError {
-    // SAFETY: a live env and a value of this scope.
-    let status = unsafe { sys::napi_throw(env, value) };
-    if status != sys::Status::napi_ok {
-        return Error::Internal("napi_throw failed".into()).into();
+    if let Err(e) = js::throw(env, value) {
+        return e;
     }
     JsError(napi::Error::new(
         PENDING,
@@ -179,25 +168,19 @@ pub fn throw_value(env: Env, value: Value) -> JsError {
 
 /// Throws a binding error from a raw callback (nothing if a JS exception is already pending).
 pub fn throw(env: Env, err: JsError) {
-    let mut pending = false;
-    // SAFETY: a live env.
-    unsafe { sys::napi_is_exception_pending(env, &mut pending) };
-    if pending {
+    if js::exception_pending(env) {
         return;
     }
     if let Ok(v) = value(env, err) {
-        // SAFETY: a live env and a value of this scope.
-        unsafe { sys::napi_throw(env, v) };
+        // A failed throw leaves nothing to report to: the callback returns without a value.
+        let _ = js::throw(env, v);
     }
 }
 
 /// Reports a failure that has no JavaScript caller to throw to (a wake-up, a timer) as an uncaught
 /// exception: the pending JS exception if there is one, else an `internal` error.
 pub fn report(env: Env, err: JsError) {
-    let mut pending = false;
-    // SAFETY: on the environment's thread.
-    unsafe { sys::napi_is_exception_pending(env, &mut pending) };
-    let v = if pending {
+    let v = if js::exception_pending(env) {
         js::take_exception(env)
     } else {
         to_js(env, &Error::Internal(err.0.reason))

@@ -58,7 +58,6 @@ pub fn parse_events<'env>(
         };
         let out = Value::Array(events.iter().map(|e| e.to_value()).collect());
         let js = to_js(raw_env, &out)?;
-        // SAFETY: `js` was made in this callback's scope.
-        Ok(unsafe { Unknown::from_raw_unchecked(raw_env, js) })
+        Ok(crate::napi::convert::unknown(raw_env, js))
     })
 }

@@ -18,12 +18,13 @@ pub(crate) use subscription::subscription_next;
 
 use crate::error::{guard, Code, Result};
 use crate::napi::args::{is_nullish, string, with_text};
+use crate::napi::convert;
 use crate::walk;
 use crate::window::WindowResultObject;
 use dashfeed::codec::{Format, Limits};
 use dashfeed::hub::Hub as CoreHub;
 use feed::Feed;
-use napi::bindgen_prelude::{Env, FromNapiValue, JavaScriptClassExt, ObjectFinalize, Unknown};
+use napi::bindgen_prelude::{Env, JavaScriptClassExt, ObjectFinalize, Unknown};
 use napi::JsValue;
 use napi_derive::napi;
 use std::cell::Cell;
@@ -174,9 +175,7 @@ impl Hub {
     pub fn publish_results(&self, results: Unknown<'_>) -> napi::Result<Vec<f64>, Code> {
         guard(|| {
             let env = results.value().env;
-            // SAFETY: a value of the running callback.
-            let objects =
-                unsafe { Vec::<WindowResultObject>::from_napi_value(env, results.raw()) }?;
+            let objects: Vec<WindowResultObject> = convert::from_js(env, results.raw())?;
             let core = objects
                 .iter()
                 .map(|o| o.to_core(env))
@@ -206,8 +205,7 @@ impl Hub {
                 Some(m) => message::to_js(raw_env, m, Format::MsgPack, None)?,
                 None => crate::napi::js::null(raw_env)?,
             };
-            // SAFETY: `v` is a value of this callback.
-            Ok(unsafe { Unknown::from_raw_unchecked(raw_env, v) })
+            Ok(convert::unknown(raw_env, v))
         })
     }
 
@@ -233,8 +231,7 @@ impl Hub {
             let feed = Feed::new(raw_env, sub)?;
             let instance = Subscription { feed: feed.clone() }.into_instance(env)?;
             feed.set_this(raw_env, instance.value)?;
-            // SAFETY: `instance` was made in this callback's scope.
-            Ok(unsafe { Unknown::from_raw_unchecked(raw_env, instance.value) })
+            Ok(convert::unknown(raw_env, instance.value))
         })
     }
 

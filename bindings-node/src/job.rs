@@ -4,10 +4,11 @@
 //! The failed call's `dashfeed::Error` is kept in the job; `reject` (on the JS thread) builds the
 //! coded error from it and hands napi that exact JS value to reject with.
 //!
-//! Raw Node-API here is functional, not for speed: the promise must reject with the coded JS error (see
-//! `error`). Not on a bench row.
+//! The values cross through the Node-API kit (`crate::napi`): the promise must reject with the
+//! coded JS error that `error` makes, which napi-rs's own rejection cannot carry.
 
 use crate::error::Result;
+use crate::napi::{convert, js};
 use dashfeed::Error;
 use napi::bindgen_prelude::{AsyncTask, Unknown};
 use napi::ScopedTask;
@@ -43,9 +44,7 @@ impl<T: Send + 'static> Job<T> {
 
 /// `undefined`.
 pub fn undefined(env: sys::napi_env, _: ()) -> Result<sys::napi_value> {
-    let mut v = std::ptr::null_mut();
-    crate::napi::raw::napi_call!(napi_get_undefined(env, &mut v))?;
-    Ok(v)
+    js::undefined(env)
 }
 
 /// A JS string.
@@ -55,9 +54,7 @@ pub fn string(env: sys::napi_env, s: String) -> Result<sys::napi_value> {
 
 /// A JS number.
 pub fn number(env: sys::napi_env, n: f64) -> Result<sys::napi_value> {
-    let mut v = std::ptr::null_mut();
-    crate::napi::raw::napi_call!(napi_create_double(env, n, &mut v))?;
-    Ok(v)
+    js::number(env, n)
 }
 
 /// A core value as a JS value (objects, arrays, numbers, strings).
@@ -85,8 +82,7 @@ impl<'task, T: Send + 'static> ScopedTask<'task> for Job<T> {
 
     fn resolve(&mut self, env: &'task Env, output: T) -> napi::Result<Unknown<'task>> {
         let v = (self.to_js)(env.raw(), output).map_err(napi::Error::from)?;
-        // SAFETY: `v` was made just now in this callback's scope of `env`.
-        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), v) })
+        Ok(convert::unknown(env.raw(), v))
     }
 
     fn reject(&mut self, env: &'task Env, err: napi::Error) -> napi::Result<Unknown<'task>> {
@@ -98,8 +94,6 @@ impl<'task, T: Send + 'static> ScopedTask<'task> for Job<T> {
         let Ok(raw) = crate::error::to_js(env.raw(), &e) else {
             return Err(err); // the environment is shutting down: nothing can receive the error
         };
-        // SAFETY: `raw` is the error object made just now in this scope.
-        let js = unsafe { Unknown::from_raw_unchecked(env.raw(), raw) };
-        Err(napi::Error::from(js))
+        Err(napi::Error::from(convert::unknown(env.raw(), raw)))
     }
 }

@@ -3,9 +3,9 @@
 //! waits on JS timers until the call is allowed). The limiter itself is the core's (GCRA per key).
 
 use crate::error::{guard, Code, Result};
-use crate::napi::args;
 use crate::napi::js::{self, Deferred, Env, Value};
 use crate::napi::raw;
+use crate::napi::{args, convert};
 use crate::walk;
 use dashfeed::codec::Value as DValue;
 use dashfeed::limit::{LimiterConfig, RateLimiter as CoreLimiter};
@@ -159,8 +159,7 @@ impl RateLimiter {
                 }
                 Err(e) => return Err(e.into()),
             };
-            // SAFETY: made in this callback's scope.
-            Ok(unsafe { Unknown::from_raw_unchecked(env, p) })
+            Ok(convert::unknown(env, p))
         })
     }
 

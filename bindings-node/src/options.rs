@@ -71,13 +71,8 @@ pub fn read(
 /// `_describeOptions(module, options)`: the config the core builds from `options` (the options of
 /// `module`'s constructor: `'breaker'`, `'limiter'` (`{ rate, burst }`), `'hub'`, `'subscribe'`,
 /// `'server'`, `'auth'`), in the canonical form of tests/vectors/config. For the cross-language
-/// tests.
-#[napi(
-    js_name = "_describeOptions",
-    catch_unwind,
-    ts_args_type = "module: string, options?: Record<string, unknown> | null",
-    ts_return_type = "Record<string, unknown>"
-)]
+/// tests; left out of index.d.ts (not part of the API).
+#[napi(js_name = "_describeOptions", catch_unwind, skip_typescript)]
 pub fn describe_options<'env>(
     env: &'env Env,
     module: String,
@@ -87,7 +82,6 @@ pub fn describe_options<'env>(
         let env = env.raw();
         let value = read(env, options.map(|o| o.raw()), &[])?.value;
         let described = crate::values::to_js(env, &describe(&module, &value, Style::NODE)?)?;
-        // SAFETY: made in this callback's scope.
-        Ok(unsafe { Unknown::from_raw_unchecked(env, described) })
+        Ok(crate::napi::convert::unknown(env, described))
     })
 }

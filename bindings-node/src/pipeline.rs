@@ -6,10 +6,11 @@ use crate::connect::{links, timeout, LinkStats};
 use crate::error::{guard, Code};
 use crate::hub::Hub;
 use crate::job::{self, Job};
+use crate::napi::convert;
 use dashfeed::codec::{Codec, Format, Value};
 use dashfeed::pipeline::{Demo as CoreDemo, DemoConfig, Pipeline as CorePipeline, PipelineConfig};
 use dashfeed::Error;
-use napi::bindgen_prelude::{AsyncTask, ClassInstance, FromNapiValue, JsValue, Unknown};
+use napi::bindgen_prelude::{AsyncTask, ClassInstance, JsValue, Unknown};
 use napi_derive::napi;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -149,8 +150,7 @@ impl Pipeline {
                     if crate::napi::args::is_nullish(env, h)? {
                         None
                     } else {
-                        // SAFETY: a value of the running callback; the conversion checks the tag.
-                        let h = unsafe { ClassInstance::<Hub>::from_napi_value(env, h) }
+                        let h = convert::from_js::<ClassInstance<Hub>>(env, h)
                             .map_err(|_| Error::invalid("options.hub must be a Hub"))?;
                         Some(h.core().clone())
                     }

@@ -22,7 +22,7 @@ use dashfeed::codec::Value;
 use dashfeed::event::now_ms;
 use dashfeed::window::{Aggregator as CoreAggregator, AggregatorConfig, Batch};
 use dashfeed::Error;
-use napi::bindgen_prelude::{ClassInstance, Either, Env, FromNapiValue, JsValue, Unknown};
+use napi::bindgen_prelude::{ClassInstance, Either, Env, JsValue, Unknown};
 use napi::sys;
 use napi_derive::napi;
 use parking_lot::{Mutex, MutexGuard};
@@ -288,8 +288,7 @@ impl Aggregator {
         results: &[dashfeed::window::WindowResult],
     ) -> Result<Unknown<'env>> {
         let arr = results::results_to_js(env.raw(), results)?;
-        // SAFETY: `arr` was made in this callback's scope.
-        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), arr) })
+        Ok(crate::napi::convert::unknown(env.raw(), arr))
     }
 }
 
@@ -305,8 +304,7 @@ impl Aggregator {
             if is_nullish(env, options.raw())? {
                 return Err(Error::invalid("Aggregator needs options with a window").into());
             }
-            // SAFETY: a value of the running callback.
-            let typed = unsafe { AggregatorOptions::from_napi_value(env, options.raw()) }?;
+            let typed: AggregatorOptions = crate::napi::convert::from_js(env, options.raw())?;
             let clock = crate::clock::shared(typed.clock.as_deref());
             let fields = [
                 ("window", Some(typed.window)),

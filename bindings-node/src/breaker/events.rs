@@ -20,10 +20,9 @@
 use super::options::BreakerEvent as EventObject;
 use crate::error::Result;
 use crate::napi::js::{self, Env, Value};
-use crate::napi::raw::{self, napi_call};
+use crate::napi::{convert, raw};
 use dashfeed::breaker::{BreakerEvent, CircuitBreaker, ListenerId, State};
 use dashfeed::Error;
-use napi::bindgen_prelude::ToNapiValue;
 use std::cell::{Cell, RefCell};
 use std::sync::{Arc, Mutex};
 
@@ -126,7 +125,7 @@ impl Events {
     ) -> Result<u32> {
         let id = self.next_id.get().wrapping_add(1).max(1);
         self.next_id.set(id);
-        napi_call!(napi_set_element(env, holder, id, func))?;
+        js::set_element(env, holder, id, func)?;
         self.listeners.borrow_mut().push((id, kind));
         if self.core_id.get().is_none() {
             let queue = Arc::clone(&self.queue);
@@ -154,8 +153,7 @@ impl Events {
             before != list.len()
         };
         if removed {
-            let mut deleted = false;
-            napi_call!(napi_delete_element(env, holder, id, &mut deleted))?;
+            js::delete_element(env, holder, id)?;
         }
         if self.listeners.borrow().is_empty() {
             if let Some(cid) = self.core_id.take() {
@@ -282,8 +280,7 @@ fn event_object(env: Env, ev: &BreakerEvent, type_name: &str) -> Result<Value> {
         }
         _ => {}
     }
-    // SAFETY: a live env of the running callback.
-    Ok(unsafe { EventObject::to_napi_value(env, o) }?)
+    convert::to_js(env, o)
 }
 
 /// The kind named by a JS string, or `invalid_input` listing the names.

@@ -31,6 +31,7 @@
 use super::events::Events;
 use super::slots::Slots;
 use crate::error::Result;
+use crate::napi::convert;
 use crate::napi::js::{self, Env, Ref, Value};
 use crate::napi::raw;
 use dashfeed::breaker::{Answer, CallEnd, CircuitBreaker, Failure, Guard, OwnedPermit};
@@ -217,12 +218,7 @@ struct Held(RefCell<Option<OwnedPermit>>);
 /// The `fire` and `call` closures of a breaker (whose scope holds the breaker's holder).
 pub fn make(env: Env, shared: &Rc<Shared>) -> Result<(Value, Value)> {
     let guards = js::compile(env, GUARDS)?;
-    let mut has_fallback = std::ptr::null_mut();
-    raw::napi_call!(napi_get_boolean(
-        env,
-        shared.guard.fallback,
-        &mut has_fallback
-    ))?;
+    let has_fallback = js::boolean(env, shared.guard.fallback)?;
     let hooks = [
         js::function(env, c"begin", Rc::clone(shared), begin)?,
         js::function(env, c"end", Rc::clone(shared), end)?,
@@ -290,7 +286,7 @@ fn hold(env: Env, shared: &Rc<Shared>, _this: Value, args: &[Value]) -> Result<V
         None => -1.0,
     };
     let permit = shared.slots.borrow_mut().take(token);
-    js::external(env, Held(RefCell::new(permit)))
+    convert::external(env, Held(RefCell::new(permit)))
 }
 
 /// `end(token, kind, value, args)`: reports the outcome and answers with the call's result.
@@ -302,9 +298,8 @@ fn end(env: Env, shared: &Rc<Shared>, _this: Value, args: &[Value]) -> Result<Va
         let token = js::number_value(env, token)?;
         shared.slots.borrow_mut().take(token)
     } else {
-        // SAFETY: `end` is only ever called by the helper, whose non-number tokens are the
-        // externals `hold` made; the token is an argument, so it is alive during this call.
-        let held = unsafe { js::external_ref::<Held>(env, token) }?;
+        // The helper's non-number tokens are the externals `hold` made (checked by type).
+        let held = convert::external_ref::<Held>(env, token)?;
         held.0.borrow_mut().take()
     };
     let Some(permit) = permit else {

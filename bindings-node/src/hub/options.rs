@@ -105,9 +105,7 @@ fn since(env: sys::napi_env, v: sys::napi_value) -> Result<Since> {
     if raw::type_of(env, v)? != sys::ValueType::napi_object {
         return Err(bad().into());
     }
-    let mut is_array = false;
-    crate::napi::raw::napi_call!(napi_is_array(env, v, &mut is_array))?;
-    let (epoch, seq) = if is_array {
+    let (epoch, seq) = if crate::napi::js::is_array(env, v)? {
         if raw::array_len(env, v)? != 2 {
             return Err(bad().into());
         }

@@ -74,8 +74,7 @@ pub unsafe extern "C" fn subscription_next(
 }
 
 fn unknown<'env>(env: &'env Env, v: napi::sys::napi_value) -> Unknown<'env> {
-    // SAFETY: `v` is a value of the running callback.
-    unsafe { Unknown::from_raw_unchecked(env.raw(), v) }
+    crate::napi::convert::unknown(env.raw(), v)
 }
 
 #[napi]

@@ -1,14 +1,13 @@
 //! The JavaScript plumbing on raw Node-API: native functions that carry Rust state (the hooks of
-//! the guarded call, the retry of a waiting `acquire`), externals that own Rust values until they
-//! are garbage-collected, compiled helper scripts, promises settled from Rust, calls that catch what
+//! the guarded call, the retry of a waiting `acquire`, the timeout of `recv`), compiled helper
+//! scripts, error objects and throwing, promises settled from Rust, calls that catch what
 //! the callee throws, references (strong, weak, and [`Handle`]s kept in state shared with other
 //! threads), hidden properties, timers, and the calls of user listeners.
 //!
 //! napi-rs's typed wrappers cannot take a variable number of arguments and allocate per call; these
 //! helpers make one Node-API call per step. Every function here runs on the JS thread of `env`, with
 //! values of the running callback's handle scope; the `unsafe` is confined to the Node-API calls and
-//! to the Rust values that native functions and externals own (boxed when made, freed by their
-//! finalizers). The error objects of core errors are made in `crate::error`.
+//! to the Rust values that native functions own (boxed when made, freed by their finalizers). The error objects of core errors are made in `crate::error`.
 
 use super::raw::{self, napi_call};
 use crate::error::{self, Result};
@@ -125,48 +124,6 @@ pub fn function<S: 'static>(
     Ok(f)
 }
 
-/// Frees the value of an external made by [`external`].
-unsafe extern "C" fn drop_external<T>(_env: Env, data: *mut c_void, _hint: *mut c_void) {
-    if !data.is_null() {
-        // SAFETY: `data` came from `Box::into_raw` in `external` and is freed only here.
-        drop(unsafe { Box::from_raw(data.cast::<T>()) });
-    }
-}
-
-/// A JS external owning `value`, dropped when the external is garbage-collected.
-pub fn external<T: 'static>(env: Env, value: T) -> Result<Value> {
-    let data = Box::into_raw(Box::new(value)).cast::<c_void>();
-    let mut out = ptr::null_mut();
-    let made = napi_call!(napi_create_external(
-        env,
-        data,
-        Some(drop_external::<T>),
-        ptr::null_mut(),
-        &mut out
-    ));
-    if let Err(e) = made {
-        // SAFETY: not adopted by a finalizer: this is the only owner.
-        drop(unsafe { Box::from_raw(data.cast::<T>()) });
-        return Err(e);
-    }
-    Ok(out)
-}
-
-/// The value owned by an external made by [`external`]`::<T>`.
-///
-/// # Safety
-/// `v` must be an external made by `external::<T>` (same `T`), alive for the returned lifetime
-/// (an argument of the running callback is).
-pub unsafe fn external_ref<'a, T>(env: Env, v: Value) -> Result<&'a T> {
-    let mut data = ptr::null_mut();
-    napi_call!(napi_get_value_external(env, v, &mut data))?;
-    if data.is_null() {
-        return Err(Error::Internal("empty external".into()).into());
-    }
-    // SAFETY: per the contract, `data` is the live `T` of this external.
-    Ok(unsafe { &*data.cast::<T>() })
-}
-
 /// Compiles and runs `source` (a script whose value is a function expression) and returns the
 /// function.
 pub fn compile(env: Env, source: &str) -> Result<Value> {
@@ -257,6 +214,13 @@ pub fn number(env: Env, n: f64) -> Result<Value> {
     Ok(out)
 }
 
+/// A JS boolean.
+pub fn boolean(env: Env, b: bool) -> Result<Value> {
+    let mut out = ptr::null_mut();
+    napi_call!(napi_get_boolean(env, b, &mut out))?;
+    Ok(out)
+}
+
 /// The value of a JS number.
 pub fn number_value(env: Env, v: Value) -> Result<f64> {
     let mut out = 0.0;
@@ -267,6 +231,18 @@ pub fn number_value(env: Env, v: Value) -> Result<f64> {
 /// `obj[name] = value`.
 pub fn set(env: Env, obj: Value, name: &CStr, value: Value) -> Result<()> {
     napi_call!(napi_set_named_property(env, obj, name.as_ptr(), value))
+}
+
+/// `obj[i] = value`.
+pub fn set_element(env: Env, obj: Value, i: u32, value: Value) -> Result<()> {
+    napi_call!(napi_set_element(env, obj, i, value))
+}
+
+/// `delete obj[i]`; whether the property is gone.
+pub fn delete_element(env: Env, obj: Value, i: u32) -> Result<bool> {
+    let mut out = false;
+    napi_call!(napi_delete_element(env, obj, i, &mut out))?;
+    Ok(out)
 }
 
 /// A new empty object.
@@ -294,6 +270,27 @@ pub fn same(env: Env, a: Value, b: Value) -> Result<bool> {
     let mut out = false;
     napi_call!(napi_strict_equals(env, a, b, &mut out))?;
     Ok(out)
+}
+
+/// A new plain `Error` with `message` whose `.code` is `code`.
+pub fn error(env: Env, code: &str, message: &str) -> Result<Value> {
+    let (code, message) = (raw::string(env, code)?, raw::string(env, message)?);
+    let mut out = ptr::null_mut();
+    napi_call!(napi_create_error(env, code, message, &mut out))?;
+    Ok(out)
+}
+
+/// Throws `v` (it becomes the pending exception of the running callback).
+pub fn throw(env: Env, v: Value) -> Result<()> {
+    napi_call!(napi_throw(env, v))
+}
+
+/// Whether a JS exception is pending (thrown and not yet caught by a caller).
+pub fn exception_pending(env: Env) -> bool {
+    let mut pending = false;
+    // SAFETY: a live env; the out-pointer is a local. A failed query reads as "none pending".
+    unsafe { sys::napi_is_exception_pending(env, &mut pending) };
+    pending
 }
 
 /// Takes the pending JS exception (what a call threw).
@@ -411,15 +408,41 @@ impl Drop for Ref {
     }
 }
 
-/// `globalThis.setTimeout(f, ms)`, read at each call (so that mocked timers are honoured); returns
-/// the timer handle.
-pub fn set_timeout(env: Env, f: Value, ms: f64) -> Result<Value> {
+/// A strong reference to `v` as a raw pointer, for state that keeps raw handles beside others
+/// (see [`Handle`]); [`release`] frees it.
+pub fn keep(env: Env, v: Value) -> Result<sys::napi_ref> {
+    let mut out = ptr::null_mut();
+    napi_call!(napi_create_reference(env, v, 1, &mut out))?;
+    Ok(out)
+}
+
+/// The value of a reference made by [`keep`], and the reference deleted (release each once).
+pub fn release(env: Env, r: sys::napi_ref) -> Result<Value> {
+    let mut out = ptr::null_mut();
+    napi_call!(napi_get_reference_value(env, r, &mut out))?;
+    napi_call!(napi_delete_reference(env, r))?;
+    Ok(out)
+}
+
+/// `globalThis[name](...args)`, the function read at each call (so that mocked timers are
+/// honoured); what it throws stays pending (the error says so).
+pub fn call_global(env: Env, name: &CStr, args: &[Value]) -> Result<Value> {
     let global = raw::global(env)?;
-    let set = raw::named(env, global, c"setTimeout")?;
-    match call(env, set, global, &[f, number(env, ms)?])? {
-        Ok(handle) => Ok(handle),
+    let f = raw::named(env, global, name)?;
+    match call(env, f, global, args)? {
+        Ok(v) => Ok(v),
         Err(thrown) => Err(error::throw_value(env, thrown)),
     }
+}
+
+/// `setTimeout(f, ms)`; returns the timer handle.
+pub fn set_timeout(env: Env, f: Value, ms: f64) -> Result<Value> {
+    call_global(env, c"setTimeout", &[f, number(env, ms)?])
+}
+
+/// `clearTimeout(handle)`.
+pub fn clear_timeout(env: Env, handle: Value) -> Result<()> {
+    call_global(env, c"clearTimeout", &[handle]).map(|_| ())
 }
 
 /// Raises `err` as an uncaught exception (`process.on('uncaughtException')`, else the process

@@ -8,6 +8,8 @@
 //!   catch what the callee throws, promises, references, timers, and the calls of user listeners.
 //! - [`args`]: readers of JavaScript arguments and options objects whose wrong type is
 //!   `invalid_input` (napi's own conversion would report `NumberExpected` and the like).
+//! - [`convert`]: napi-rs's typed views of raw values (`Unknown`, class instances, object structs,
+//!   externals), so that the concept modules need no `unsafe` to hand values to napi-rs.
 //! - [`glue`]: plain Node-API callbacks for the methods called once per event or per message,
 //!   defined on their class prototypes when the module loads.
 //! - [`script`]: the JavaScript halves of the conversions (`bindings-node/js/*.js`), compiled once
@@ -18,6 +20,7 @@
 //! callback's handle scope; each `unsafe` block says why its Node-API call is sound.
 
 pub mod args;
+pub mod convert;
 pub mod glue;
 pub mod js;
 pub mod raw;
