@@ -140,16 +140,7 @@ impl Subscription {
                 _ => 64,
             };
             let got = self.feed.take(env.raw(), max)?;
-            let mut arr = std::ptr::null_mut();
-            crate::napi::raw::napi_call!(napi_create_array_with_length(
-                env.raw(),
-                got.len(),
-                &mut arr
-            ))?;
-            for (i, m) in (0u32..).zip(got) {
-                crate::napi::raw::napi_call!(napi_set_element(env.raw(), arr, i, m))?;
-            }
-            Ok(unknown(env, arr))
+            Ok(unknown(env, js::array(env.raw(), &got)?))
         })
     }
 

@@ -233,6 +233,16 @@ pub fn set(env: Env, obj: Value, name: &CStr, value: Value) -> Result<()> {
     napi_call!(napi_set_named_property(env, obj, name.as_ptr(), value))
 }
 
+/// A new array holding `items`.
+pub fn array(env: Env, items: &[Value]) -> Result<Value> {
+    let mut arr = ptr::null_mut();
+    napi_call!(napi_create_array_with_length(env, items.len(), &mut arr))?;
+    for (i, &v) in (0u32..).zip(items) {
+        napi_call!(napi_set_element(env, arr, i, v))?;
+    }
+    Ok(arr)
+}
+
 /// `obj[i] = value`.
 pub fn set_element(env: Env, obj: Value, i: u32, value: Value) -> Result<()> {
     napi_call!(napi_set_element(env, obj, i, value))
