@@ -222,6 +222,12 @@ pub struct Aggregator {
     pub(crate) inner: Arc<Mutex<CoreAggregator>>,
 }
 
+thread_local! {
+    /// The aggregator `add` was last called on, in this thread's environment.
+    static ADD_RECEIVER: std::cell::RefCell<glue::ReceiverCache> =
+        const { std::cell::RefCell::new(glue::ReceiverCache::new()) };
+}
+
 /// `Aggregator.prototype.add` as it runs: a plain Node-API callback, defined on the prototype when
 /// the module loads (see `crate::fast`; bench row: `node bench/window.js`, "dashfeed add (per
 /// event)").
@@ -234,11 +240,15 @@ pub unsafe extern "C" fn aggregator_add(
 ) -> sys::napi_value {
     glue::run(env, || {
         // SAFETY: this call's info; the receiver is used only during the call.
-        let (this, args) = unsafe { glue::args::<6>(env, info)? };
+        let (this, args, argc) = unsafe { glue::args::<6>(env, info)? };
         // SAFETY: the reference is used only during this call (`this` is kept alive by it).
-        let agg = unsafe { glue::receiver::<Aggregator>(env, this)? };
-        agg.add_args(env, args)?;
-        crate::napi::js::undefined(env)
+        let agg = ADD_RECEIVER.with(|c| {
+            // SAFETY: as above; the cache serves only `Aggregator`.
+            unsafe { glue::receiver_cached::<Aggregator>(env, this, c) }
+        })?;
+        agg.add_args(env, args, argc)?;
+        // A null result is `undefined` to the caller, with no call to make it.
+        Ok(std::ptr::null_mut())
     })
 }
 
@@ -259,19 +269,22 @@ impl Aggregator {
 
     /// `add(dashboard, metric, value, ts?, tags?, id?)` on raw arguments (`undefined` when
     /// missing). Every argument is read before the core is borrowed.
-    fn add_args(&self, env: sys::napi_env, args: [sys::napi_value; 6]) -> Result<()> {
+    /// `add(dashboard, metric, value, ts?, tags?, id?)` on its raw arguments (`argc` passed): each
+    /// argument is read with as few Node-API calls as its common type allows, and the omitted
+    /// `tags` / `id` with none.
+    fn add_args(&self, env: sys::napi_env, args: [sys::napi_value; 6], argc: usize) -> Result<()> {
         let [dashboard, metric, value, ts, tags, id] = args;
         let value = number(env, value, "value")?;
-        let ts = if is_nullish(env, ts)? {
-            now_ms()
+        let ts = args::opt_integer(env, ts, "ts", true)?.unwrap_or_else(now_ms);
+        let tags = if argc > 4 {
+            args::tags(env, Some(tags))?
         } else {
-            integer(env, ts, "ts")?
+            Vec::new()
         };
-        let tags = args::tags(env, Some(tags))?;
-        let id = if is_nullish(env, id)? {
-            None
-        } else {
+        let id = if argc > 5 && !is_nullish(env, id)? {
             Some(args::string(env, id, "id")?)
+        } else {
+            None
         };
         let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         with_text(env, dashboard, "dashboard", |d| {
@@ -378,7 +391,7 @@ impl Aggregator {
                 opt(tags),
                 opt(id),
             ];
-            self.add_args(env, args)
+            self.add_args(env, args, args.len())
         })
     }
 

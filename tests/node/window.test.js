@@ -218,3 +218,49 @@ test('hub.publishResults(agg.poll()) publishes one update per dashboard and wind
   assert.equal(hub.stats.publications, 2); // the refused batches published nothing
   sub.close();
 });
+
+test('add on interleaved aggregators, a collected one and foreign receivers goes to the right object', () => {
+  // `add` remembers its last receiver (bindings-node/src/napi/glue.rs, ReceiverCache): every call must
+  // still reach the object it was called on, and a foreign `this` must still be refused.
+  const a = new dashfeed.Aggregator({ window: '1s' });
+  const b = new dashfeed.Aggregator({ window: '1s' });
+  for (let i = 0; i < 10; i += 1) {
+    a.add('d', 'm', 1, 100);
+    b.add('d', 'm', 2, 100);
+    b.add('d', 'm', 2, 100);
+  }
+  assert.equal(a.stats.events, 10);
+  assert.equal(b.stats.events, 20);
+  // Short-lived aggregators, each added to once: a new object (perhaps where a collected one was) is
+  // never taken for the previous one.
+  for (let i = 0; i < 200; i += 1) {
+    const c = new dashfeed.Aggregator({ window: '1s' });
+    c.add('d', 'm', i, 100);
+    c.advanceTo(1000);
+    assert.deepEqual(c.poll().map((r) => [r.count, r.sum]), [[1, i]]);
+  }
+  if (global.gc) global.gc();
+  a.add('d', 'm', 1, 100);
+  assert.equal(a.stats.events, 11);
+  const add = dashfeed.Aggregator.prototype.add;
+  throwsCode(() => add.call({}, 'd', 'm', 1, 100), 'invalid_input');
+  throwsCode(() => add.call(new dashfeed.Hub(), 'd', 'm', 1, 100), 'invalid_input');
+  a.add('d', 'm', 1, 100);
+  assert.equal(a.stats.events, 12);
+  // Optional arguments by count: tags as the fifth, an id as the sixth (kept on late output only).
+  a.add('d', 'm', 1, 100, { host: 'x' });
+  a.add('d', 'm', 1, 100, null, 'once');
+  a.add('d', 'm', 1, 100, undefined, 'once');
+  throwsCode(() => a.add('d', 'm', 1, 100, { host: 1 }), 'invalid_input');
+  throwsCode(() => a.add('d', 'm', 1, 100, null, 7), 'invalid_input');
+  throwsCode(() => a.add('d', 'm', 1, 'soon'), 'invalid_input');
+  a.add('d', 'm', 1, 100n);
+  a.add('d', 'm', 1, null);
+  a.add('d', 'm', 1);
+  a.advanceTo(10_000_000_000_000);
+  const counts = a.poll().map((r) => [JSON.stringify(r.tags), r.count]);
+  const untagged = counts.filter(([t]) => t === '{}').reduce((n, [, c]) => n + c, 0);
+  const tagged = counts.filter(([t]) => t === '{"host":"x"}').reduce((n, [, c]) => n + c, 0);
+  assert.equal(tagged, 1);
+  assert.equal(untagged, 12 + 2 + 3);
+});

@@ -136,7 +136,7 @@ pub unsafe extern "C" fn message_raw(
 ) -> sys::napi_value {
     glue::run(env, || {
         // SAFETY: this call's info; the receiver is used only during the call.
-        let (this, [format]) = unsafe { glue::args::<1>(env, info)? };
+        let (this, [format], _) = unsafe { glue::args::<1>(env, info)? };
         // SAFETY: the reference is used only during this call (`this` is kept alive by it).
         let msg = unsafe { glue::receiver::<Message>(env, this)? };
         let format = if crate::napi::args::is_nullish(env, format)? {

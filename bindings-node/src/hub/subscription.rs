@@ -66,7 +66,7 @@ pub unsafe extern "C" fn subscription_next(
 ) -> napi::sys::napi_value {
     glue::run(env, || {
         // SAFETY: this call's info; the receiver is used only during the call.
-        let (this, []) = unsafe { glue::args::<0>(env, info)? };
+        let (this, [], _) = unsafe { glue::args::<0>(env, info)? };
         // SAFETY: the reference is used only during this call (`this` is kept alive by it).
         let sub = unsafe { glue::receiver::<Subscription>(env, this)? };
         sub.feed.wait(env, false, None)

@@ -77,6 +77,35 @@ pub fn number(env: sys::napi_env, v: sys::napi_value, what: impl Display) -> Res
 
 /// A whole number within ±(2^53 − 1) (a `number`), or a `bigint` within the i64 range.
 pub fn integer(env: sys::napi_env, v: sys::napi_value, what: impl Display) -> Result<i64> {
+    opt_integer(env, v, what, false).map(|i| i.unwrap_or_default())
+}
+
+/// As [`integer`], with `undefined` and `null` read as `None` when `nullish` is allowed. A number
+/// takes one napi call (the common case is tried first).
+#[inline]
+pub fn opt_integer(
+    env: sys::napi_env,
+    v: sys::napi_value,
+    what: impl Display,
+    nullish: bool,
+) -> Result<Option<i64>> {
+    let mut f = 0.0;
+    // SAFETY: a value of the running callback and a live out-pointer.
+    let status = unsafe { sys::napi_get_value_double(env, v, &mut f) };
+    if status == sys::Status::napi_ok {
+        return whole(f, what).map(Some);
+    }
+    if status != sys::Status::napi_number_expected {
+        crate::error::check(status, "napi_get_value_double")?;
+    }
+    if nullish && is_nullish(env, v)? {
+        return Ok(None);
+    }
+    integer_slow(env, v, what).map(Some)
+}
+
+/// The non-number cases of [`integer`]: a `bigint`, else the wrong-type error.
+fn integer_slow(env: sys::napi_env, v: sys::napi_value, what: impl Display) -> Result<i64> {
     if raw::type_of(env, v)? == sys::ValueType::napi_bigint {
         let (mut i, mut lossless) = (0i64, false);
         napi_call!(napi_get_value_bigint_int64(env, v, &mut i, &mut lossless))?;
@@ -114,10 +143,10 @@ pub fn with_text<R>(
     what: impl Display,
     f: impl FnOnce(&str) -> R,
 ) -> Result<R> {
-    if raw::type_of(env, v)? != sys::ValueType::napi_string {
-        return Err(wrong_type(env, v, what, "a string"));
+    match raw::try_str(env, v, f)? {
+        Some(r) => Ok(r),
+        None => Err(wrong_type(env, v, what, "a string")),
     }
-    raw::with_str(env, v, f)
 }
 
 /// String tags `{key: value}` (`undefined` / `null`: none), in `Object.keys` order.

@@ -117,6 +117,31 @@ pub fn with_str<R>(env: sys::napi_env, v: sys::napi_value, f: impl FnOnce(&str) 
     Ok(f(utf8(&heap[..len])?))
 }
 
+/// Runs `f` on the UTF-8 text of `v` when it is a string; `None` (and no other call) when it is
+/// not. One napi call for a short string, where a type check first would take two.
+pub fn try_str<R>(
+    env: sys::napi_env,
+    v: sys::napi_value,
+    f: impl FnOnce(&str) -> R,
+) -> Result<Option<R>> {
+    let mut buf = MaybeUninit::<[u8; STR_BUF]>::uninit();
+    let mut len = 0usize;
+    // SAFETY: a value of the running callback; napi writes at most STR_BUF bytes into `buf`.
+    let status = unsafe {
+        sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), STR_BUF, &mut len)
+    };
+    if status == sys::Status::napi_string_expected {
+        return Ok(None);
+    }
+    crate::error::check(status, "napi_get_value_string_utf8")?;
+    if len + 4 < STR_BUF {
+        // SAFETY: napi wrote `len` (< STR_BUF) bytes at the start of `buf`.
+        let written = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), len) };
+        return Ok(Some(f(utf8(written)?)));
+    }
+    with_str(env, v, f).map(Some)
+}
+
 fn utf8(bytes: &[u8]) -> Result<&str> {
     std::str::from_utf8(bytes)
         .map_err(|e| Error::Internal(format!("napi returned invalid UTF-8: {e}")).into())
