@@ -177,8 +177,15 @@ fn decode_with<'env>(
         );
         return Err(Error::UnsupportedType(msg).into());
     };
+    let plain = plain?;
+    // V8 parses JSON text faster than values can be built through Node-API, one call per node:
+    // the core writes the value as JSON when parsing it gives exactly what the builder would make
+    // (`Codec::decode_plain_json`), and the builder takes the rest (bytes, BigInts, Map keys).
+    if let Some(text) = codec.decode_plain_json(&plain)? {
+        return Ok(convert::unknown(env, realm::json_parse(env, &text)?));
+    }
     let mut builder = JsBuilder::new(env);
-    let node = codec.decode_plain_with(&plain?, &mut builder)?;
+    let node = codec.decode_plain_with(&plain, &mut builder)?;
     let out = builder.js(node)?;
     Ok(convert::unknown(env, out))
 }

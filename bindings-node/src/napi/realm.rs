@@ -41,12 +41,14 @@ pub enum Builtin {
     BufferFrom,
     /// `Object.keys`.
     ObjectKeys,
+    /// `JSON.parse`.
+    JsonParse,
 }
 
 /// The per-environment state.
 struct Realm {
     /// References to the [`Builtin`]s, in their order.
-    builtins: [sys::napi_ref; 6],
+    builtins: [sys::napi_ref; 7],
     /// The current slab (an ArrayBuffer of `SLAB` bytes), or null.
     slab: sys::napi_ref,
     /// Bytes of the slab already handed out.
@@ -87,6 +89,7 @@ fn realm(env: sys::napi_env) -> Result<*mut Realm> {
     let object = raw::named(env, global, c"Object")?;
     let array = raw::named(env, global, c"Array")?;
     let buffer = raw::named(env, global, c"Buffer")?;
+    let json = raw::named(env, global, c"JSON")?;
     let values = [
         raw::named(env, object, c"prototype")?,
         raw::named(env, global, c"Map")?,
@@ -94,8 +97,9 @@ fn realm(env: sys::napi_env) -> Result<*mut Realm> {
         raw::named(env, array, c"from")?,
         raw::named(env, buffer, c"from")?,
         raw::named(env, object, c"keys")?,
+        raw::named(env, json, c"parse")?,
     ];
-    let mut builtins = [ptr::null_mut(); 6];
+    let mut builtins = [ptr::null_mut(); 7];
     for (slot, v) in builtins.iter_mut().zip(values) {
         *slot = reference(env, v)?;
     }
@@ -132,6 +136,22 @@ pub fn object_keys(env: sys::napi_env, obj: sys::napi_value) -> Result<sys::napi
     let keys = builtin(env, Builtin::ObjectKeys)?;
     let mut out = ptr::null_mut();
     napi_call!(napi_call_function(env, keys, keys, 1, &obj, &mut out))?;
+    Ok(out)
+}
+
+/// `JSON.parse(text)` of UTF-8 `text` (which the caller made valid JSON): one string and one call,
+/// where building the value takes a Node-API call per node.
+pub fn json_parse(env: sys::napi_env, text: &[u8]) -> Result<sys::napi_value> {
+    let parse = builtin(env, Builtin::JsonParse)?;
+    let mut s = ptr::null_mut();
+    napi_call!(napi_create_string_utf8(
+        env,
+        text.as_ptr().cast(),
+        text.len() as isize,
+        &mut s
+    ))?;
+    let mut out = ptr::null_mut();
+    napi_call!(napi_call_function(env, parse, parse, 1, &s, &mut out))?;
     Ok(out)
 }
 

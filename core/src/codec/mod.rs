@@ -12,11 +12,13 @@ mod gzip;
 mod json;
 mod msgpack;
 mod source;
+mod text;
 mod value;
 
 pub use build::{build_value, Build, Emit, MsgPackWriter, ValueBuilder, ValueEmitter};
 pub use gzip::{compress, decompress, is_gzip};
 pub use source::Source;
+pub use text::{JsonText, Span, TextError};
 pub use value::Value;
 
 use crate::error::{Error, Result};
