@@ -396,6 +396,48 @@ fn the_shared_history_is_bounded_in_redis_and_on_each_node() {
 }
 
 #[test]
+fn batched_history_entries_stay_within_the_bound_in_bytes() {
+    // Entries grouped per script call hold up to 128 publications each: trimming by seq (MINID ~)
+    // must still keep about `history` publications' worth, measured in Redis memory, not entries.
+    let redis = Redis::start(false);
+    let hub = Hub::new(HubConfig {
+        history: 100,
+        ..HubConfig::default()
+    })
+    .unwrap();
+    let rt = dashfeed::runtime::handle().unwrap();
+    let _cluster = Cluster::start(ClusterConfig::new(redis.url()), &hub, &rt).unwrap();
+    let sub = hub.subscribe("ops", big_queue()).unwrap();
+    let blob = "x".repeat(1000);
+    let mut n = 0i64;
+    for _ in 0..47 {
+        let items: Vec<Outgoing> = (0..64)
+            .map(|_| {
+                n += 1;
+                let data = Value::Map(vec![
+                    (Value::Str("n".into()), Value::Int(n)),
+                    (Value::Str("blob".into()), Value::Str(blob.clone())),
+                ]);
+                Outgoing::new("ops", None, data)
+            })
+            .collect();
+        hub.publish_many(items).unwrap();
+    }
+    recv_until(&sub, |m| m.seq() == 47 * 64);
+    let mut con = redis.con();
+    let bytes: u64 = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg("dashfeed:history:ops")
+        .query(&mut con)
+        .unwrap();
+    assert!(
+        bytes < 400_000,
+        "the stream holds {bytes} bytes for 3,008 publications of ~1 KB in 47 entries (history 100)"
+    );
+    assert!(hub.topic_stats("ops").unwrap().history <= 100);
+}
+
+#[test]
 fn a_bus_message_wakes_a_subscriber_once_with_all_its_publications() {
     // A connection drains its queue on every wake-up (as the server's does): were the frames of a
     // bus message applied with a wake-up each, it would be woken (and write) once per publication.
