@@ -210,9 +210,10 @@ impl Hub {
         })
     }
 
-    /// [`publish_many`](Hub::publish_many) for a caller on an async runtime (HTTP ingest): on a
-    /// clustered hub it awaits the sequencer instead of blocking a runtime thread. Unlike
-    /// `publish_many` it makes no processing-time observation: the caller observes the whole step
+    /// [`publish_many`](Hub::publish_many) for a caller on an async runtime (HTTP ingest on a
+    /// clustered hub): it awaits the sequencer instead of blocking a runtime thread (a hub without a
+    /// route publishes at once, as `publish_many`). Unlike `publish_many` it makes no processing-time
+    /// observation: the caller observes the whole step
     /// ([`observe_processing`](Hub::observe_processing)).
     pub(crate) async fn publish_many_async(
         &self,

@@ -185,7 +185,8 @@ pub(crate) async fn ingest(state: &Arc<State>, req: Request<Incoming>) -> Resp {
     }
     // One `dashboard_processing_seconds` observation for the request, the hub's publishes included.
     let ingested = match &state.hub_ingest {
-        Some(sink) => {
+        // A clustered hub waits for Redis: awaited here, not blocking a runtime thread.
+        Some(sink) if state.hub.is_clustered() => {
             let start = std::time::Instant::now();
             let n = sink.ingest_async(passed).await;
             if n.is_ok() {
@@ -193,7 +194,7 @@ pub(crate) async fn ingest(state: &Arc<State>, req: Request<Incoming>) -> Resp {
             }
             n
         }
-        None => state.hub.timed(|| state.ingest.ingest(passed)),
+        _ => state.hub.timed(|| state.ingest.ingest(passed)),
     };
     let accepted = match ingested {
         Ok(n) => n,
