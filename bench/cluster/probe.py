@@ -76,10 +76,14 @@ def one_run(path: str, args: argparse.Namespace, workdir: str, perf: Optional[st
             rec.send_signal(2)
             rec.wait(60)
         n = max(1, m["accepted"])
+        stats = redis.client().info("commandstats")
+        redis_usec = {k.split("_", 1)[1]: round(v["usec"] / max(1, v["calls"]), 1) for k, v in stats.items()
+                      if k.startswith("cmdstat_") and v["calls"] >= 100}
         per_node = [(b - a) * 1e6 / n for a, b in zip(c0, c1)]
         return {"us_per_event": sum(per_node), "per_node": per_node, "redis_us": (r1 - r0) * 1e6 / n,
                 "accepted": m["accepted"], "deliveries": rep["meas"], "expected": m["accepted"] * per,
-                "p50": rep["p50"], "p99": rep["p99"], "cross_p99": rep["cross_p99"]}
+                "p50": rep["p50"], "p99": rep["p99"], "cross_p99": rep["cross_p99"],
+                "redis_usec_per_call": redis_usec}
     finally:
         if rec is not None and rec.poll() is None:
             rec.send_signal(2)
