@@ -14,13 +14,13 @@ use super::Shared;
 use crate::codec::{Codec, Format, Value};
 use crate::connect::redis::{cache_entry, redis_err};
 use crate::error::{Error, Result};
-use crate::hub::{Landed, Outgoing, Route};
+use crate::hub::{Landed, Outgoing, Publishing, Route};
 use redis::aio::ConnectionManager;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::{Handle, RuntimeFlavor};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Script calls (of up to `batch` publications each) the writer sends per round trip at most.
 const CALLS_PER_ROUND_TRIP: usize = 64;
@@ -33,8 +33,29 @@ type Answer = Result<Vec<Option<Landed>>>;
 
 /// One publish call waiting for Redis.
 pub(crate) struct Request {
-    items: Vec<Outgoing>,
-    reply: SyncSender<Answer>,
+    items: Arc<[Outgoing]>,
+    reply: Reply,
+}
+
+/// Where the answer to a publish call goes: a thread blocked in [`Route::publish`], or the future
+/// of [`Route::publish_async`].
+enum Reply {
+    Blocking(SyncSender<Answer>),
+    Async(oneshot::Sender<Answer>),
+}
+
+impl Reply {
+    fn send(self, answer: Answer) {
+        // A caller that gave up (timed out, dropped its future) no longer wants the answer.
+        match self {
+            Reply::Blocking(tx) => {
+                let _ = tx.send(answer);
+            }
+            Reply::Async(tx) => {
+                let _ = tx.send(answer);
+            }
+        }
+    }
 }
 
 /// A question for the bus task (it owns the local mirrors).
@@ -65,15 +86,31 @@ impl Route for Sequencer {
             return Ok(Vec::new());
         }
         let (reply, answer) = sync_channel(1);
-        let req = Request {
-            items: items.to_vec(),
-            reply,
-        };
-        self.writes.try_send(req).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => Error::SlowConsumer,
-            mpsc::error::TrySendError::Closed(_) => Error::Closed,
+        self.submit(Request {
+            items: Arc::from(items),
+            reply: Reply::Blocking(reply),
         })?;
         wait(&answer, self.timeout)
+    }
+
+    fn publish_async(&self, items: Arc<[Outgoing]>) -> Publishing {
+        if items.is_empty() {
+            return Box::pin(std::future::ready(Ok(Vec::new())));
+        }
+        let (reply, answer) = oneshot::channel();
+        let submitted = self.submit(Request {
+            items,
+            reply: Reply::Async(reply),
+        });
+        let timeout = self.timeout;
+        Box::pin(async move {
+            submitted?;
+            match tokio::time::timeout(timeout, answer).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(_)) => Err(Error::Closed),
+                Err(_) => Err(Error::Timeout(timeout)),
+            }
+        })
     }
 
     fn ensure(&self, dashboard: &str, create: bool) -> Result<bool> {
@@ -97,6 +134,14 @@ impl Route for Sequencer {
 }
 
 impl Sequencer {
+    /// Queues a publish call for the writer task.
+    fn submit(&self, req: Request) -> Result<()> {
+        self.writes.try_send(req).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Error::SlowConsumer,
+            mpsc::error::TrySendError::Closed(_) => Error::Closed,
+        })
+    }
+
     fn ask(&self, ask: Ask) -> Result<()> {
         self.asks.try_send(ask).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => Error::SlowConsumer,
@@ -143,13 +188,13 @@ pub(crate) async fn write_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Reque
             Ok(mut landed) => {
                 for req in pending.drain(..) {
                     let rest = landed.split_off(req.items.len().min(landed.len()));
-                    let _ = req.reply.send(Ok(landed));
+                    req.reply.send(Ok(landed));
                     landed = rest;
                 }
             }
             Err(e) => {
                 for req in pending.drain(..) {
-                    let _ = req.reply.send(Err(e.clone()));
+                    req.reply.send(Err(e.clone()));
                 }
             }
         }
@@ -166,7 +211,7 @@ struct Group<'a> {
 /// The call's items grouped by dashboard, in the order each dashboard first appears.
 fn groups<'a>(items: &[&'a Outgoing]) -> Vec<Group<'a>> {
     let mut out: Vec<Group<'a>> = Vec::new();
-    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut index: hashbrown::HashMap<&str, usize> = hashbrown::HashMap::new();
     for (i, item) in items.iter().enumerate() {
         let d: &'a str = &item.dashboard;
         let g = *index.entry(d).or_insert_with(|| {
@@ -181,23 +226,28 @@ fn groups<'a>(items: &[&'a Outgoing]) -> Vec<Group<'a>> {
     out
 }
 
+/// The named fields of one publication (the snapshot fields it sets).
+fn named_fields(item: &Outgoing) -> impl Iterator<Item = (&str, &Value)> {
+    let fields: &[(Value, Value)] = match &*item.data {
+        Value::Map(pairs) => pairs,
+        _ => &[],
+    };
+    fields.iter().filter_map(|(k, v)| match k {
+        Value::Str(field) => Some((field.as_str(), v)),
+        _ => None,
+    })
+}
+
 /// The snapshot field / cache entry pairs of one publication (its named fields).
 fn snapshot_fields<'i>(
     item: &'i Outgoing,
     json: &Codec,
     ts_ms: i64,
 ) -> impl Iterator<Item = Result<(&'i str, Vec<u8>)>> + 'i {
-    let fields: &[(Value, Value)] = match &*item.data {
-        Value::Map(pairs) => pairs,
-        _ => &[],
-    };
     let json = *json;
-    fields.iter().filter_map(move |(k, v)| match k {
-        Value::Str(field) => Some(
-            json.encode_plain(&cache_entry(v, ts_ms))
-                .map(|e| (field.as_str(), e)),
-        ),
-        _ => None,
+    named_fields(item).map(move |(field, v)| {
+        json.encode_plain(&cache_entry(v, ts_ms))
+            .map(|e| (field, e))
     })
 }
 
@@ -239,23 +289,25 @@ fn script_call(
             // One array for the group, and each snapshot field once (its newest value).
             cmd.arg("0")
                 .arg(encode_group(g.items.iter().map(|&i| data[i].as_slice())));
-            let mut fields: Vec<(&str, Vec<u8>)> = Vec::new();
-            let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+            // The newest value of each field, in the order the fields first appear; only those
+            // are encoded.
+            let mut fields: Vec<(&str, &Value)> = Vec::new();
+            let mut at: hashbrown::HashMap<&str, usize> = hashbrown::HashMap::new();
             for &i in &g.items {
-                for f in snapshot_fields(items[i], &json, cfg.ts_ms) {
-                    let (name, entry) = f?;
+                for (name, v) in named_fields(items[i]) {
                     match at.get(name) {
-                        Some(&k) => fields[k].1 = entry,
+                        Some(&k) => fields[k].1 = v,
                         None => {
                             at.insert(name, fields.len());
-                            fields.push((name, entry));
+                            fields.push((name, v));
                         }
                     }
                 }
             }
             cmd.arg(fields.len());
-            for (name, entry) in &fields {
-                cmd.arg(*name).arg(entry.as_slice());
+            for (name, v) in fields {
+                cmd.arg(name)
+                    .arg(json.encode_plain(&cache_entry(v, cfg.ts_ms))?);
             }
         } else {
             // Duplicate ids are only known in Redis: each publication goes on its own.

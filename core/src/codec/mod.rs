@@ -196,7 +196,14 @@ impl Codec {
     /// Decodes bytes written by [`encode`](Codec::encode), by msgpack-python / msgpackr / any JSON encoder,
     /// gzipped or not. Gzip is recognised by its magic bytes.
     pub fn decode(&self, bytes: &[u8]) -> Result<Value> {
-        self.decode_with(bytes, &mut ValueBuilder)
+        match self.format {
+            // The JSON decoder makes a `Value` already: no second walk through a builder.
+            Format::Json => {
+                let plain = self.unwrap_gzip(bytes)?;
+                json::decode(plain.as_deref().unwrap_or(bytes), self.limits.max_depth)
+            }
+            Format::MsgPack => self.decode_with(bytes, &mut ValueBuilder),
+        }
     }
 
     /// Like [`decode`](Codec::decode), but each node is made by `builder` (the bindings build their own

@@ -6,6 +6,7 @@
 //! `metadata`).
 
 mod parse;
+mod plain;
 
 pub use parse::{events_from_value, parse_events, EVENT_MAX_DEPTH, SECONDS_BELOW};
 

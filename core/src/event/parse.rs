@@ -31,6 +31,13 @@ pub const SECONDS_BELOW: f64 = 1e11;
 /// Decodes `bytes` (JSON or MessagePack in `format`, gzip allowed, at most `max_bytes` before and after
 /// gzip) and parses the events in it. The whole message is refused when one event is invalid.
 pub fn parse_events(bytes: &[u8], format: Format, max_bytes: usize) -> Result<Vec<Event>> {
+    // The common shape first, read straight into events (`super::plain`); anything else, and every
+    // error, the general way.
+    if format == Format::Json && bytes.len() <= max_bytes && !crate::codec::is_gzip(bytes) {
+        if let Some(events) = super::plain::events(bytes) {
+            return Ok(events);
+        }
+    }
     events_from_value(&Codec::bounded(format, max_bytes, EVENT_MAX_DEPTH).decode(bytes)?)
 }
 

@@ -61,7 +61,7 @@ pub(crate) use mirror::{Applied, MirrorState};
 pub(crate) use processing::Processing;
 pub use processing::ProcessingStats;
 pub use publication::{Kind, Wire};
-pub use route::{Landed, Outgoing, Route};
+pub use route::{Landed, Outgoing, Publishing, Route};
 pub use stats::{HubStats, SubscriptionStats, TopicStats};
 pub use subscription::{ReadyCallback, Subscription};
 pub use tap::{Tap, TapId, Tapped};
@@ -210,6 +210,36 @@ impl Hub {
         })
     }
 
+    /// [`publish_many`](Hub::publish_many) for a caller on an async runtime (HTTP ingest on a
+    /// clustered hub): it awaits the sequencer instead of blocking a runtime thread (a hub without a
+    /// route publishes at once, as `publish_many`). Unlike `publish_many` it makes no processing-time
+    /// observation: the caller observes the whole step
+    /// ([`observe_processing`](Hub::observe_processing)).
+    pub(crate) async fn publish_many_async(
+        &self,
+        items: Vec<Outgoing>,
+    ) -> Result<Vec<Option<u64>>> {
+        for item in &items {
+            validate::check_dashboard(&item.dashboard)?;
+            if let Some(id) = &item.id {
+                validate::check_id(id)?;
+            }
+            validate::check_data(&item.data)?;
+        }
+        self.taps_ready()?;
+        let Some(route) = self.inner.route.get().cloned() else {
+            return self.publish_checked(items);
+        };
+        let items: Arc<[Outgoing]> = items.into();
+        let landed = route.publish_async(items.clone()).await?;
+        Ok(self.routed(&items, landed))
+    }
+
+    /// Counts one processing time (see [`timed`](Hub::timed)) measured by the caller.
+    pub(crate) fn observe_processing(&self, took: std::time::Duration) {
+        self.inner.processing.observe(took);
+    }
+
     /// Runs `step` — work that publishes into this hub, such as an HTTP ingest request or a batch of
     /// a source — as one observation of the hub's processing time (`dashboard_processing_seconds`)
     /// when it succeeds. The publish calls it makes on this thread are part of it (each publish call
@@ -315,6 +345,12 @@ impl Hub {
     /// Publications numbered by the shared sequencer; this node's taps see the ones that landed.
     fn publish_routed(&self, route: &dyn Route, items: &[Outgoing]) -> Result<Vec<Option<u64>>> {
         let landed = route.publish(items)?;
+        Ok(self.routed(items, landed))
+    }
+
+    /// The seqs of routed `items` from where they `landed`; the taps see each one published, and
+    /// the duplicates are counted.
+    fn routed(&self, items: &[Outgoing], landed: Vec<Option<Landed>>) -> Vec<Option<u64>> {
         let taps = self.inner.taps.read();
         let ts_ms = crate::event::now_ms();
         let mut seqs = Vec::with_capacity(landed.len());
@@ -338,7 +374,7 @@ impl Hub {
                 }
             }
         }
-        Ok(seqs)
+        seqs
     }
 
     /// Makes this hub a mirror of a shared feed: from now on publications are numbered by `route`

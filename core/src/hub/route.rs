@@ -6,6 +6,8 @@
 
 use crate::codec::Value;
 use crate::error::Result;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 /// One publication to make (see [`Hub::publish_many`](super::Hub::publish_many)).
@@ -33,12 +35,23 @@ impl Outgoing {
 /// Where a publication landed: its seq and the epoch it belongs to.
 pub type Landed = (u64, Arc<str>);
 
+/// The answer of [`Route::publish_async`], to await.
+pub type Publishing = Pin<Box<dyn Future<Output = Result<Vec<Option<Landed>>>> + Send + 'static>>;
+
 /// The shared sequencer behind a clustered hub.
 pub trait Route: Send + Sync {
     /// Publishes `items` in order (validated); per item where it landed, or `None` when its id was
     /// already published within the dedupe horizon. Blocks until the sequencer answered (bounded by the
     /// route's timeout); an error means the outcome of the batch is unknown.
     fn publish(&self, items: &[Outgoing]) -> Result<Vec<Option<Landed>>>;
+
+    /// Like [`publish`](Route::publish), for a caller on an async runtime: the returned future waits
+    /// for the sequencer's answer (bounded by the route's timeout) without blocking a runtime thread.
+    /// The default runs [`publish`](Route::publish) at once, blocking.
+    fn publish_async(&self, items: Arc<[Outgoing]>) -> Publishing {
+        let answer = self.publish(&items);
+        Box::pin(std::future::ready(answer))
+    }
 
     /// Makes the local topic of `dashboard` mirror the shared one (its epoch, seq, snapshot and
     /// history), creating the shared feed when `create`. `Ok(false)` when it does not exist and

@@ -136,7 +136,9 @@ impl Pipeline {
             }
             _ => None,
         };
-        server_config.ingest = Some(ingest.clone());
+        // Without an aggregator the server's own default sink publishes into the same hub (and
+        // awaits a clustered hub's round trip instead of blocking a runtime thread).
+        server_config.ingest = aggregate.clone().map(|a| a as Arc<dyn Ingest>);
         server_config.metrics = Some(metrics.clone());
         let server = Server::start_on(hub.clone(), server_config, &rt)?;
         let mut sources = Vec::with_capacity(config.sources.len());

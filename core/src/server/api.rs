@@ -184,7 +184,19 @@ pub(crate) async fn ingest(state: &Arc<State>, req: Request<Incoming>) -> Resp {
         return r;
     }
     // One `dashboard_processing_seconds` observation for the request, the hub's publishes included.
-    let accepted = match state.hub.timed(|| state.ingest.ingest(passed)) {
+    let ingested = match &state.hub_ingest {
+        // A clustered hub waits for Redis: awaited here, not blocking a runtime thread.
+        Some(sink) if state.hub.is_clustered() => {
+            let start = std::time::Instant::now();
+            let n = sink.ingest_async(passed).await;
+            if n.is_ok() {
+                state.hub.observe_processing(start.elapsed());
+            }
+            n
+        }
+        _ => state.hub.timed(|| state.ingest.ingest(passed)),
+    };
+    let accepted = match ingested {
         Ok(n) => n,
         Err(e) => return web::error_from(&e),
     };

@@ -26,6 +26,9 @@ pub(crate) struct State {
     pub(crate) msg_limiter: RateLimiter,
     pub(crate) ingest_limiter: RateLimiter,
     pub(crate) ingest: Arc<dyn Ingest>,
+    /// The default sink (no `ingest` configured), which the request handler awaits instead of
+    /// calling [`Ingest::ingest`].
+    pub(crate) hub_ingest: Option<HubIngest>,
     pub(crate) cancel: CancellationToken,
     pub(crate) tracker: TaskTracker,
     streams: AtomicUsize,
@@ -75,6 +78,7 @@ impl State {
             Some(sink) => sink.clone(),
             None => Arc::new(HubIngest::new(hub.clone())),
         };
+        let hub_ingest = config.ingest.is_none().then(|| HubIngest::new(hub.clone()));
         Ok(State {
             msg_limiter: RateLimiter::new(config.message_rate.clone())?,
             ingest_limiter: RateLimiter::new(config.ingest_rate.clone())?,
@@ -82,6 +86,7 @@ impl State {
             metrics,
             verifier,
             ingest,
+            hub_ingest,
             config,
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
