@@ -19,11 +19,25 @@ use std::time::Duration;
 const T: Duration = Duration::from_secs(20);
 
 fn node(redis: &Redis) -> (Hub, Cluster) {
-    let hub = Hub::new(HubConfig::default()).unwrap();
+    node_with(redis, HubConfig::default())
+}
+
+/// A node whose hub has `config`, its bus subscribed.
+fn node_with(redis: &Redis, config: HubConfig) -> (Hub, Cluster) {
+    let hub = Hub::new(config).unwrap();
     let rt = dashfeed::runtime::handle().unwrap();
     let cluster = Cluster::start(ClusterConfig::new(redis.url()), &hub, &rt).unwrap();
     assert!(rt.block_on(cluster.wait_connected(T)), "bus subscribed");
     (hub, cluster)
+}
+
+/// What Redis holds for `key`, in bytes (`MEMORY USAGE`).
+fn memory_usage(con: &mut redis::Connection, key: &str) -> u64 {
+    redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg(key)
+        .query(con)
+        .unwrap()
 }
 
 fn metric(name: &str, v: i64) -> Value {
@@ -348,13 +362,13 @@ fn a_redis_behind_the_nodes_is_a_new_epoch_never_reused_seqs() {
 #[test]
 fn the_shared_history_is_bounded_in_redis_and_on_each_node() {
     let redis = Redis::start(false);
-    let hub = Hub::new(HubConfig {
-        history: 100,
-        ..HubConfig::default()
-    })
-    .unwrap();
-    let rt = dashfeed::runtime::handle().unwrap();
-    let _cluster = Cluster::start(ClusterConfig::new(redis.url()), &hub, &rt).unwrap();
+    let (hub, _cluster) = node_with(
+        &redis,
+        HubConfig {
+            history: 100,
+            ..HubConfig::default()
+        },
+    );
     let sub = hub.subscribe("ops", big_queue()).unwrap();
     let blob = "x".repeat(1000);
     for i in 0..3000 {
@@ -374,20 +388,12 @@ fn the_shared_history_is_bounded_in_redis_and_on_each_node() {
         (100..=300).contains(&len),
         "MINID ~ seq - 99 keeps {len} entries"
     );
-    let bytes: u64 = redis::cmd("MEMORY")
-        .arg("USAGE")
-        .arg("dashfeed:history:ops")
-        .query(&mut con)
-        .unwrap();
+    let bytes = memory_usage(&mut con, "dashfeed:history:ops");
     assert!(
         bytes < 400_000,
         "the stream holds {bytes} bytes for 3,000 publications of ~1 KB"
     );
-    let snapshot_bytes: u64 = redis::cmd("MEMORY")
-        .arg("USAGE")
-        .arg("dashboard:ops")
-        .query(&mut con)
-        .unwrap();
+    let snapshot_bytes = memory_usage(&mut con, "dashboard:ops");
     assert!(
         snapshot_bytes < 8_000,
         "one entry per metric: {snapshot_bytes}"
@@ -400,13 +406,13 @@ fn batched_history_entries_stay_within_the_bound_in_bytes() {
     // Entries grouped per script call hold up to 128 publications each: trimming by seq (MINID ~)
     // must still keep about `history` publications' worth, measured in Redis memory, not entries.
     let redis = Redis::start(false);
-    let hub = Hub::new(HubConfig {
-        history: 100,
-        ..HubConfig::default()
-    })
-    .unwrap();
-    let rt = dashfeed::runtime::handle().unwrap();
-    let _cluster = Cluster::start(ClusterConfig::new(redis.url()), &hub, &rt).unwrap();
+    let (hub, _cluster) = node_with(
+        &redis,
+        HubConfig {
+            history: 100,
+            ..HubConfig::default()
+        },
+    );
     let sub = hub.subscribe("ops", big_queue()).unwrap();
     let blob = "x".repeat(1000);
     let mut n = 0i64;
@@ -425,11 +431,7 @@ fn batched_history_entries_stay_within_the_bound_in_bytes() {
     }
     recv_until(&sub, |m| m.seq() == 47 * 64);
     let mut con = redis.con();
-    let bytes: u64 = redis::cmd("MEMORY")
-        .arg("USAGE")
-        .arg("dashfeed:history:ops")
-        .query(&mut con)
-        .unwrap();
+    let bytes = memory_usage(&mut con, "dashfeed:history:ops");
     assert!(
         bytes < 400_000,
         "the stream holds {bytes} bytes for 3,008 publications of ~1 KB in 47 entries (history 100)"
