@@ -40,6 +40,14 @@ fn memory_usage(con: &mut redis::Connection, key: &str) -> u64 {
         .unwrap()
 }
 
+/// Publication `n` carrying a 1,000-byte string (for the history bounds in bytes).
+fn kilobyte(n: i64) -> Value {
+    Value::Map(vec![
+        (Value::Str("n".into()), Value::Int(n)),
+        (Value::Str("blob".into()), Value::Str("x".repeat(1000))),
+    ])
+}
+
 fn metric(name: &str, v: i64) -> Value {
     Value::Map(vec![(Value::Str(name.into()), Value::Int(v))])
 }
@@ -370,13 +378,8 @@ fn the_shared_history_is_bounded_in_redis_and_on_each_node() {
         },
     );
     let sub = hub.subscribe("ops", big_queue()).unwrap();
-    let blob = "x".repeat(1000);
     for i in 0..3000 {
-        let data = Value::Map(vec![
-            (Value::Str("n".into()), Value::Int(i)),
-            (Value::Str("blob".into()), Value::Str(blob.clone())),
-        ]);
-        hub.publish("ops", data).unwrap();
+        hub.publish("ops", kilobyte(i)).unwrap();
     }
     recv_until(&sub, |m| m.seq() == 3000);
     let mut con = redis.con();
@@ -414,17 +417,12 @@ fn batched_history_entries_stay_within_the_bound_in_bytes() {
         },
     );
     let sub = hub.subscribe("ops", big_queue()).unwrap();
-    let blob = "x".repeat(1000);
     let mut n = 0i64;
     for _ in 0..47 {
         let items: Vec<Outgoing> = (0..64)
             .map(|_| {
                 n += 1;
-                let data = Value::Map(vec![
-                    (Value::Str("n".into()), Value::Int(n)),
-                    (Value::Str("blob".into()), Value::Str(blob.clone())),
-                ]);
-                Outgoing::new("ops", None, data)
+                Outgoing::new("ops", None, kilobyte(n))
             })
             .collect();
         hub.publish_many(items).unwrap();
