@@ -13,6 +13,8 @@ step() { printf '\n=== %s ===\n' "$*"; }
 
 bash scripts/setup.sh "${parts[@]}"
 export PATH="$HOME/.cargo/bin:$PATH"
+# A full run gains nothing from incremental caches (1 GB+ under target/debug); set CARGO_INCREMENTAL=1 to keep them.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 mkdir -p test-output
 
 if want rust; then
