@@ -5,7 +5,9 @@
 //
 // - `--kind dashfeed`: the `ws` package, `ws://127.0.0.1:PORT/dashboard/{id}` (no subprotocol: JSON text
 //   frames). Subscribed at the first message (the `snapshot`); then `update` frames whose `data` maps
-//   metrics to values (several metrics when the hub conflated updates for a slow subscriber).
+//   metrics to values (several metrics when the hub conflated updates for a slow subscriber). With
+//   `--batch 1` the URL asks for batch frames (`?batch=1`): the updates of one server drain arrive as one
+//   `{"type":"batch","messages":[...]}` message, each of its updates counted as one delivery.
 // - `--kind socketio`: `socket.io-client` with `transports: ['websocket']`; subscribed when the server
 //   acks `emit('subscribe', id, ack)`; then `update` events `{dashboard, metric, value, seq}`.
 //
@@ -41,6 +43,7 @@ const dashboards = arg('dashboards').split(',');
 const perDashboard = Number(arg('per-dashboard'));
 const connectTimeoutMs = Number(arg('connect-timeout-ms', '60000'));
 const concurrency = Number(arg('concurrency', '50'));
+const batch = arg('batch', '0') === '1';
 const entries = Number(arg('entries', String(Math.min(2, ports.length)))); // nodes publications enter by
 const allEntries = (1 << entries) - 1;
 const MAX_SAMPLES = 1 << 26; // 64 Mi samples (512 MB) per array at most; past it samples are not kept
@@ -106,9 +109,19 @@ function onDelivery(c, measured, t) {
 function connectDashfeed(c) {
   const WebSocket = require('ws');
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${c.port}/dashboard/${encodeURIComponent(c.dashboard)}`,
+    const query = batch ? '?batch=1' : '';
+    const ws = new WebSocket(`ws://127.0.0.1:${c.port}/dashboard/${encodeURIComponent(c.dashboard)}${query}`,
       { perMessageDeflate: false, handshakeTimeout: connectTimeoutMs });
     c.close = () => ws.terminate();
+    const onUpdate = (m, t) => {
+      if (m.type !== 'update') {
+        tally.other += 1;
+        return;
+      }
+      let measured = false;
+      for (const k in m.data) if (onMetric(c, k, m.data[k], t)) measured = true;
+      onDelivery(c, measured, t);
+    };
     ws.on('message', (data) => {
       const t = nowMs();
       let m;
@@ -119,19 +132,15 @@ function connectDashfeed(c) {
         return;
       }
       if (!c.ready) {
+        if (m.type === 'batch') [m] = m.messages; // a snapshot with updates behind it: only at start-up
         if (m.type === 'snapshot') {
           c.ready = true;
           resolve(c);
         } else reject(new Error(`first message of ${c.dashboard} on node ${c.node} is not a snapshot: ${data}`));
         return;
       }
-      if (m.type !== 'update') {
-        tally.other += 1;
-        return;
-      }
-      let measured = false;
-      for (const k in m.data) if (onMetric(c, k, m.data[k], t)) measured = true;
-      onDelivery(c, measured, t);
+      if (m.type === 'batch') for (const x of m.messages) onUpdate(x, t);
+      else onUpdate(m, t);
     });
     ws.on('error', (e) => (c.ready ? (tally.errors += 1) : reject(e)));
     ws.on('close', () => {

@@ -51,7 +51,7 @@ def one_run(path: str, args: argparse.Namespace, workdir: str, perf: Optional[st
         ports = [nd.port for nd in nodes]
         dashboards = [f"lat{j}" for j in range(args.dashboards)]
         per = args.per_node * args.nodes
-        clients = bench.Clients("dashfeed", ports, dashboards, per, env)
+        clients = bench.Clients("dashfeed-batch" if args.batch_frames else "dashfeed", ports, dashboards, per, env)
         pub = bench.Publisher("dashfeed", ports[:2])
         batch_s = args.batch_ms / 1000.0
         warm = pub.run(args.rate, args.warmup, dashboards, "w", batch_s)
@@ -106,6 +106,7 @@ def main() -> int:
     p.add_argument("--per-node", type=int, default=3, help="clients per node per dashboard")
     p.add_argument("--rate", type=float, default=10000.0, help="events/s")
     p.add_argument("--batch-ms", type=float, default=10.0)
+    p.add_argument("--batch-frames", action="store_true", help="clients ask for batch frames (?batch=1)")
     p.add_argument("--warmup", type=float, default=1.0)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--perf", default="", help="perf.data path prefix (one file per build and run)")

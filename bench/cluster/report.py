@@ -10,7 +10,8 @@ import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LABEL = {"socketio": "socket.io + redis-adapter", "dashfeed": "dashfeed"}
+LABEL = {"socketio": "socket.io + redis-adapter", "dashfeed": "dashfeed",
+         "dashfeed-batch": "dashfeed, batch frames"}
 
 
 def med(runs: List[Dict[str, Any]], ph: str, key: str) -> float:
@@ -31,13 +32,13 @@ def table(results: Dict[Tuple[str, int], List[Dict[str, Any]]], skipped: Dict[Tu
     for n in node_counts:
         for kind in kinds:
             runs = results.get((kind, n), [])
-            label = LABEL[kind] + ("" if kind != "dashfeed" or not runs or runs[0]["cluster"] else " (no [cluster])")
+            label = LABEL[kind] + ("" if kind == "socketio" or not runs or runs[0]["cluster"] else " (no [cluster])")
             if not runs:
                 out.append(f"| {label} | {n} | {skipped.get((kind, n), 'not run')} |" + " |" * 11)
                 continue
             ratio = ""
             other = results.get(("socketio", n))
-            if kind == "dashfeed" and other:
+            if kind != "socketio" and other:
                 ratio = f"{med(runs, ph, 'per_cpu') / med(other, ph, 'per_cpu'):.1f}x"
             g = lambda key, d=0: fmt(med(runs, ph, key), d)  # noqa: E731
             offered = fmt(runs[0][ph]["rate"])

@@ -41,7 +41,10 @@ may deliver fewer frames than publications × clients; socket.io queues everythi
 publication = INFO total_commands_processed delta / accepted publications. The clients process's CPU share
 is shown: near 100% it, not the servers, is the limit.
 
-Run: python3 bench/cluster/run.py --rounds 3     (18 runs of 25-35 s: about 10 minutes)
+Contender ``dashfeed-batch`` runs the same dashfeed nodes with clients that ask for batch frames (``?batch=1``:
+the updates of one drain in one WebSocket message, docs/protocol.md), what dashfeed's own browser client does.
+
+Run: python3 bench/cluster/run.py --rounds 3     (27 runs of 25-35 s: about 15 minutes)
      python3 bench/cluster/run.py --contenders socketio --nodes 1,2 --rounds 1 --seconds 3
 Needs redis-server, node, the installed Python module and, in node_modules, socket.io, socket.io-client, ws, redis
 and @socket.io/redis-adapter (``--node-path DIR/node_modules`` adds a directory where one of them is installed).
@@ -75,7 +78,7 @@ from procs import Lines, cpu_seconds, kill  # noqa: E402  (bench/connect's helpe
 from brokers import RedisServer  # noqa: E402  (the test suite's redis-server)
 from report import details, fmt, table, versions  # noqa: E402  (beside this file)
 
-CONTENDERS = ["socketio", "dashfeed"]
+CONTENDERS = ["socketio", "dashfeed", "dashfeed-batch"]  # dashfeed-batch: the same nodes, clients with ?batch=1
 
 
 class Sampler:
@@ -282,7 +285,8 @@ class Clients:
 
     def __init__(self, kind: str, ports: List[int], dashboards: List[str], per: int, env: Dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            ["node", os.path.join(HERE, "clients.js"), "--kind", kind, "--ports", ",".join(map(str, ports)),
+            ["node", os.path.join(HERE, "clients.js"), "--kind", "socketio" if kind == "socketio" else "dashfeed",
+             "--batch", "1" if kind == "dashfeed-batch" else "0", "--ports", ",".join(map(str, ports)),
              "--entries", str(min(2, len(ports))),
              "--dashboards", ",".join(dashboards), "--per-dashboard", str(per), "--connect-timeout-ms", "60000"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
@@ -328,7 +332,7 @@ class Clients:
 
 def conflated(kind: str, nodes: List[Node]) -> float:
     """dashfeed: updates merged by the conflate policy, summed over the nodes (/metrics)."""
-    if kind != "dashfeed":
+    if not kind.startswith("dashfeed"):
         return 0.0
     total = 0.0
     for nd in nodes:
@@ -427,7 +431,8 @@ def run_one(kind: str, n: int, args: argparse.Namespace, cluster: bool, workdir:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--contenders", default="socketio,dashfeed", help="comma-separated: socketio, dashfeed")
+    p.add_argument("--contenders", default="socketio,dashfeed,dashfeed-batch",
+                   help="comma-separated: socketio, dashfeed, dashfeed-batch (the same nodes, clients with ?batch=1)")
     p.add_argument("--nodes", default="1,2,3", help="comma-separated node counts")
     p.add_argument("--rate", type=float, default=1000.0, help="fan-out phase: publications/s to one dashboard")
     p.add_argument("--seconds", type=float, default=10.0, help="fan-out phase: measured seconds")
@@ -475,7 +480,7 @@ def main() -> int:
     notes: List[str] = []
     with tempfile.TemporaryDirectory(prefix="dashfeed-bench-cluster-") as workdir:
         cluster = True
-        if "dashfeed" in kinds:
+        if "dashfeed" in kinds or "dashfeed-batch" in kinds:
             cluster, why = dashfeed_cluster_support(workdir)
             why = why.rpartition("config: ")[2]
             if not cluster:
@@ -484,7 +489,8 @@ def main() -> int:
                 print(f"WARNING: {notes[-1]}", file=sys.stderr, flush=True)
                 for n in node_counts:
                     if n > 1:
-                        skipped[("dashfeed", n)] = "not run: no `[cluster]`"
+                        for k in ("dashfeed", "dashfeed-batch"):
+                            skipped[(k, n)] = "not run: no `[cluster]`"
         for rnd in range(args.rounds):
             for n in node_counts:
                 for kind in (kinds if rnd % 2 == 0 else kinds[::-1]):

@@ -187,6 +187,27 @@ test('frame batching: ten updates make one event with the latest value per serie
   assert.equal(frame(), 0, 'no frame requested when idle');
 });
 
+test('batch frames: asked for by default, applied in order, counted per message', async (t) => {
+  const { ev, ws, frame } = await setup(t, { gaps: 'accept' });
+  assert.equal(new URL(ws().url).searchParams.get('batch'), '1');
+  ws().open();
+  ws().recv({ type: 'batch', messages: [snap(0, {}), upd(1, { cpu: 1 }), upd(2, { cpu: 2, mem: 5 })] });
+  ws().recv({ type: 'batch', messages: [upd(3, { cpu: 3 }), upd(5, { cpu: 5 })] });
+  frame();
+  assert.deepEqual(ev.gap.map((g) => [g.from, g.to]), [[3, 5]], 'a gap inside a batch is seen');
+  ws().recv({ type: 'batch', messages: [upd(6, { cpu: 6 }), upd(7, { mem: 7 })] });
+  frame();
+  assert.equal(ev.snapshot.length, 1);
+  assert.deepEqual(plain(ev.update.at(-1).data), { cpu: 6, mem: 7 });
+  t.mock.timers.tick(1000);
+  assert.equal(ev.stats.at(-1).messages, 7, 'messages, not frames');
+});
+
+test('batch: false leaves the URL without batch=', async (t) => {
+  const off = await setup(t, { batch: false });
+  assert.equal(new URL(off.ws().url).searchParams.has('batch'), false);
+});
+
 test('series named __proto__ stay data', async (t) => {
   const { c, ws } = await setup(t);
   ws().open();

@@ -86,6 +86,9 @@ export interface ConnectOptions {
   refreshBefore?: number;
   /** Default 'json'. */
   format?: Format;
+  /** Ask the server for batch frames (`?batch=1`): the messages ready together arrive as one WebSocket
+   * message. Default true; a URL that already has `batch=` keeps it. */
+  batch?: boolean;
   /** MessagePack decoder, required for `format: 'msgpack'` (e.g. msgpackr's `unpack`). */
   decode?: (bytes: Uint8Array) => unknown;
   /** Gzip inflater. Default: `inflateGzip` (DecompressionStream). */

@@ -82,12 +82,14 @@ function defaultFrame() {
   return (cb) => setTimeout(cb, 16);
 }
 
-/** The WebSocket URL: relative URLs resolve against the page, http(s) becomes ws(s). */
-function socketUrl(url, token) {
+/** The WebSocket URL: relative URLs resolve against the page, http(s) becomes ws(s); `batch=1` asks for
+ * batch frames (docs/protocol.md, "Batch frames") unless the URL already says. */
+function socketUrl(url, token, batch) {
   const u = new URL(url, globalThis.location?.href);
   if (u.protocol === 'http:') u.protocol = 'ws:';
   if (u.protocol === 'https:') u.protocol = 'wss:';
   if (token !== undefined) u.searchParams.set('token', token);
+  if (batch && !u.searchParams.has('batch')) u.searchParams.set('batch', '1');
   return u.href;
 }
 
@@ -138,6 +140,7 @@ export class DashfeedClient {
     o.now = o.now ?? (() => Date.now());
     o.inflate = o.inflate ?? inflateGzip;
     o.tokenIn = o.tokenIn ?? 'protocol';
+    o.batch = o.batch ?? true;
     o.refreshBefore = o.refreshBefore ?? 30000;
     o.gaps = o.gaps ?? 'resync';
     o.resyncCooldown = o.resyncCooldown ?? 5000;
@@ -278,7 +281,7 @@ export class DashfeedClient {
     const protocols = [SUBPROTOCOL[format]];
     if (this.#token !== undefined && tokenIn === 'protocol') protocols.push(TOKEN_PROTOCOL + this.#token);
     try {
-      conn.ws = new this.#WS(socketUrl(this.#url, tokenIn === 'query' ? this.#token : undefined), protocols);
+      conn.ws = new this.#WS(socketUrl(this.#url, tokenIn === 'query' ? this.#token : undefined, this.#o.batch), protocols);
     } catch (e) {
       this.#conn = null;
       this.#emit('error', { code: 'connect_error', message: String(e?.message ?? e) });
@@ -445,6 +448,19 @@ export class DashfeedClient {
     } catch (e) {
       return this.#emit('error', { code: 'decode_error', message: String(e?.message ?? e) });
     }
+    if (msg === null || typeof msg !== 'object') return;
+    if (msg.type === 'batch' && Array.isArray(msg.messages)) {
+      // One frame, several messages (?batch=1): count and apply each in order.
+      this.#count.msgs += msg.messages.length - 1;
+      this.#count.total += msg.messages.length - 1;
+      for (const m of msg.messages) this.#apply(m);
+      return;
+    }
+    this.#apply(msg);
+  }
+
+  /** Applies one server message. */
+  #apply(msg) {
     if (msg === null || typeof msg !== 'object') return;
     switch (msg.type) {
       case 'snapshot': return this.#onSnapshot(msg);

@@ -55,6 +55,7 @@ const LINGER_BYTES: usize = 4 << 20;
 pub(crate) struct Start {
     pub(crate) state: Arc<State>,
     pub(crate) wire: Wire,
+    pub(crate) batch: bool,
     pub(crate) grant: Option<Grant>,
     pub(crate) fixed: Option<(String, Option<Since>)>,
     pub(crate) slot: Slot,
@@ -108,6 +109,7 @@ where
     let Start {
         state,
         wire,
+        batch,
         grant,
         fixed,
         slot,
@@ -116,7 +118,7 @@ where
     let gauge = state.metrics.ws_connections().clone();
     gauge.inc();
     let wake = Arc::new(Wake::default());
-    match Session::new(state.clone(), wire, grant, fixed, wake.clone()) {
+    match Session::new(state.clone(), wire, batch, grant, fixed, wake.clone()) {
         Ok(session) => Conn::new(state.clone(), ws, session, wake).run().await,
         Err(closing) => {
             let mut ws = ws;

@@ -26,6 +26,7 @@
 
 mod api;
 mod auth;
+mod batch;
 mod config;
 mod conn;
 mod ingest;

@@ -7,6 +7,7 @@
 //! ([`Wake`]); the task drains all subscriptions per wake-up, so a burst becomes one batch.
 
 use super::auth::Grant;
+use super::batch::Batcher;
 use super::protocol::{self, close, codes, ClientOp};
 use super::state::State;
 use crate::codec::{is_gzip, Format};
@@ -82,6 +83,8 @@ pub(crate) struct Session {
     key: String,
     format: Format,
     wire: Wire,
+    /// The client opted in to batch frames (`?batch=1`).
+    batch: bool,
     grant: Option<Grant>,
     fixed: Option<String>,
     subs: Vec<Sub>,
@@ -92,10 +95,12 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// A session reading `wire`; on `/dashboard/{id}` (`fixed`) it subscribes at once.
+    /// A session reading `wire` (in batch frames when `batch`); on `/dashboard/{id}` (`fixed`) it
+    /// subscribes at once.
     pub(crate) fn new(
         state: Arc<State>,
         wire: Wire,
+        batch: bool,
         grant: Option<Grant>,
         fixed: Option<(String, Option<Since>)>,
         wake: Arc<Wake>,
@@ -106,6 +111,7 @@ impl Session {
             key,
             format: wire.format,
             wire,
+            batch,
             grant,
             fixed: fixed.as_ref().map(|(d, _)| d.clone()),
             subs: Vec::new(),
@@ -311,18 +317,34 @@ impl Session {
         Ok(())
     }
 
-    /// Moves queued hub messages into `out` until it holds `budget` frames. Returns whether some may be
-    /// left (the caller drains again later). A removed dashboard ends its subscription (an error
-    /// message `closed`; close 1000 on `/dashboard/{id}`); a slow consumer closes the connection.
+    /// Moves queued hub messages into `out`, `budget` at most (in batch frames when the client opted
+    /// in). Returns whether some may be left (the caller drains again later). A removed dashboard ends
+    /// its subscription (an error message `closed`; close 1000 on `/dashboard/{id}`); a slow consumer
+    /// closes the connection.
     pub(crate) fn drain(
         &mut self,
         out: &mut VecDeque<Message>,
         budget: usize,
     ) -> Result<bool, Closing> {
+        let mut batch = self.batch.then(|| Batcher::new(self.format));
+        let more = self.drain_into(out, budget, &mut batch);
+        if let Some(b) = &mut batch {
+            b.finish(out);
+        }
+        more
+    }
+
+    fn drain_into(
+        &mut self,
+        out: &mut VecDeque<Message>,
+        budget: usize,
+        batch: &mut Option<Batcher>,
+    ) -> Result<bool, Closing> {
+        let mut taken = 0;
         let mut i = 0;
         while i < self.subs.len() {
             loop {
-                let room = budget.saturating_sub(out.len());
+                let room = budget.saturating_sub(taken);
                 if room == 0 {
                     return Ok(true);
                 }
@@ -332,11 +354,15 @@ impl Session {
                         break;
                     }
                     Ok(msgs) => {
+                        taken += msgs.len();
                         for m in msgs {
                             let bytes = m.wire(self.wire).map_err(|_| {
                                 Closing::new(close::INTERNAL_ERROR, "encode failure")
                             })?;
-                            out.push_back(frame(self.format, bytes));
+                            match batch {
+                                Some(b) => b.push(bytes, out),
+                                None => out.push_back(frame(self.format, bytes)),
+                            }
                         }
                     }
                     Err(Error::SlowConsumer) => {
@@ -348,6 +374,9 @@ impl Session {
                         self.remove(i);
                         if self.fixed.as_deref() == Some(dashboard.as_str()) {
                             return Err(Closing::new(close::NORMAL, "dashboard removed"));
+                        }
+                        if let Some(b) = batch {
+                            b.finish(out);
                         }
                         self.reply_error(out, "closed", "dashboard removed", Some(&dashboard));
                         break;

@@ -28,6 +28,8 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 pub(crate) struct Handshake {
     /// Frame format and gzip setting of the connection.
     pub(crate) wire: Wire,
+    /// The client reads batch frames (`?batch=1`): see [`super::batch`].
+    pub(crate) batch: bool,
     /// The subprotocol to echo, if the client offered one.
     protocol: Option<&'static str>,
     /// `Sec-WebSocket-Accept`.
@@ -113,8 +115,14 @@ pub(crate) fn check(headers: &HeaderMap, query: Option<&str>) -> Result<Handshak
         Some("none" | "false" | "0") => false,
         Some(_) => return Err(bad("compress must be gzip or none")),
     };
+    let batch = match web::query_param(query, "batch").as_deref() {
+        None | Some("0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(_) => return Err(bad("batch must be 1 or 0")),
+    };
     Ok(Handshake {
         wire: Wire { format, compress },
+        batch,
         protocol,
         accept,
     })
@@ -179,6 +187,9 @@ mod tests {
         );
         let r = response(&h);
         assert_eq!(r.headers()[SEC_WEBSOCKET_PROTOCOL], "dashfeed.v1.msgpack");
+        assert!(!h.batch);
+        let h = check(&headers(Some("dashfeed.v1.json")), Some("batch=1")).unwrap();
+        assert!(h.batch);
     }
 
     #[test]
@@ -192,6 +203,7 @@ mod tests {
             ),
             (headers(None), Some("format=xml"), StatusCode::BAD_REQUEST),
             (headers(None), Some("compress=br"), StatusCode::BAD_REQUEST),
+            (headers(None), Some("batch=on"), StatusCode::BAD_REQUEST),
             (HeaderMap::new(), None, StatusCode::UPGRADE_REQUIRED),
         ] {
             assert_eq!(check(&h, q).unwrap_err().status(), status);

@@ -46,6 +46,7 @@ fn prepare(
     let start = Start {
         state: state.clone(),
         wire: hs.wire,
+        batch: hs.batch,
         grant,
         fixed: fixed.map(|d| (d, since)),
         slot,
