@@ -153,6 +153,9 @@ test('a worker subscribes to a shared hub and is woken by the main thread', asyn
      })();`,
     { eval: true, workerData: { root: ROOT, token: hub.share() } },
   );
+  // Listen for 'exit' from the start: a worker that ends quickly has its last messages and its 'exit'
+  // emitted in one callback, before an `await` on the messages would get to add the listener.
+  const exited = new Promise((resolve) => worker.on('exit', resolve));
   const messages = [];
   const done = new Promise((resolve, reject) => {
     worker.on('message', (m) => {
@@ -164,7 +167,7 @@ test('a worker subscribes to a shared hub and is woken by the main thread', asyn
   });
   const seqs = await within(done, 10_000, 'worker');
   assert.equal(seqs[seqs.length - 1], 3);
-  await within(new Promise((resolve) => worker.on('exit', resolve)), 10_000, 'worker exit');
+  assert.equal(await within(exited, 10_000, 'worker exit'), 0);
 });
 
 test('subscribers woken by one publication share its message object and wire bytes', async () => {
