@@ -229,3 +229,30 @@ async def test_write_delay_holds_updates_and_writes_them_together() -> None:
                 await asyncio.sleep(0.01)
             # The 101 answer, the snapshot, then one write for the ten.
             assert server.stats["socket_writes"] - writes == 3
+
+
+async def test_batch_frames_decode_with_msgpack_python_and_json() -> None:
+    # write_delay holds the twenty updates together, so one drain takes them all: one batch message each.
+    hub = dashfeed.Hub()
+    async with dashfeed.Server(hub, write_delay=0.2) as server:
+        async with connect(server.ws_url + "/dashboard/ops?batch=1", subprotocols=["dashfeed.v1.msgpack"]) as mp, \
+                connect(server.ws_url + "/dashboard/ops?batch=1") as js, \
+                connect(server.ws_url + "/dashboard/ops") as plain:  # type: ignore[list-item]
+            assert msgpack.unpackb(await asyncio.wait_for(mp.recv(), 5))["type"] == "snapshot"
+            assert (await recv_json(js))["type"] == "snapshot"
+            assert (await recv_json(plain))["type"] == "snapshot"
+            for i in range(20):
+                hub.publish("ops", {"cpu": i})
+            batch = msgpack.unpackb(await asyncio.wait_for(mp.recv(), 5))
+            assert list(batch) == ["type", "messages"] and batch["type"] == "batch"
+            assert [m["seq"] for m in batch["messages"]] == list(range(1, 21))
+            assert batch["messages"][-1]["data"] == {"cpu": 19}
+            text = await asyncio.wait_for(js.recv(), 5)
+            assert isinstance(text, str)  # JSON batches are text frames
+            assert [m["seq"] for m in json.loads(text)["messages"]] == list(range(1, 21))
+            assert [(await recv_json(plain))["seq"] for _ in range(20)] == list(range(1, 21))
+        for q in ("batch=2", "batch=yes"):
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(server.ws_url + f"/ws?{q}"):
+                    pass
+            assert refused.value.response.status_code == 400
