@@ -451,8 +451,9 @@ export class DashfeedClient {
     if (msg === null || typeof msg !== 'object') return;
     if (msg.type === 'batch' && Array.isArray(msg.messages)) {
       // One frame, several messages (?batch=1): count and apply each in order.
-      this.#count.msgs += msg.messages.length - 1;
-      this.#count.total += msg.messages.length - 1;
+      const extra = Math.max(0, msg.messages.length - 1); // the frame was counted as one
+      this.#count.msgs += extra;
+      this.#count.total += extra;
       for (const m of msg.messages) this.#apply(m);
       return;
     }
