@@ -132,10 +132,12 @@ function connectDashfeed(c) {
         return;
       }
       if (!c.ready) {
-        if (m.type === 'batch') [m] = m.messages; // a snapshot with updates behind it: only at start-up
+        const rest = m.type === 'batch' ? m.messages.slice(1) : [];
+        if (m.type === 'batch') [m] = m.messages; // a snapshot with updates behind it
         if (m.type === 'snapshot') {
           c.ready = true;
           resolve(c);
+          for (const x of rest) onUpdate(x, t);
         } else reject(new Error(`first message of ${c.dashboard} on node ${c.node} is not a snapshot: ${data}`));
         return;
       }

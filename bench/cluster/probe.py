@@ -124,10 +124,10 @@ def main() -> int:
                 perf = f"{args.perf}-{name}-{r}.data" if args.perf else None
                 res = one_run(path, args, workdir, perf)
                 results[name].append(res)
-                print(json.dumps({"build": name, "run": r, **res}), flush=True)
+                print(json.dumps({"build": name, "run": r, "batch_frames": args.batch_frames, **res}), flush=True)
     for name, rs in results.items():
         med = {k: statistics.median(x[k] for x in rs) for k in ("us_per_event", "redis_us", "p50", "p99")}
-        print(f"{name}: node µs/event median {med['us_per_event']:.2f} (runs: "
+        print(f"{name}{' (batch frames)' if args.batch_frames else ''}: node µs/event median {med['us_per_event']:.2f} (runs: "
               f"{', '.join('%.2f' % x['us_per_event'] for x in rs)}), redis µs/event {med['redis_us']:.2f}, "
               f"p50 {med['p50']:.2f} ms, p99 {med['p99']:.2f} ms", flush=True)
     return 0

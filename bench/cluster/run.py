@@ -528,8 +528,8 @@ def main() -> int:
           f"node).\n")
     print(table(results, skipped, "lat", kinds, node_counts))
     print("\nServer CPU-s: the node processes + redis-server, first measured publication → last delivery. Lost = "
-          "publications × subscribed clients − deliveries received (dashfeed: frames; its hub conflates a slow "
-          "subscriber's updates by default). Cross-node: deliveries to clients on another node than the one the "
+          "publications × subscribed clients − deliveries received (dashfeed: update messages, one per frame "
+          "or per entry of a batch frame; its hub conflates a slow subscriber's updates by default). Cross-node: deliveries to clients on another node than the one the "
           "publication entered by. Clients CPU % near 100: the clients process is the limit.\n")
     print(details(results))
     return 1 if any(v.startswith("**failed") for v in skipped.values()) else 0

@@ -12,7 +12,8 @@
 //! - `dashboard_active_connections{dashboard_id}`: subscribed connections (WebSocket and SSE) per
 //!   dashboard;
 //! - `dashfeed_connections{transport}`: open WebSocket / SSE streams;
-//! - `dashfeed_frames_sent_total{transport}`: messages written to clients;
+//! - `dashfeed_frames_sent_total{transport}`: WebSocket messages and SSE events written to clients (a
+//!   batch frame counts once);
 //! - `dashfeed_socket_writes_total`: write calls on accepted sockets (the coalescing proof);
 //! - `dashfeed_rejections_total{reason}`: refused requests, messages and closed connections by reason;
 //! - scraped on demand from registered objects: `dashfeed_hub_*` (publications, deliveries, drops by
@@ -206,7 +207,7 @@ impl Metrics {
         let frames = Family::<TransportLabels, Counter>::default();
         registry.register(
             "dashfeed_frames_sent",
-            "Messages written to clients by transport",
+            "Messages (WebSocket frames, SSE events) written to clients by transport; a batch frame counts once",
             frames.clone(),
         );
         let rejections = Family::<ReasonLabels, Counter>::default();

@@ -203,9 +203,17 @@ test('batch frames: asked for by default, applied in order, counted per message'
   assert.equal(ev.stats.at(-1).messages, 7, 'messages, not frames');
 });
 
-test('batch: false leaves the URL without batch=', async (t) => {
+test('batch: false leaves the URL without batch=, and a URL that says batch= keeps it', async (t) => {
   const off = await setup(t, { batch: false });
   assert.equal(new URL(off.ws().url).searchParams.has('batch'), false);
+  const urls = [];
+  class WS extends FakeWS {
+    constructor(url, protocols) { super(url, protocols); urls.push(url); }
+  }
+  const c = connect('ws://dash.test/ws?batch=0', { dashboards: ['host'], WebSocket: WS, heartbeat: { interval: 0 } });
+  t.after(() => c.close());
+  await flush();
+  assert.equal(new URL(urls[0]).searchParams.get('batch'), '0');
 });
 
 test('series named __proto__ stay data', async (t) => {

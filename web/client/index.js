@@ -450,10 +450,10 @@ export class DashfeedClient {
     }
     if (msg === null || typeof msg !== 'object') return;
     if (msg.type === 'batch' && Array.isArray(msg.messages)) {
-      // One frame, several messages (?batch=1): count and apply each in order.
-      const extra = Math.max(0, msg.messages.length - 1); // the frame was counted as one
-      this.#count.msgs += extra;
-      this.#count.total += extra;
+      // One frame, several messages (?batch=1): count and apply each in order. The frame was counted as
+      // one message already, so an empty batch (never sent by the server) nets zero.
+      this.#count.msgs += msg.messages.length - 1;
+      this.#count.total += msg.messages.length - 1;
       for (const m of msg.messages) this.#apply(m);
       return;
     }

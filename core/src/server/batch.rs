@@ -5,8 +5,8 @@
 //! separators (JSON) or a map and array header (MessagePack), so the per-connection cost is one copy of
 //! the payloads, while the client parses one message instead of one per publication. A message
 //! that arrives gzipped (over the hub's compression threshold, on a connection that accepts gzip) goes
-//! alone, between batches, so order is kept; so does a batch of one. A batch stops growing at
-//! [`BATCH_BYTES`], which keeps it below every common client's message limit (Python `websockets`:
+//! alone, between batches, so order is kept; so does a batch of one. A batch frame (header included)
+//! stays within [`BATCH_BYTES`], below every common client's message limit (Python `websockets`:
 //! 1 MiB).
 
 use super::session::frame;
@@ -15,11 +15,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::VecDeque;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Most payload bytes gathered into one batch frame (a bigger single message still goes, alone).
+/// Largest batch frame, header included (a bigger single message still goes, alone).
 pub(crate) const BATCH_BYTES: usize = 64 << 10;
 
 const JSON_OPEN: &[u8] = br#"{"type":"batch","messages":["#;
 const JSON_CLOSE: &[u8] = b"]}";
+/// The longest MessagePack batch header: map of 2, the three strings, an array length of 5 bytes.
+const MSGPACK_HEAD_MAX: usize = 1 + 5 + 6 + 9 + 5;
 
 /// Gathers the hub messages of one drain into batch frames, in order.
 #[derive(Debug)]
@@ -47,11 +49,21 @@ impl Batcher {
             out.push_back(frame(self.format, bytes));
             return;
         }
-        if !self.parts.is_empty() && self.bytes + bytes.len() > BATCH_BYTES {
+        if !self.parts.is_empty()
+            && self.framed(self.bytes + bytes.len(), self.parts.len() + 1) > BATCH_BYTES
+        {
             self.finish(out);
         }
         self.bytes += bytes.len();
         self.parts.push(bytes);
+    }
+
+    /// The size of a batch frame of `n` messages holding `payload` bytes (at most, for MessagePack).
+    fn framed(&self, payload: usize, n: usize) -> usize {
+        match self.format {
+            Format::Json => JSON_OPEN.len() + payload + n.saturating_sub(1) + JSON_CLOSE.len(),
+            Format::MsgPack => MSGPACK_HEAD_MAX + payload,
+        }
     }
 
     /// Sends what is gathered: nothing, the one message as it is, or a batch frame.
@@ -179,6 +191,21 @@ mod tests {
     }
 
     #[test]
+    fn a_json_batch_frame_with_its_header_stays_within_the_bound() {
+        // Messages sized so that the payloads alone fit exactly: the header and commas must not.
+        let mut out = VecDeque::new();
+        let mut b = Batcher::new(Format::Json);
+        let part = Bytes::from(vec![b'1'; BATCH_BYTES / 4]);
+        for _ in 0..4 {
+            b.push(part.clone(), &mut out);
+        }
+        b.finish(&mut out);
+        let sizes: Vec<usize> = out.iter().map(|m| payload(m).len()).collect();
+        assert_eq!(sizes.len(), 2, "{sizes:?}");
+        assert!(sizes.iter().all(|s| *s <= BATCH_BYTES), "{sizes:?}");
+    }
+
+    #[test]
     fn a_batch_stops_at_its_byte_bound() {
         let mut out = VecDeque::new();
         let mut b = Batcher::new(Format::MsgPack);
@@ -196,6 +223,10 @@ mod tests {
         b.finish(&mut out);
         let sizes: Vec<usize> = out.iter().skip(3).map(|m| payload(m).len()).collect();
         assert_eq!(sizes.len(), 2);
-        assert!(sizes.iter().all(|s| *s <= BATCH_BYTES + 16), "{sizes:?}");
+        assert!(sizes.iter().all(|s| *s <= BATCH_BYTES), "{sizes:?}");
+        assert!(
+            sizes[0] > BATCH_BYTES - small.len() - 32,
+            "filled: {sizes:?}"
+        );
     }
 }
