@@ -22,6 +22,14 @@ fn start_here(hub: &Hub) -> ServerHandle {
     Server::start_on(hub.clone(), ServerConfig::ephemeral(), &rt).unwrap()
 }
 
+/// A server for `hub` on this runtime and a JSON `?batch=1` client subscribed to `ops`.
+async fn batch_client(hub: &Hub) -> (ServerHandle, Ws) {
+    let server = start_here(hub);
+    let mut ws = connect(&server, "/ws?batch=1").await;
+    assert_eq!(subscribe(&mut ws, "ops").await["type"], "snapshot");
+    (server, ws)
+}
+
 /// The next data frame (pings skipped): its decoded value, its payload size and whether it was gzip.
 async fn next_data(ws: &mut Ws) -> (Value, usize, bool) {
     loop {
@@ -140,9 +148,7 @@ async fn a_batch_never_grows_past_its_byte_bound() {
         ..HubConfig::default()
     })
     .unwrap();
-    let server = start_here(&hub);
-    let mut ws = connect(&server, "/ws?batch=1").await;
-    subscribe(&mut ws, "ops").await;
+    let (server, mut ws) = batch_client(&hub).await;
     // About 1 KB per message: 200 of them need at least three 64 KiB batches.
     let names: Vec<String> = (0..40).map(|i| format!("metric_{i:02}_abcdef")).collect();
     for i in 0..N {
@@ -179,9 +185,7 @@ async fn a_burst_over_one_drain_comes_in_two_batches() {
     // One drain takes 256 messages at most (core/src/server/conn.rs, STAGE_MAX).
     const N: usize = 300;
     let hub = hub();
-    let server = start_here(&hub);
-    let mut ws = connect(&server, "/ws?batch=1").await;
-    subscribe(&mut ws, "ops").await;
+    let (server, mut ws) = batch_client(&hub).await;
     for i in 0..N {
         hub.publish("ops", data(&[("cpu", i as f64)])).unwrap();
     }
@@ -196,9 +200,7 @@ async fn a_burst_over_one_drain_comes_in_two_batches() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_removed_dashboard_ends_after_its_batched_updates() {
     let hub = hub();
-    let server = start_here(&hub);
-    let mut ws = connect(&server, "/ws?batch=1").await;
-    subscribe(&mut ws, "ops").await;
+    let (server, mut ws) = batch_client(&hub).await;
     subscribe(&mut ws, "other").await;
     for i in 0..5 {
         hub.publish("ops", data(&[("cpu", f64::from(i))])).unwrap();

@@ -94,6 +94,44 @@ test('writeDelay holds updates and writes them together; over 1000 ms is invalid
   await server.close();
 });
 
+test('batch frames (?batch=1) reach the ws package in JSON and MessagePack; a bad batch is 400', async () => {
+  // writeDelay holds the twenty updates together, so one drain takes them all: one batch message each.
+  const { unpack } = require('msgpackr');
+  const hub = new Hub();
+  const server = new Server(hub, { port: 0, writeDelay: 200 });
+  await server.listen();
+  const open = (query, protocols) => {
+    const ws = new WebSocket(`${server.wsUrl}/dashboard/ops${query}`, protocols);
+    const frames = [];
+    const first = new Promise((resolve) => ws.on('message', (d, isBinary) => {
+      frames.push(isBinary ? unpack(d) : JSON.parse(d.toString()));
+      resolve();
+    }));
+    return { ws, frames, first };
+  };
+  const js = open('?batch=1', []);
+  const mp = open('?batch=1', ['dashfeed.v1.msgpack']);
+  await Promise.all([js.first, mp.first]);
+  for (const c of [js, mp]) assert.equal(c.frames[0].type, 'snapshot');
+  for (let i = 0; i < 20; i += 1) hub.publish('ops', { cpu: i });
+  for (const c of [js, mp]) {
+    for (let i = 0; i < 500 && c.frames.length < 2; i += 1) await new Promise((r) => setTimeout(r, 10));
+    const batch = c.frames[1];
+    assert.deepEqual(Object.keys(batch), ['type', 'messages']);
+    assert.equal(batch.type, 'batch');
+    assert.deepEqual(batch.messages.map((m) => m.seq), Array.from({ length: 20 }, (_, k) => k + 1));
+    assert.deepEqual(batch.messages[19].data, { cpu: 19 });
+    c.ws.close();
+  }
+  const refused = await new Promise((resolve) => {
+    const ws = new WebSocket(`${server.wsUrl}/ws?batch=2`);
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode));
+    ws.on('error', () => {});
+  });
+  assert.equal(refused, 400);
+  await server.close();
+});
+
 test('npx dashfeed demo serves the page and stops on SIGTERM', { timeout: 60000 }, async () => {
   const proc = spawn(process.execPath, ['bindings-node/js/cli.js', 'demo', '--port', '0'], { cwd: ROOT });
   const url = await new Promise((resolve, reject) => {
