@@ -6,6 +6,11 @@
 // Prints a Markdown table: median ns/op over the rounds, and the speed ratio peer_ns / dashfeed_ns (> 1
 // means dashfeed is faster). MessagePack peers are compared with dashfeed's MessagePack codec, JSON peers
 // with dashfeed's JSON codec. The machine is noisy: compare ratios, not absolute numbers.
+//
+// The "spans with bytes" message has a Buffer and a BigInt-range integer in each of its 50 items: JSON cannot
+// carry them, so dashfeed's decode builds its value node by node through Node-API
+// (bindings-node/src/build.rs) instead of writing JSON for JSON.parse (the other two messages). It has no
+// JSON rows (JSON.stringify refuses BigInt).
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -35,6 +40,17 @@ const BATCH = {
     value: 12.5 + i * 0.731,
     timestamp: 1764288000000 + i * 7,
     metadata: { host: `web-${i % 8}`, region: 'eu-west-1', unit: 'ms' },
+  })),
+};
+
+// Trace spans: a 16-byte id (bin) and a nanosecond timestamp beyond 2^53 (a BigInt) per item.
+const SPANS = {
+  dashboard_id: 'ops',
+  spans: Array.from({ length: 50 }, (_, i) => ({
+    name: `service_${String(i).padStart(2, '0')}.handle`,
+    trace_id: Buffer.from(Array.from({ length: 16 }, (_, b) => (i * 31 + b * 7) & 0xff)),
+    start_ns: 1764288000000000000n + BigInt(i) * 7000003n,
+    duration_ms: 12.5 + i * 0.731,
   })),
 };
 
@@ -81,29 +97,36 @@ function bench(fn) {
 
 function main() {
   const rows = [];
-  for (const [name, msg] of [
-    ['update (reference msg)', UPDATE],
-    ['batch 50 metrics', BATCH],
+  for (const [name, msg, json] of [
+    ['update (reference msg)', UPDATE, true],
+    ['batch 50 metrics', BATCH, true],
+    ['spans with bytes', SPANS, false],
   ]) {
     const wire = codec.encode(msg);
     const ref = refEncode(msg);
-    const text = JSON.stringify(msg);
-    const jbytes = Buffer.from(text);
     const size = `${dashfeed.encode(msg, { compressOver: null }).length} B msgpack, ${wire.length} B on the wire`;
     const groups = {
       encode: [
         ['dashfeed (msgpack+gzip)', () => codec.encode(msg), 'msgpack'],
         ['msgpackr pack + zlib.gzipSync', () => refEncode(msg), 'msgpack'],
-        ['dashfeed json', () => jcodec.encode(msg), 'json'],
-        ['JSON.stringify', () => JSON.stringify(msg), 'json'],
       ],
       decode: [
         ['dashfeed (msgpack+gzip)', () => codec.decode(wire), 'msgpack'],
         ['msgpackr unpack + zlib.gunzipSync', () => refDecode(ref), 'msgpack'],
-        ['dashfeed json', () => jcodec.decode(jbytes), 'json'],
-        ['JSON.parse', () => JSON.parse(text), 'json'],
       ],
     };
+    if (json) {
+      const text = JSON.stringify(msg);
+      const jbytes = Buffer.from(text);
+      groups.encode.push(['dashfeed json', () => jcodec.encode(msg), 'json'], ['JSON.stringify', () => JSON.stringify(msg), 'json']);
+      groups.decode.push(['dashfeed json', () => jcodec.decode(jbytes), 'json'], ['JSON.parse', () => JSON.parse(text), 'json']);
+    } else {
+      // The builder's output: JSON.parse could give neither a Buffer nor a BigInt.
+      const span = codec.decode(wire).spans[0];
+      if (!Buffer.isBuffer(span.trace_id) || typeof span.start_ns !== 'bigint') {
+        throw new Error('the spans message did not decode through the builder');
+      }
+    }
     for (const [op, fns] of Object.entries(groups)) {
       const base = {};
       for (const [lib, fn, family] of fns) {

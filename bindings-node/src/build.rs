@@ -8,8 +8,11 @@
 //! and never changes the prototype, and the key text goes to V8 as UTF-8 without a JS string made
 //! per key.
 //!
-//! Raw Node-API: one call per decoded node. Bench rows: `node bench/codec.js`, the `decode` rows (and every
-//! `Message.data` read).
+//! Raw Node-API: one call per decoded node. Bench rows: `node bench/codec.js`, the `decode` rows of
+//! "spans with bytes" (a `Buffer` and a BigInt-range integer per item). Payloads that JSON carries
+//! exactly decode through `JSON.parse` instead (`codec`, the other messages' rows); this builder
+//! takes the rest, and every core value handed to JavaScript by reference (`values`: `Message.data`,
+//! `toJSON()`, `parseEvents`, background jobs' results), which no bench row reads.
 
 use crate::error::{JsError, Result};
 use crate::napi::raw::{self, napi_call};
