@@ -5,8 +5,8 @@ use crate::clock::{shared, PyManualClock};
 use crate::codec::{to_object, to_value};
 use crate::error::{secs, to_py, IntoPyResult};
 use crate::options::kwargs;
-use dashfeed::codec::Format;
-use dashfeed::hub::{Hub, HubConfig, Message, Since, SubscribeOptions, Subscription};
+use dashfeed::codec::{Format, Value};
+use dashfeed::hub::{Hub, HubConfig, Message, SubscribeOptions, Subscription};
 use dashfeed::options::{FromOptions, Style};
 use dashfeed::Error;
 use pyo3::prelude::*;
@@ -17,29 +17,22 @@ use std::time::Duration;
 /// Longest single wait inside a blocking receive, so that Ctrl-C (signals) is noticed promptly.
 const SIGNAL_CHECK: Duration = Duration::from_millis(100);
 
-/// `since` as `(epoch, seq)`, `{"epoch": ..., "seq": ...}` or a `Message`.
-fn parse_since(obj: &Bound<'_, PyAny>) -> PyResult<Since> {
+/// `since` for the core's `SubscribeOptions::from_value`, which reads it: a `Message` becomes
+/// `{"epoch": ..., "seq": ...}`; anything else goes as it converts (a tuple is a pair, a dict a map),
+/// and an object that does not convert goes as its type name, for the core to refuse.
+fn since_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     if let Ok(m) = obj.cast::<PyMessage>() {
         let m = &m.get().inner;
-        return Ok(Since::new(m.epoch(), m.seq()));
+        let map = vec![
+            ("epoch".into(), m.epoch().into()),
+            ("seq".into(), m.seq().into()),
+        ];
+        return Ok(Value::Map(map));
     }
-    if let Ok(d) = obj.cast::<PyDict>() {
-        let epoch: String = d
-            .get_item("epoch")?
-            .ok_or_else(|| to_py(Error::invalid("since needs an epoch")))?
-            .extract()?;
-        let seq: u64 = d
-            .get_item("seq")?
-            .ok_or_else(|| to_py(Error::invalid("since needs a seq")))?
-            .extract()?;
-        return Ok(Since::new(epoch, seq));
+    match to_value(obj, 4) {
+        Ok(v) => Ok(v),
+        Err(_) => Ok(Value::from(obj.get_type().name()?.to_string())),
     }
-    let (epoch, seq): (String, u64) = obj.extract().map_err(|_| {
-        to_py(Error::invalid(
-            "since must be (epoch, seq), {'epoch': ..., 'seq': ...} or a Message",
-        ))
-    })?;
-    Ok(Since::new(epoch, seq))
 }
 
 /// A fan-out hub: a topic per dashboard with seq numbers, epochs, history, snapshots and subscriptions.
@@ -136,11 +129,9 @@ impl PyHub {
         format: &str,
         compress: bool,
     ) -> PyResult<PySubscription> {
-        let options = kwargs!(policy, queue, queue_bytes, format, compress);
-        let options = SubscribeOptions {
-            since: since.map(parse_since).transpose()?,
-            ..SubscribeOptions::from_value(&options, Style::PYTHON).py()?
-        };
+        let since = since.map(since_value).transpose()?;
+        let options = kwargs!(since, policy, queue, queue_bytes, format, compress);
+        let options = SubscribeOptions::from_value(&options, Style::PYTHON).py()?;
         Ok(PySubscription {
             inner: self.waiting(py, |hub| hub.subscribe(dashboard, options))?,
         })

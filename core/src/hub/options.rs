@@ -14,14 +14,15 @@
 //! | `dedupe` | 10 000 | publication ids remembered per dashboard |
 //! | `dedupe_horizon` | 300 s | how long an id is remembered; `null`: by count only |
 //!
-//! Subscribe options: `policy`, `queue`, `queue_bytes` (default: the hub's), `format` (`"msgpack"`,
-//! the default, or `"json"`) and `compress` (default true). The resume point `since` and the clock
-//! are objects of the binding's language, read by the binding.
+//! Subscribe options: `since` (the resume point: a map with `epoch` and `seq`, or the pair
+//! `[epoch, seq]`; a binding turns its `Message` into the map), `policy`, `queue`, `queue_bytes`
+//! (default: the hub's), `format` (`"msgpack"`, the default, or `"json"`) and `compress` (default
+//! true). The hub's clock is an object of the binding's language, read by the binding.
 
-use super::config::{HubConfig, Policy, SubscribeOptions};
+use super::config::{HubConfig, Policy, Since, SubscribeOptions};
 use crate::codec::{Format, Value};
-use crate::error::Result;
-use crate::options::{FromOptions, Options, Style};
+use crate::error::{Error, Result};
+use crate::options::{FromOptions, KeyCase, Options, Style, MAX_SAFE};
 
 const HUB_KEYS: [&str; 8] = [
     "history",
@@ -34,7 +35,50 @@ const HUB_KEYS: [&str; 8] = [
     "dedupe_horizon",
 ];
 
-const SUBSCRIBE_KEYS: [&str; 5] = ["policy", "queue", "queue_bytes", "format", "compress"];
+const SUBSCRIBE_KEYS: [&str; 6] = [
+    "since",
+    "policy",
+    "queue",
+    "queue_bytes",
+    "format",
+    "compress",
+];
+
+/// `since`: absent / `null` → none; `{epoch, seq}` (extra keys ignored: a message-like map) or
+/// `[epoch, seq]`, with a string epoch and a whole, non-negative seq.
+fn since(o: &Options<'_>) -> Result<Option<Since>> {
+    let Some(v) = o.get("since") else {
+        return Ok(None);
+    };
+    let shape = match o.style().keys {
+        KeyCase::Snake => "since must be (epoch, seq), {'epoch': ..., 'seq': ...} or a Message",
+        KeyCase::Camel => "since must be { epoch, seq }, [epoch, seq] or a Message",
+    };
+    let (epoch, seq) = match v {
+        Value::Map(_) => (v.get("epoch"), v.get("seq")),
+        Value::Array(pair) if pair.len() == 2 => (pair.first(), pair.get(1)),
+        _ => return Err(Error::invalid(shape)),
+    };
+    let epoch = match epoch {
+        Some(Value::Str(e)) => e.clone(),
+        None | Some(Value::Nil) => return Err(Error::invalid("since needs an epoch")),
+        Some(_) => return Err(Error::invalid("since epoch must be a string")),
+    };
+    let seq = match seq {
+        Some(Value::Int(n)) if *n >= 0 => *n as u64,
+        Some(Value::UInt(n)) => *n,
+        Some(Value::Float(f)) if f.fract() == 0.0 && *f >= 0.0 && *f <= MAX_SAFE as f64 => {
+            *f as u64
+        }
+        None | Some(Value::Nil) => return Err(Error::invalid("since needs a seq")),
+        Some(_) => {
+            return Err(Error::invalid(
+                "since seq must be a whole, non-negative number",
+            ))
+        }
+    };
+    Ok(Some(Since::new(epoch, seq)))
+}
 
 fn policy(o: &Options<'_>) -> Result<Option<Policy>> {
     o.string("policy")?.map(str::parse).transpose()
@@ -67,8 +111,8 @@ impl FromOptions for HubConfig {
 }
 
 impl FromOptions for SubscribeOptions {
-    /// Reads subscribe options (see the module docs); `since` is left `None` for the binding to
-    /// set. Queue caps must be at least 1. No option is a duration: `warn` is never called.
+    /// Reads subscribe options (see the module docs). Queue caps must be at least 1. No option is
+    /// a duration: `warn` is never called.
     fn from_value_with(v: &Value, style: Style, _: &mut dyn FnMut(&str, f64)) -> Result<Self> {
         let o = Options::new(v, "subscribe options", style, &SUBSCRIBE_KEYS)?;
         let (queue_messages, queue_bytes) = (o.size("queue")?, o.size("queue_bytes")?);
@@ -76,7 +120,7 @@ impl FromOptions for SubscribeOptions {
             return Err(crate::Error::invalid("queue caps must be at least 1"));
         }
         Ok(SubscribeOptions {
-            since: None,
+            since: since(&o)?,
             policy: policy(&o)?,
             queue_messages,
             queue_bytes,
@@ -126,5 +170,34 @@ mod tests {
         assert_eq!(s.compress, Some(true));
         let v = map(&[("policy", Value::from("yolo"))]);
         assert!(SubscribeOptions::from_value(&v, Style::NODE).is_err());
+    }
+
+    #[test]
+    fn since_is_a_map_or_a_pair_with_a_whole_seq() {
+        let read = |v: Value| {
+            let o = map(&[("since", v)]);
+            SubscribeOptions::from_value(&o, Style::NODE).map(|s| s.since)
+        };
+        let want = Some(Since::new("e1", 7));
+        let m = map(&[
+            ("epoch", "e1".into()),
+            ("seq", Value::Int(7)),
+            ("x", Value::Nil),
+        ]);
+        assert_eq!(read(m).unwrap(), want);
+        let pair = Value::Array(vec!["e1".into(), Value::Float(7.0)]);
+        assert_eq!(read(pair).unwrap(), want);
+        assert_eq!(read(Value::Nil).unwrap(), None);
+        for bad in [
+            Value::from("x"),
+            Value::Array(vec!["e1".into()]),
+            map(&[("epoch", "e1".into())]),
+            map(&[("seq", Value::Int(1))]),
+            map(&[("epoch", Value::Int(1)), ("seq", Value::Int(1))]),
+            map(&[("epoch", "e1".into()), ("seq", Value::Int(-1))]),
+            map(&[("epoch", "e1".into()), ("seq", Value::Float(1.5))]),
+        ] {
+            assert_eq!(read(bad).unwrap_err().code(), "invalid_input");
+        }
     }
 }

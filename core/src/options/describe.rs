@@ -72,13 +72,18 @@ fn hub(c: &HubConfig) -> Value {
 }
 
 fn subscribe(s: &SubscribeOptions) -> Value {
-    map(vec![
+    let mut fields = vec![
         ("policy", s.policy.map(|p| p.name()).into()),
         ("queue", s.queue_messages.into()),
         ("queue_bytes", s.queue_bytes.into()),
         ("format", s.format.name().into()),
         ("compress", s.compress.into()),
-    ])
+    ];
+    if let Some(since) = &s.since {
+        let pair = vec![since.epoch.clone().into(), since.seq.into()];
+        fields.push(("since", Value::Array(pair)));
+    }
+    map(fields)
 }
 
 fn auth(a: &AuthConfig) -> Value {
