@@ -206,8 +206,8 @@ impl PyCircuitBreaker {
     }
 
     /// `call_async`'s end: reports how the call ended (it returned; it raised `error`; or it
-    /// `timed_out`) on `permit` and says what to answer: `"value"`, `"fallback"`, `"raise"` (the
-    /// error stands) or `"timeout"`.
+    /// `timed_out`) on `permit` and says what to answer: `"value"`, `"fallback"` or `"raise"` (the
+    /// error stands); raises the core's error when that is the answer (a timeout).
     #[pyo3(signature = (permit, error = None, timed_out = false))]
     fn _settle(
         &self,
@@ -224,7 +224,7 @@ impl PyCircuitBreaker {
         Ok(match permit.take()?.settle(self.guard(), end) {
             Answer::Value => "value",
             Answer::Fallback => "fallback",
-            Answer::Raise(_) => "timeout",
+            Answer::Raise(e) => return Err(to_py(e)),
             Answer::Rethrow | Answer::FilterError => "raise",
         })
     }

@@ -13,46 +13,24 @@ use dashfeed::codec::{
     DEFAULT_LEVEL,
 };
 use dashfeed::Error;
-use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple,
 };
-use std::os::raw::c_char;
 use std::vec::Drain;
 
 /// Payloads with more nodes (or bytes) than this are encoded / decoded with the GIL released.
 const DETACH_OVER: usize = 512;
-
-// `PyUnicode_AsUTF8AndSize` is in the limited API only from 3.10, so pyo3's abi3-py39 build hides it, and the
-// fallback (`to_cow`) makes a bytes object per string. CPython has exported this function with this exact
-// signature since 3.3, so an abi3 module may call it on every CPython it loads into (3.9+): it returns the
-// string's cached UTF-8 form without copying.
-extern "C" {
-    fn PyUnicode_AsUTF8AndSize(
-        unicode: *mut ffi::PyObject,
-        size: *mut ffi::Py_ssize_t,
-    ) -> *const c_char;
-}
 
 /// The UTF-8 view of a Python str, borrowed from the string object itself (for other binding files).
 pub fn utf8_of<'a>(s: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
     utf8(s)
 }
 
-/// The UTF-8 view of a Python str, borrowed from the string object itself.
+/// The UTF-8 view of a Python str: CPython's cached UTF-8 form, no copy (`PyUnicode_AsUTF8AndSize`,
+/// in the limited API since 3.10, the module's floor).
 fn utf8<'a>(s: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
-    let mut size: ffi::Py_ssize_t = 0;
-    // SAFETY: `s` is a live str (the borrow keeps it alive for 'a); CPython caches the UTF-8 buffer in the
-    // object and frees it with the object, so the slice is valid for 'a. A null return sets a Python error.
-    unsafe {
-        let data = PyUnicode_AsUTF8AndSize(s.as_ptr(), &mut size);
-        if data.is_null() {
-            return Err(PyErr::fetch(s.py()));
-        }
-        let bytes = std::slice::from_raw_parts(data as *const u8, size as usize);
-        Ok(std::str::from_utf8_unchecked(bytes))
-    }
+    s.to_str()
 }
 
 /// Converts a Python object to a core value, refusing unsupported types and excessive depth.

@@ -176,6 +176,7 @@ async def test_call_async_with_coroutines_timeouts_and_errors() -> None:
     with pytest.raises(dashfeed.TimeoutError) as info:
         await b.call_async(hangs)
     assert info.value.code == "timeout" and isinstance(info.value, TimeoutError)
+    assert str(info.value) == "timed out after 50ms"  # the core's message, as in Rust and Node
     with pytest.raises(Boom) as err:
         await b.call_async(fails)
     assert err.value is original

@@ -13,7 +13,7 @@ import inspect
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar, Union, cast
 
 from . import _native
-from ._native import CircuitOpenError, TimeoutError
+from ._native import CircuitOpenError
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec
@@ -63,11 +63,9 @@ class CircuitBreaker(_native.CircuitBreaker):
             if self._settle(permit, err) == "raise":
                 raise
             return cast(T, await self._fallback(args, kwargs))
-        answer = self._settle(permit, timed_out=result is _TIMED_OUT)
-        if answer == "fallback":
+        # raises the core's TimeoutError when the call timed out and no fallback answers
+        if self._settle(permit, timed_out=result is _TIMED_OUT) == "fallback":
             return cast(T, await self._fallback(args, kwargs))
-        if answer == "timeout":
-            raise TimeoutError(f"call did not finish within {self.timeout} s")
         return cast(T, result)
 
     async def _fallback(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
