@@ -16,14 +16,13 @@ pub(crate) mod options;
 mod slots;
 
 use crate::error::{guard, Code, Result};
-use crate::napi::js::{self, Ref};
-use crate::napi::{args, convert};
+use crate::napi::args;
 use dashfeed::breaker::{CircuitBreaker as CoreBreaker, Outcome, OwnedPermit};
 use dashfeed::Error;
 use events::Kind;
 use guarded::Shared;
-use napi::bindgen_prelude::{Env, This, Unknown};
-use napi::JsValue;
+use napi::bindgen_prelude::{Env, ObjectFinalize, ObjectRef, This, Unknown};
+use napi::{JsValue, ValueType};
 use napi_derive::napi;
 use options::BreakerStats;
 use std::cell::RefCell;
@@ -57,15 +56,10 @@ impl CircuitBreaker {
     )]
     pub fn new(env: &Env, this: This, options: Option<Unknown<'_>>) -> napi::Result<Self, Code> {
         guard(|| {
-            let env = env.raw();
-            let parsed = options::parse(env, options.map(|o| o.raw()))?;
+            let parsed = options::parse(env, options)?;
             let core = CoreBreaker::with_clock(parsed.config, parsed.clock)?;
-            let shared = Shared::new(env, core, parsed.fallback, parsed.error_filter)?;
-            let (fire, call) = guarded::make(env, &shared)?;
-            let obj = this.object.raw();
-            shared.tag(env, obj)?;
-            js::define_method(env, obj, c"fire", fire)?;
-            js::define_method(env, obj, c"call", call)?;
+            let shared = Shared::new(env.raw(), core, parsed.fallback, parsed.error_filter)?;
+            guarded::install(env, &this.object, &shared)?;
             Ok(CircuitBreaker { shared })
         })
     }
@@ -78,10 +72,7 @@ impl CircuitBreaker {
         ts_return_type = "<T, A extends unknown[]>(fn: (...args: A) => T | PromiseLike<T>, ...args: A) => Promise<T>"
     )]
     pub fn fire<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>, Code> {
-        guard(|| {
-            let (fire, _) = guarded::make(env.raw(), &self.shared)?;
-            Ok(convert::unknown(env.raw(), fire))
-        })
+        guard(|| Ok(guarded::pair(env, &self.shared)?.0))
     }
 
     /// `call(fn, ...args)`: like `fire`, but synchronous for a synchronous `fn` (returns its
@@ -92,10 +83,7 @@ impl CircuitBreaker {
         ts_return_type = "<T, A extends unknown[]>(fn: (...args: A) => T, ...args: A) => T"
     )]
     pub fn call<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>, Code> {
-        guard(|| {
-            let (_, call) = guarded::make(env.raw(), &self.shared)?;
-            Ok(convert::unknown(env.raw(), call))
-        })
+        guard(|| Ok(guarded::pair(env, &self.shared)?.1))
     }
 
     /// `'closed'`, `'open'` or `'half_open'`. Reading it moves a due open breaker to half-open.
@@ -161,19 +149,15 @@ impl CircuitBreaker {
     #[napi(catch_unwind)]
     pub fn acquire(&self, env: &Env) -> napi::Result<Permit, Code> {
         guard(|| {
-            let env = env.raw();
             let granted = self.shared.core.acquire_owned();
-            self.shared.flush(env)?;
+            self.shared.flush(env.raw())?;
             match granted {
                 Ok(p) => Ok(Permit {
                     inner: RefCell::new(Some(p)),
                     shared: Rc::clone(&self.shared),
-                    _holder: Ref::new(env, self.shared.holder(env)?)?,
+                    holder: self.shared.holder_object(env)?.create_ref()?,
                 }),
-                Err(e) => Err(crate::error::throw_value(
-                    env,
-                    crate::error::to_js(env, &e)?,
-                )),
+                Err(e) => Err(crate::error::thrown(env, &e)),
             }
         })
     }
@@ -194,16 +178,13 @@ impl CircuitBreaker {
         listener: Unknown<'_>,
     ) -> napi::Result<u32, Code> {
         guard(|| {
-            let env = env.raw();
-            let kind = events::kind_named(env, event.raw())?;
-            if !js::is_function(env, listener.raw())? {
+            let kind = events::kind_named(&event)?;
+            if listener.get_type()? != ValueType::Function {
                 return Err(Error::invalid("the listener must be a function").into());
             }
-            let holder = self.shared.holder(env)?;
+            let mut holder = self.shared.holder_object(env)?;
             let core = &self.shared.core;
-            self.shared
-                .events
-                .add(core, env, holder, kind, listener.raw())
+            self.shared.events.add(core, &mut holder, kind, listener)
         })
     }
 
@@ -220,20 +201,19 @@ impl CircuitBreaker {
         listener: Option<Unknown<'_>>,
     ) -> napi::Result<bool, Code> {
         guard(|| {
-            let env = env.raw();
             let core = &self.shared.core;
-            let holder = self.shared.holder(env)?;
-            if event_or_id.get_type()? == napi::ValueType::Number {
-                let id = args::number(env, event_or_id.raw(), "id")?;
+            let mut holder = self.shared.holder_object(env)?;
+            if event_or_id.get_type()? == ValueType::Number {
+                let id = args::number(env.raw(), event_or_id.raw(), "id")?;
                 let id = args::count("listener id", id)?;
-                return self.shared.events.remove_id(core, env, holder, id);
+                return self.shared.events.remove_id(core, &mut holder, id);
             }
-            let kind: Kind = events::kind_named(env, event_or_id.raw())?;
+            let kind: Kind = events::kind_named(&event_or_id)?;
             match listener {
                 Some(f) => self
                     .shared
                     .events
-                    .remove_fn(core, env, holder, kind, f.raw()),
+                    .remove_fn(core, env, &mut holder, kind, &f),
                 None => Err(Error::invalid("off(event, listener) needs the listener").into()),
             }
         })
@@ -242,12 +222,18 @@ impl CircuitBreaker {
 
 /// Permission for one call (from `breaker.acquire()`): report exactly one outcome. A permit that
 /// is garbage-collected unreported counts as ignored.
-#[napi]
+#[napi(custom_finalize)]
 pub struct Permit {
     inner: RefCell<Option<OwnedPermit>>,
     shared: Rc<Shared>,
     /// Keeps the breaker's listeners alive while the permit is.
-    _holder: Ref,
+    holder: ObjectRef<false>,
+}
+
+impl ObjectFinalize for Permit {
+    fn finalize(self, env: Env) -> napi::Result<()> {
+        self.holder.unref(&env)
+    }
 }
 
 impl Permit {

@@ -5,8 +5,7 @@ use crate::error::{guard, Code, Result};
 use crate::napi::args;
 use dashfeed::clock::{Clock, ManualClock as CoreManualClock, SharedClock, SystemClock};
 use dashfeed::Error;
-use napi::bindgen_prelude::ClassInstance;
-use napi::sys;
+use napi::bindgen_prelude::{ClassInstance, FromNapiValue, Unknown};
 use napi_derive::napi;
 use std::time::Duration;
 
@@ -66,13 +65,13 @@ pub fn shared(clock: Option<&ManualClock>) -> SharedClock {
     }
 }
 
-/// The `clock` option on raw arguments: a `ManualClock`, or the system clock for an absent,
-/// `undefined` or `null` value; anything else is `invalid_input`.
-pub fn read(env: sys::napi_env, v: Option<sys::napi_value>) -> Result<SharedClock> {
+/// The `clock` option: a `ManualClock`, or the system clock for an absent, `undefined` or `null`
+/// value; anything else is `invalid_input`.
+pub fn read(v: Option<Unknown<'_>>) -> Result<SharedClock> {
     match v {
-        Some(v) if !args::is_nullish(env, v)? => {
-            let c = crate::napi::convert::from_js::<ClassInstance<ManualClock>>(env, v)
-                .map_err(|_| args::wrong_type(env, v, "clock", "a ManualClock"))?;
+        Some(v) if !args::nullish(&v)? => {
+            let c = ClassInstance::<ManualClock>::from_unknown(v)
+                .map_err(|_| args::wrong_type_of(&v, "clock", "a ManualClock"))?;
             Ok(shared(Some(&c)))
         }
         _ => Ok(shared(None)),

@@ -23,6 +23,7 @@
 
 use crate::napi::js::{self, Env, Value};
 use dashfeed::Error;
+use napi::bindgen_prelude::Unknown;
 use napi::{sys, Status};
 use napi_derive::napi;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -142,6 +143,32 @@ pub fn to_js(env: Env, err: &Error) -> Result<Value> {
         js::set(env, out, c"retryAfter", ms)?;
     }
     Ok(out)
+}
+
+/// [`to_js`] as a napi-rs value.
+pub fn to_unknown<'env>(env: &'env napi::Env, err: &Error) -> Result<Unknown<'env>> {
+    Ok(crate::napi::convert::unknown(
+        env.raw(),
+        to_js(env.raw(), err)?,
+    ))
+}
+
+/// Throws the JS error of a core error ([`to_js`]: `.code`, and `retryAfter` where it applies) and
+/// returns the error that tells napi it is pending.
+pub fn thrown(env: &napi::Env, err: &Error) -> JsError {
+    match to_js(env.raw(), err) {
+        Ok(v) => throw_value(env.raw(), v),
+        Err(e) => e,
+    }
+}
+
+/// A binding error as the napi-rs error that rejects a promise with its JS value ([`value`]).
+pub fn rejection(env: &napi::Env, err: JsError) -> Result<napi::Error> {
+    let v = value(env.raw(), err)?;
+    Ok(napi::Error::from(crate::napi::convert::unknown(
+        env.raw(),
+        v,
+    )))
 }
 
 /// The JS value of a binding error: the pending exception when one is pending (a JS exception

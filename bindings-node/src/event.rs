@@ -2,7 +2,7 @@
 //! `dashboardId` / `metric_name` / `timestamp` / `metadata`) on a decoded message or on its wire bytes.
 
 use crate::error::{guard, Code};
-use crate::napi::raw;
+use crate::napi::args;
 use crate::values::to_js;
 use dashfeed::codec::Value;
 use dashfeed::event::{self, EVENT_MAX_DEPTH};
@@ -45,9 +45,7 @@ pub fn parse_events<'env>(
         };
         let format = format.unwrap_or(Format::Json);
         let max_bytes = max_bytes.map_or(1 << 20, |m| m.max(0.0) as usize);
-        let parsed = raw::with_bytes(raw_env, message.raw(), |b| {
-            event::parse_events(b, format, max_bytes)
-        })?;
+        let parsed = args::with_bytes(&message, |b| event::parse_events(b, format, max_bytes))?;
         let events = match parsed {
             Some(events) => events?,
             None => event::events_from_value(&crate::walk::to_value(
@@ -57,7 +55,6 @@ pub fn parse_events<'env>(
             )?)?,
         };
         let out = Value::Array(events.iter().map(|e| e.to_value()).collect());
-        let js = to_js(raw_env, &out)?;
-        Ok(crate::napi::convert::unknown(raw_env, js))
+        to_js(env, &out)
     })
 }

@@ -2,7 +2,7 @@
 //! callbacks (see `napi::glue`) when the module loads into an environment, right after napi-rs
 //! registered the classes: what `index.js` exports already holds the methods that run.
 //!
-//! Each one is justified by a row of the Node benchmarks (`bench/README.md`):
+//! Each one is justified by a row of the Node benchmarks (`bench/README.md`). Bench rows:
 //! - `Aggregator.prototype.add`: `node bench/window.js`, row "dashfeed add (per event)";
 //! - `Subscription.prototype.next`: `node bench/hub.js`, the `for await` delivery rows;
 //! - `Message.prototype.raw`: `node bench/hub.js`, the rows that forward `raw()` bytes; it is then

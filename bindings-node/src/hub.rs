@@ -108,7 +108,7 @@ impl Hub {
     #[napi(constructor, catch_unwind, ts_args_type = "options?: HubOptions")]
     pub fn new(env: Env, options: Option<Unknown<'_>>) -> napi::Result<Self, Code> {
         guard(|| {
-            let (config, clock) = options::hub_config(env.raw(), options)?;
+            let (config, clock) = options::hub_config(&env, options)?;
             Ok(Hub {
                 inner: CoreHub::with_clock(config, clock)?,
                 token: Cell::new(0),
@@ -224,7 +224,7 @@ impl Hub {
     ) -> napi::Result<Unknown<'env>, Code> {
         guard(|| {
             let raw_env = env.raw();
-            let opts = options::subscribe_options(raw_env, options)?;
+            let opts = options::subscribe_options(options)?;
             let sub = with_text(raw_env, dashboard.raw(), "dashboard", |d| {
                 self.inner.subscribe(d, opts)
             })??;

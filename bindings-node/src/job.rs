@@ -4,22 +4,20 @@
 //! The failed call's `dashfeed::Error` is kept in the job; `reject` (on the JS thread) builds the
 //! coded error from it and hands napi that exact JS value to reject with.
 //!
-//! The values cross through the Node-API kit (`crate::napi`): the promise must reject with the
-//! coded JS error that `error` makes, which napi-rs's own rejection cannot carry.
+//! The promise rejects with the coded JS error that `error` makes (napi-rs's own rejection cannot
+//! carry it), handed to napi-rs as an `Unknown`.
 
 use crate::error::Result;
-use crate::napi::{convert, js};
 use dashfeed::Error;
-use napi::bindgen_prelude::{AsyncTask, Unknown};
-use napi::ScopedTask;
-use napi::{sys, Env};
+use napi::bindgen_prelude::{AsyncTask, ToNapiValue, Unknown};
+use napi::{Env, ScopedTask};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// The work of a job: runs once, off the JS thread.
 type Work<T> = Box<dyn FnOnce() -> dashfeed::Result<T> + Send>;
 
 /// Turns a job's output into its JS value, on the JS thread.
-pub type ToJs<T> = fn(sys::napi_env, T) -> Result<sys::napi_value>;
+pub type ToJs<T> = for<'env> fn(&'env Env, T) -> Result<Unknown<'env>>;
 
 /// A core call as a Promise: resolves with `to_js(output)`, rejects with a coded error.
 pub struct Job<T: Send + 'static> {
@@ -43,22 +41,22 @@ impl<T: Send + 'static> Job<T> {
 }
 
 /// `undefined`.
-pub fn undefined(env: sys::napi_env, _: ()) -> Result<sys::napi_value> {
-    js::undefined(env)
+pub fn undefined(env: &Env, _: ()) -> Result<Unknown<'_>> {
+    Ok(().into_unknown(env)?)
 }
 
 /// A JS string.
-pub fn string(env: sys::napi_env, s: String) -> Result<sys::napi_value> {
-    crate::napi::raw::string(env, &s)
+pub fn string(env: &Env, s: String) -> Result<Unknown<'_>> {
+    Ok(s.into_unknown(env)?)
 }
 
 /// A JS number.
-pub fn number(env: sys::napi_env, n: f64) -> Result<sys::napi_value> {
-    js::number(env, n)
+pub fn number(env: &Env, n: f64) -> Result<Unknown<'_>> {
+    Ok(n.into_unknown(env)?)
 }
 
 /// A core value as a JS value (objects, arrays, numbers, strings).
-pub fn value(env: sys::napi_env, v: dashfeed::codec::Value) -> Result<sys::napi_value> {
+pub fn value(env: &Env, v: dashfeed::codec::Value) -> Result<Unknown<'_>> {
     crate::values::to_js(env, &v)
 }
 
@@ -81,8 +79,7 @@ impl<'task, T: Send + 'static> ScopedTask<'task> for Job<T> {
     }
 
     fn resolve(&mut self, env: &'task Env, output: T) -> napi::Result<Unknown<'task>> {
-        let v = (self.to_js)(env.raw(), output).map_err(napi::Error::from)?;
-        Ok(convert::unknown(env.raw(), v))
+        (self.to_js)(env, output).map_err(napi::Error::from)
     }
 
     fn reject(&mut self, env: &'task Env, err: napi::Error) -> napi::Result<Unknown<'task>> {
@@ -91,9 +88,9 @@ impl<'task, T: Send + 'static> ScopedTask<'task> for Job<T> {
             .take()
             .unwrap_or_else(|| Error::Internal(err.reason.clone()));
         // The coded error (`.code`, and `retryAfter` where the core gives one), as every other.
-        let Ok(raw) = crate::error::to_js(env.raw(), &e) else {
+        let Ok(coded) = crate::error::to_unknown(env, &e) else {
             return Err(err); // the environment is shutting down: nothing can receive the error
         };
-        Err(napi::Error::from(convert::unknown(env.raw(), raw)))
+        Err(napi::Error::from(coded))
     }
 }

@@ -1,18 +1,17 @@
 //! Node face of `dashfeed::limit`: the keyed `RateLimiter` (`check` / `checkN` return a
 //! `RateDecision`, `tryAcquire` throws `rate_limited` with `retryAfter` in ms, `await acquire(key)`
-//! waits on JS timers until the call is allowed). The limiter itself is the core's (GCRA per key).
+//! waits on JS timers until the call is allowed; a napi-rs `JsDeferred` settles its Promise). The
+//! limiter itself is the core's (GCRA per key).
 
 use crate::error::{guard, Code, Result};
-use crate::napi::js::{self, Deferred, Env, Value};
-use crate::napi::raw;
-use crate::napi::{args, convert};
+use crate::napi::{args, js};
 use crate::walk;
-use dashfeed::codec::Value as DValue;
+use dashfeed::codec::Value;
 use dashfeed::limit::{LimiterConfig, RateLimiter as CoreLimiter};
 use dashfeed::options::{FromOptions, Style};
 use dashfeed::Error;
-use napi::bindgen_prelude::Unknown;
-use napi::{JsValue, ValueType};
+use napi::bindgen_prelude::{PromiseRaw, ToNapiValue, Unknown};
+use napi::{Env, JsDeferred, JsValue, ValueType};
 use napi_derive::napi;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -52,11 +51,11 @@ fn decide(r: dashfeed::Result<()>) -> Result<RateDecision> {
 }
 
 /// Runs `f` on the text of a string key (`invalid_input` for anything else).
-fn with_key<R>(env: Env, key: &Unknown<'_>, f: impl FnOnce(&str) -> R) -> Result<R> {
+fn with_key<R>(key: &Unknown<'_>, f: impl FnOnce(&str) -> R) -> Result<R> {
     if key.get_type()? != ValueType::String {
         return Err(Error::invalid("the key must be a string").into());
     }
-    raw::with_str(env, key.raw(), f)
+    args::with_text(key.value().env, key.raw(), "the key", f)
 }
 
 #[napi]
@@ -76,14 +75,14 @@ impl RateLimiter {
         guard(|| {
             let env = rate.value().env;
             let arg = |v: Option<Unknown<'_>>| {
-                v.map_or(Ok(DValue::Nil), |v| walk::to_value(env, v.raw(), 1))
+                v.map_or(Ok(Value::Nil), |v| walk::to_value(env, v.raw(), 1))
             };
-            let options = DValue::Map(vec![
+            let options = Value::Map(vec![
                 ("rate".into(), arg(Some(rate))?),
                 ("burst".into(), arg(burst)?),
             ]);
             let config = LimiterConfig::from_value(&options, Style::NODE)?;
-            let clock = crate::clock::read(env, clock.map(|c| c.raw()))?;
+            let clock = crate::clock::read(clock)?;
             let inner = CoreLimiter::with_clock(config, clock)?;
             Ok(RateLimiter {
                 inner: Rc::new(inner),
@@ -95,38 +94,27 @@ impl RateLimiter {
     /// `{ allowed, retryAfterMs }`, an object even when refused: write
     /// `if (limiter.check(id).allowed)`, never `if (limiter.check(id))` (always true).
     #[napi(catch_unwind, ts_args_type = "key: string")]
-    pub fn check(&self, env: napi::Env, key: Unknown<'_>) -> napi::Result<RateDecision, Code> {
-        guard(|| decide(with_key(env.raw(), &key, |k| self.inner.check(k))?))
+    pub fn check(&self, key: Unknown<'_>) -> napi::Result<RateDecision, Code> {
+        guard(|| decide(with_key(&key, |k| self.inner.check(k))?))
     }
 
     /// Takes `n` calls at once for `key`, all or none (weighted limits); `n` above the burst is
     /// `invalid_input`.
     #[napi(catch_unwind, ts_args_type = "key: string, n: number")]
-    pub fn check_n(
-        &self,
-        env: napi::Env,
-        key: Unknown<'_>,
-        n: Unknown<'_>,
-    ) -> napi::Result<RateDecision, Code> {
+    pub fn check_n(&self, key: Unknown<'_>, n: Unknown<'_>) -> napi::Result<RateDecision, Code> {
         guard(|| {
             let n = args::count("n", args::number(n.value().env, n.raw(), "n")?)?;
-            decide(with_key(env.raw(), &key, |k| self.inner.check_n(k, n))?)
+            decide(with_key(&key, |k| self.inner.check_n(k, n))?)
         })
     }
 
     /// Like `check`, but throws the `rate_limited` error (with `retryAfter` in ms) when limited.
     #[napi(catch_unwind, ts_args_type = "key: string")]
-    pub fn try_acquire(&self, env: napi::Env, key: Unknown<'_>) -> napi::Result<(), Code> {
-        guard(|| {
-            let env = env.raw();
-            match with_key(env, &key, |k| self.inner.check(k))? {
-                Ok(()) => Ok(()),
-                Err(e @ Error::RateLimited { .. }) => Err(crate::error::throw_value(
-                    env,
-                    crate::error::to_js(env, &e)?,
-                )),
-                Err(e) => Err(e.into()),
-            }
+    pub fn try_acquire(&self, env: Env, key: Unknown<'_>) -> napi::Result<(), Code> {
+        guard(|| match with_key(&key, |k| self.inner.check(k))? {
+            Ok(()) => Ok(()),
+            Err(e @ Error::RateLimited { .. }) => Err(crate::error::thrown(&env, &e)),
+            Err(e) => Err(e.into()),
         })
     }
 
@@ -139,27 +127,25 @@ impl RateLimiter {
     )]
     pub fn acquire<'env>(
         &self,
-        env: &'env napi::Env,
+        env: &'env Env,
         key: Unknown<'env>,
     ) -> napi::Result<Unknown<'env>, Code> {
         guard(|| {
-            let env = env.raw();
-            let key_text = with_key(env, &key, str::to_owned)?;
-            let p = match self.inner.check(&key_text) {
-                Ok(()) => js::resolved(env, js::undefined(env)?)?,
+            let key_text = with_key(&key, str::to_owned)?;
+            match self.inner.check(&key_text) {
+                Ok(()) => Ok(PromiseRaw::resolve(env, ())?.into_unknown(env)?),
                 Err(Error::RateLimited { retry_after }) => {
-                    let (deferred, promise) = js::promise(env)?;
+                    let (deferred, promise) = env.create_deferred()?;
                     let waiter = Rc::new(Waiter {
                         limiter: Rc::clone(&self.inner),
                         key: key_text,
                         deferred: RefCell::new(Some(deferred)),
                     });
                     waiter.arm(env, crate::units::ms_of(retry_after))?;
-                    promise
+                    Ok(promise.into_unknown(env)?)
                 }
-                Err(e) => return Err(e.into()),
-            };
-            Ok(convert::unknown(env, p))
+                Err(e) => Err(e.into()),
+            }
         })
     }
 
@@ -188,40 +174,48 @@ impl RateLimiter {
     }
 }
 
+/// The settling half of a waiting `acquire`'s promise (napi-rs settles it on the JS thread).
+type Settle = JsDeferred<(), fn(Env) -> napi::Result<()>>;
+
 /// An `acquire` waiting for its key's budget.
 struct Waiter {
     limiter: Rc<CoreLimiter>,
     key: String,
-    deferred: RefCell<Option<Deferred>>,
+    deferred: RefCell<Option<Settle>>,
 }
 
 impl Waiter {
-    /// Checks again after `ms` (at least 1 ms: timers are in whole ms).
-    fn arm(self: &Rc<Self>, env: Env, ms: f64) -> Result<()> {
-        let f = js::function(env, c"retryAcquire", Rc::clone(self), retry)?;
-        js::set_timeout(env, f, ms.ceil().max(1.0)).map(|_| ())
+    /// Checks again after `ms` (at least 1 ms: timers are in whole ms), on a JS timer.
+    fn arm(self: &Rc<Self>, env: &Env, ms: f64) -> Result<()> {
+        let waiter = Rc::clone(self);
+        let f = env.create_function_from_closure::<(), (), _>("retryAcquire", move |ctx| {
+            if let Err(e) = waiter.retry(ctx.env) {
+                crate::error::throw(ctx.env.raw(), e);
+            }
+            Ok(())
+        })?;
+        js::set_timeout(env.raw(), f.raw(), ms.ceil().max(1.0)).map(|_| ())
     }
-}
 
-/// The timer of a waiting `acquire` fired.
-fn retry(env: Env, w: &Rc<Waiter>, _this: Value, _args: &[Value]) -> Result<Value> {
-    let outcome = match w.limiter.check(&w.key) {
-        Ok(()) => Ok(true),
-        Err(Error::RateLimited { retry_after }) => {
-            w.arm(env, crate::units::ms_of(retry_after)).map(|()| false)
+    /// The timer fired: the promise resolves once the call is allowed, else the timer is re-armed.
+    fn retry(self: &Rc<Self>, env: &Env) -> Result<()> {
+        let outcome = match self.limiter.check(&self.key) {
+            Ok(()) => Ok(true),
+            Err(Error::RateLimited { retry_after }) => self
+                .arm(env, crate::units::ms_of(retry_after))
+                .map(|()| false),
+            Err(e) => Err(e.into()),
+        };
+        if let Ok(false) = outcome {
+            return Ok(());
         }
-        Err(e) => Err(e.into()),
-    };
-    let undefined = js::undefined(env)?;
-    if let Ok(false) = outcome {
-        return Ok(undefined);
+        let Some(d) = self.deferred.borrow_mut().take() else {
+            return Ok(());
+        };
+        match outcome {
+            Err(e) => d.reject(crate::error::rejection(env, e)?),
+            _ => d.resolve(|_| Ok(())),
+        }
+        Ok(())
     }
-    let Some(d) = w.deferred.borrow_mut().take() else {
-        return Ok(undefined);
-    };
-    match outcome {
-        Err(e) => d.reject(env, crate::error::value(env, e)?)?,
-        _ => d.resolve(env, undefined)?,
-    }
-    Ok(undefined)
 }

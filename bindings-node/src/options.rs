@@ -1,44 +1,42 @@
 //! JS options objects → the core's options maps. The object goes to the core as it is (its own
 //! enumerable keys, camelCase, durations in ms: `dashfeed::options::Style::NODE`), except the keys
-//! whose values are JS objects the binding keeps (functions, the clock), which are handed back
-//! raw. Keys with `undefined` values are left out, as if absent. Names, defaults, ranges and
-//! messages are the core's `from_value`; a duration that looks like seconds is warned about here
-//! (`units`), on the core's signal.
+//! whose values are JS objects the binding keeps (functions, the clock), which are handed back as
+//! napi-rs `Unknown`s. Keys with `undefined` values are left out, as if absent. Names, defaults,
+//! ranges and messages are the core's `from_value`; a duration that looks like seconds is warned
+//! about here (`units`), on the core's signal.
 
 use crate::error::{guard, Code, Result};
-use crate::napi::args::{is_nullish, own};
-use crate::napi::raw;
+use crate::napi::args::own_values;
 use crate::walk;
 use dashfeed::codec::Value;
 use dashfeed::options::{describe, Style};
 use napi::bindgen_prelude::{Env, JsValue, Unknown};
-use napi::sys;
+use napi::ValueType;
 use napi_derive::napi;
 
 /// Depth of option values converted for the core (`auth: {...}`, `messageRate: [r, b]`).
 const DEPTH: usize = 8;
 
-/// An options object read for the core: the map, and the raw values of the binding's own keys.
-pub struct JsOptions {
+/// An options object read for the core: the map, and the values of the binding's own keys.
+pub struct JsOptions<'env> {
     /// Every other key, converted.
     pub value: Value,
-    held: Vec<(&'static str, sys::napi_value)>,
+    held: Vec<(&'static str, Unknown<'env>)>,
 }
 
-impl JsOptions {
-    /// The raw value of one of the binding's own keys, when given (not `undefined`).
-    pub fn held(&self, key: &str) -> Option<sys::napi_value> {
+impl<'env> JsOptions<'env> {
+    /// The value of one of the binding's own keys, when given (not `undefined`).
+    pub fn held(&self, key: &str) -> Option<Unknown<'env>> {
         self.held.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
     }
 }
 
 /// Reads `options` (absent, `undefined` and `null` are an empty map; anything that is not an
-/// object goes to the core, which refuses it), keeping the keys in `held` raw.
-pub fn read(
-    env: sys::napi_env,
-    options: Option<sys::napi_value>,
+/// object goes to the core, which refuses it), keeping the keys in `held` as they are.
+pub fn read<'env>(
+    options: Option<Unknown<'env>>,
     held: &[&'static str],
-) -> Result<JsOptions> {
+) -> Result<JsOptions<'env>> {
     let mut out = JsOptions {
         value: Value::Nil,
         held: Vec::new(),
@@ -46,21 +44,25 @@ pub fn read(
     let Some(obj) = options else {
         return Ok(out);
     };
-    if is_nullish(env, obj)? {
-        return Ok(out);
-    }
-    if raw::type_of(env, obj)? != sys::ValueType::napi_object {
-        out.value = walk::to_value(env, obj, DEPTH)?;
-        return Ok(out);
+    match obj.get_type()? {
+        ValueType::Undefined | ValueType::Null => return Ok(out),
+        ValueType::Object => {}
+        _ => {
+            out.value = walk::to_value(obj.value().env, obj.raw(), DEPTH)?;
+            return Ok(out);
+        }
     }
     let mut entries = Vec::new();
-    own(env, obj, |name, v| {
-        if raw::type_of(env, v)? == sys::ValueType::napi_undefined {
+    own_values(&obj, |name, v| {
+        if v.get_type()? == ValueType::Undefined {
             return Ok(());
         }
         match held.iter().find(|k| **k == name) {
             Some(k) => out.held.push((k, v)),
-            None => entries.push((Value::from(name), walk::to_value(env, v, DEPTH)?)),
+            None => entries.push((
+                Value::from(name),
+                walk::to_value(v.value().env, v.raw(), DEPTH)?,
+            )),
         }
         Ok(())
     })?;
@@ -79,9 +81,7 @@ pub fn describe_options<'env>(
     options: Option<Unknown<'env>>,
 ) -> napi::Result<Unknown<'env>, Code> {
     guard(|| {
-        let env = env.raw();
-        let value = read(env, options.map(|o| o.raw()), &[])?.value;
-        let described = crate::values::to_js(env, &describe(&module, &value, Style::NODE)?)?;
-        Ok(crate::napi::convert::unknown(env, described))
+        let value = read(options, &[])?.value;
+        crate::values::to_js(env, &describe(&module, &value, Style::NODE)?)
     })
 }

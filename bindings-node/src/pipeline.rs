@@ -6,11 +6,13 @@ use crate::connect::{links, timeout, LinkStats};
 use crate::error::{guard, Code};
 use crate::hub::Hub;
 use crate::job::{self, Job};
-use crate::napi::convert;
+use crate::napi::args;
 use dashfeed::codec::{Codec, Format, Value};
 use dashfeed::pipeline::{Demo as CoreDemo, DemoConfig, Pipeline as CorePipeline, PipelineConfig};
 use dashfeed::Error;
-use napi::bindgen_prelude::{AsyncTask, ClassInstance, JsValue, Unknown};
+use napi::bindgen_prelude::{
+    AsyncTask, ClassInstance, FromNapiValue, JsObjectValue, JsValue, Unknown,
+};
 use napi_derive::napi;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -145,12 +147,12 @@ impl Pipeline {
                 }
             };
             let hub = match options {
-                Some(o) if !crate::napi::args::is_nullish(env, o.raw())? => {
-                    let h = crate::napi::raw::named(env, o.raw(), c"hub")?;
-                    if crate::napi::args::is_nullish(env, h)? {
+                Some(o) if !args::nullish(&o)? => {
+                    let h: Unknown = o.coerce_to_object()?.get_named_property("hub")?;
+                    if args::nullish(&h)? {
                         None
                     } else {
-                        let h = convert::from_js::<ClassInstance<Hub>>(env, h)
+                        let h = ClassInstance::<Hub>::from_unknown(h)
                             .map_err(|_| Error::invalid("options.hub must be a Hub"))?;
                         Some(h.core().clone())
                     }

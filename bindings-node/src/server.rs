@@ -11,8 +11,7 @@ use dashfeed::server::{
     AuthConfig, Grant as CoreGrant, Server as CoreServer, ServerConfig, ServerHandle, Verifier,
 };
 use dashfeed::Error;
-use napi::bindgen_prelude::{AsyncTask, JsValue, Unknown};
-use napi::sys;
+use napi::bindgen_prelude::{AsyncTask, Unknown};
 use napi_derive::napi;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -83,8 +82,8 @@ pub struct ServerOptions {
 }
 
 /// The options object as the core's map (`ServerConfig::from_value` / `AuthConfig::from_value`).
-fn options_value(env: sys::napi_env, options: Option<Unknown<'_>>) -> Result<Value> {
-    Ok(crate::options::read(env, options.map(|o| o.raw()), &[])?.value)
+fn options_value(options: Option<Unknown<'_>>) -> Result<Value> {
+    Ok(crate::options::read(options, &[])?.value)
 }
 
 /// Server counters.
@@ -133,9 +132,8 @@ impl Server {
         options: Option<Unknown<'_>>,
     ) -> napi::Result<Self, Code> {
         guard(|| {
-            let env = env.raw();
             let mut warn = crate::units::warner(env, "Server");
-            let options = options_value(env, options)?;
+            let options = options_value(options)?;
             let config = ServerConfig::from_value_with(&options, Style::NODE, &mut warn)?;
             Ok(Server {
                 hub: hub.core().clone(),
@@ -241,9 +239,8 @@ impl Auth {
     #[napi(constructor, catch_unwind, ts_args_type = "options: AuthOptions")]
     pub fn new(env: &napi::Env, options: Unknown<'_>) -> napi::Result<Self, Code> {
         guard(|| {
-            let env = env.raw();
             let mut warn = crate::units::warner(env, "Auth");
-            let options = options_value(env, Some(options))?;
+            let options = options_value(Some(options))?;
             let config = AuthConfig::from_value_with(&options, Style::NODE, &mut warn)?;
             Ok(Auth {
                 inner: Verifier::new(&config)?,

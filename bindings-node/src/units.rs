@@ -9,8 +9,8 @@
 //! core duration as the ms a JS number holds.
 
 use crate::error::Result;
-use crate::napi::{js, raw};
-use napi::sys;
+use napi::bindgen_prelude::{FnArgs, Function, JsObjectValue, Object, Unknown};
+use napi::Env;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -31,7 +31,7 @@ pub fn ms_of(d: Duration) -> f64 {
 /// `"resetTimeout"`) is `ms` milliseconds, which the core flagged as looking like seconds
 /// (`dashfeed::options::looks_like_seconds`). Never fails: a warning that cannot be emitted is
 /// dropped.
-pub fn check_ms(env: sys::napi_env, owner: &str, name: &str, ms: f64) {
+pub fn check_ms(env: Env, owner: &str, name: &str, ms: f64) {
     if WARNED.swap(true, Ordering::Relaxed) {
         return;
     }
@@ -40,27 +40,24 @@ pub fn check_ms(env: sys::napi_env, owner: &str, name: &str, ms: f64) {
          seconds); for {ms} s write {}",
         (ms * 1e6).round() / 1e3
     );
-    if emit(env, &message).is_err() {
+    if emit(&env, message).is_err() {
         // Whatever the attempt raised must not leak into the caller's call.
-        let _ = js::take_exception(env);
+        let _ = crate::napi::js::take_exception(env.raw());
     }
 }
 
 /// The warning callback of the core's option readers for `owner`'s options.
-pub fn warner(env: sys::napi_env, owner: &'static str) -> impl FnMut(&str, f64) {
+pub fn warner(env: &Env, owner: &'static str) -> impl FnMut(&str, f64) {
+    let env = *env;
     move |name, ms| check_ms(env, owner, name, ms)
 }
 
 /// `process.emitWarning(message, type, code)`.
-fn emit(env: sys::napi_env, message: &str) -> Result<()> {
-    let process = raw::named(env, raw::global(env)?, c"process")?;
-    let emit = raw::named(env, process, c"emitWarning")?;
-    let args = [
-        raw::string(env, message)?,
-        raw::string(env, WARNING_TYPE)?,
-        raw::string(env, WARNING_CODE)?,
-    ];
-    js::call(env, emit, process, &args)?
-        .map(|_| ())
-        .map_err(|_| dashfeed::Error::Internal("process.emitWarning threw".into()).into())
+fn emit(env: &Env, message: String) -> Result<()> {
+    let process: Object = env.get_global()?.get_named_property("process")?;
+    let emit: Function<FnArgs<(String, &str, &str)>, Unknown> =
+        process.get_named_property("emitWarning")?;
+    // `FnArgs`: three arguments (a bare tuple would be one array argument).
+    emit.apply(process, FnArgs::from((message, WARNING_TYPE, WARNING_CODE)))?;
+    Ok(())
 }

@@ -5,12 +5,13 @@
 
 use crate::build::JsBuilder;
 use crate::error::Result;
+use crate::napi::convert;
 use dashfeed::codec::{build_value, Value};
-use napi::sys;
+use napi::bindgen_prelude::{Env, Unknown};
 
 /// The JS value of `v`.
-pub fn to_js(env: sys::napi_env, v: &Value) -> Result<sys::napi_value> {
-    let mut builder = JsBuilder::new(env);
+pub fn to_js<'env>(env: &'env Env, v: &Value) -> Result<Unknown<'env>> {
+    let mut builder = JsBuilder::new(env.raw());
     let node = build_value(v, &mut builder)?;
-    builder.js(node)
+    Ok(convert::unknown(env.raw(), builder.js(node)?))
 }

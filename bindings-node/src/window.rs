@@ -356,7 +356,7 @@ impl Aggregator {
         guard(|| {
             let env = config.value().env;
             let value = walk::to_value(env, config.raw(), OPTION_DEPTH)?;
-            let clock = crate::clock::read(env, clock.map(|c| c.raw()))?;
+            let clock = crate::clock::read(clock)?;
             Aggregator::build(&value, clock)
         })
     }

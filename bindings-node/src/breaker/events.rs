@@ -19,10 +19,11 @@
 
 use super::options::BreakerEvent as EventObject;
 use crate::error::Result;
-use crate::napi::js::{self, Env, Value};
-use crate::napi::{convert, raw};
+use crate::napi::js;
 use dashfeed::breaker::{BreakerEvent, CircuitBreaker, ListenerId, State};
 use dashfeed::Error;
+use napi::bindgen_prelude::{Env, FromNapiValue, JsObjectValue, Object, ToNapiValue, Unknown};
+use napi::{JsValue, ValueType};
 use std::cell::{Cell, RefCell};
 use std::sync::{Arc, Mutex};
 
@@ -118,14 +119,13 @@ impl Events {
     pub fn add(
         &self,
         core: &CircuitBreaker,
-        env: Env,
-        holder: Value,
+        holder: &mut Object<'_>,
         kind: Kind,
-        func: Value,
+        func: Unknown<'_>,
     ) -> Result<u32> {
         let id = self.next_id.get().wrapping_add(1).max(1);
         self.next_id.set(id);
-        js::set_element(env, holder, id, func)?;
+        holder.set_element(id, func)?;
         self.listeners.borrow_mut().push((id, kind));
         if self.core_id.get().is_none() {
             let queue = Arc::clone(&self.queue);
@@ -142,8 +142,7 @@ impl Events {
     pub fn remove_id(
         &self,
         core: &CircuitBreaker,
-        env: Env,
-        holder: Value,
+        holder: &mut Object<'_>,
         id: u32,
     ) -> Result<bool> {
         let removed = {
@@ -153,7 +152,7 @@ impl Events {
             before != list.len()
         };
         if removed {
-            js::delete_element(env, holder, id)?;
+            holder.delete_element(id)?;
         }
         if self.listeners.borrow().is_empty() {
             if let Some(cid) = self.core_id.take() {
@@ -168,10 +167,10 @@ impl Events {
     pub fn remove_fn(
         &self,
         core: &CircuitBreaker,
-        env: Env,
-        holder: Value,
+        env: &Env,
+        holder: &mut Object<'_>,
         kind: Kind,
-        func: Value,
+        func: &Unknown<'_>,
     ) -> Result<bool> {
         let ids: Vec<u32> = self
             .listeners
@@ -181,8 +180,9 @@ impl Events {
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
-            if js::same(env, raw::element(env, holder, id)?, func)? {
-                return self.remove_id(core, env, holder, id);
+            let f: Unknown = holder.get_element(id)?;
+            if env.strict_equals(f, *func)? {
+                return self.remove_id(core, holder, id);
             }
         }
         Ok(false)
@@ -190,7 +190,11 @@ impl Events {
 
     /// Delivers the queued events to the JS listeners kept in the holder (see the module docs).
     /// Cheap when the breaker has no JS listener.
-    pub fn flush(&self, env: Env, holder: impl FnOnce() -> Result<Option<Value>>) -> Result<()> {
+    pub fn flush<'env>(
+        &self,
+        env: &Env,
+        holder: impl FnOnce() -> Result<Option<Object<'env>>>,
+    ) -> Result<()> {
         if self.core_id.get().is_none() || self.flushing.get() {
             return Ok(());
         }
@@ -213,7 +217,7 @@ impl Events {
                 functions = get()?;
             }
             // Without the holder (collected with the breaker), nobody listens any more.
-            let Some(h) = functions else {
+            let Some(h) = &functions else {
                 continue;
             };
             for ev in &batch {
@@ -224,7 +228,7 @@ impl Events {
     }
 
     /// Calls the listeners of one event with its JS object.
-    fn dispatch(&self, env: Env, holder: Value, ev: &BreakerEvent) -> Result<()> {
+    fn dispatch(&self, env: &Env, holder: &Object<'_>, ev: &BreakerEvent) -> Result<()> {
         let (kinds, type_name) = Kind::of(ev);
         if kinds == [None, None] {
             return Ok(());
@@ -239,21 +243,21 @@ impl Events {
         if ids.is_empty() {
             return Ok(());
         }
-        let payload = event_object(env, ev, type_name)?;
+        let payload = event_object(ev, type_name).into_unknown(env)?;
         for id in ids {
-            let f = raw::element(env, holder, id)?;
+            let f: Unknown = holder.get_element(id)?;
             // A listener removed by an earlier one in this dispatch is no longer there.
-            if !js::is_function(env, f)? {
+            if f.get_type()? != ValueType::Function {
                 continue;
             }
-            js::call_listener(env, f, &[payload])?;
+            js::call_listener(env.raw(), f.raw(), &[payload.raw()])?;
         }
         Ok(())
     }
 }
 
 /// The JS object of a core event (see the module docs for its fields).
-fn event_object(env: Env, ev: &BreakerEvent, type_name: &str) -> Result<Value> {
+fn event_object(ev: &BreakerEvent, type_name: &str) -> EventObject {
     let name = |s: State| Some(s.name().to_string());
     let mut o = EventObject {
         r#type: type_name.to_string(),
@@ -280,13 +284,13 @@ fn event_object(env: Env, ev: &BreakerEvent, type_name: &str) -> Result<Value> {
         }
         _ => {}
     }
-    convert::to_js(env, o)
+    o
 }
 
 /// The kind named by a JS string, or `invalid_input` listing the names.
-pub fn kind_named(env: Env, name: Value) -> Result<Kind> {
-    let parsed = if raw::type_of(env, name)? == napi::sys::ValueType::napi_string {
-        raw::with_str(env, name, Kind::parse)?
+pub fn kind_named(name: &Unknown<'_>) -> Result<Kind> {
+    let parsed = if name.get_type()? == ValueType::String {
+        Kind::parse(&String::from_unknown(*name)?)
     } else {
         None
     };

@@ -27,6 +27,14 @@
 //! Durations are measured on the breaker's clock from `begin`, and the core classifies them too: a
 //! call at least `timeout` long, or longer than `slowCallDuration`, is a failure even if it
 //! returned.
+//!
+//! Raw Node-API (the kit's native functions and raw values): the hooks run once or twice per
+//! guarded call and take a variable number of arguments. Bench rows: `node bench/breaker.js`, every
+//! dashfeed row: "closed, guarded sync no-op", "closed, guarded async no-op", "closed, async no-op,
+//! 10 s timeout", "50% failures" and "sync `breaker.call(noop)`" run `begin` and `end`; "open,
+//! rejected call" runs `begin` and `rejected`. No row runs `hold` (a half-open trial returning a
+//! thenable), an error filter or a fallback: they are answered by the same hooks. The breaker's
+//! holder object (made once per breaker, read by the hooks) is kept here too.
 
 use super::events::Events;
 use super::slots::Slots;
@@ -36,6 +44,8 @@ use crate::napi::js::{self, Env, Ref, Value};
 use crate::napi::raw;
 use dashfeed::breaker::{Answer, CallEnd, CircuitBreaker, Failure, Guard, OwnedPermit};
 use dashfeed::Error;
+use napi::bindgen_prelude::{Object, Unknown};
+use napi::JsValue;
 use std::cell::RefCell;
 use std::ffi::CStr;
 use std::rc::Rc;
@@ -87,9 +97,10 @@ impl Shared {
     pub fn new(
         env: Env,
         core: CircuitBreaker,
-        fallback: Option<Value>,
-        error_filter: Option<Value>,
+        fallback: Option<Unknown<'_>>,
+        error_filter: Option<Unknown<'_>>,
     ) -> Result<Rc<Shared>> {
+        let (fallback, error_filter) = (fallback.map(|f| f.raw()), error_filter.map(|f| f.raw()));
         let h = js::object(env)?;
         js::set(env, h, c"rethrow", js::object(env)?)?;
         if let Some(f) = fallback {
@@ -117,15 +128,21 @@ impl Shared {
         self.holder.get(env)
     }
 
+    /// The holder object, where the listeners are kept (see `events`).
+    pub fn holder_object<'env>(&self, env: &'env napi::Env) -> Result<Object<'env>> {
+        Ok(Object::from_raw(env.raw(), self.holder(env.raw())?))
+    }
+
     /// Makes `obj` reference the holder (a hidden symbol-keyed property).
-    pub fn tag(&self, env: Env, obj: Value) -> Result<()> {
+    fn tag(&self, env: Env, obj: Value) -> Result<()> {
         let key = js::symbol(env, "dashfeed.breaker")?;
         js::define_hidden(env, obj, key, self.holder(env)?)
     }
 
     /// Delivers queued events to the JS listeners.
     pub fn flush(&self, env: Env) -> Result<()> {
-        self.events.flush(env, || self.holder.upgrade(env))
+        let holder = || Ok(self.holder.upgrade(env)?.map(|h| Object::from_raw(env, h)));
+        self.events.flush(&napi::Env::from_raw(env), holder)
     }
 
     fn held(&self, env: Env, name: &CStr) -> Result<Value> {
@@ -215,8 +232,31 @@ impl Shared {
 /// The permit of a call that returned a thenable, owned by the external the helper passes back.
 struct Held(RefCell<Option<OwnedPermit>>);
 
+/// Gives a new breaker object `this` its `fire` and `call` (own, non-enumerable properties) and
+/// the hidden reference to its holder.
+pub fn install(env: &napi::Env, this: &Object<'_>, shared: &Rc<Shared>) -> Result<()> {
+    let (env, obj) = (env.raw(), this.raw());
+    let (fire, call) = make(env, shared)?;
+    shared.tag(env, obj)?;
+    js::define_method(env, obj, c"fire", fire)?;
+    js::define_method(env, obj, c"call", call)
+}
+
+/// A new pair of `fire` and `call` closures (the class getters' answer once the own properties are
+/// gone).
+pub fn pair<'env>(
+    env: &'env napi::Env,
+    shared: &Rc<Shared>,
+) -> Result<(Unknown<'env>, Unknown<'env>)> {
+    let (fire, call) = make(env.raw(), shared)?;
+    Ok((
+        convert::unknown(env.raw(), fire),
+        convert::unknown(env.raw(), call),
+    ))
+}
+
 /// The `fire` and `call` closures of a breaker (whose scope holds the breaker's holder).
-pub fn make(env: Env, shared: &Rc<Shared>) -> Result<(Value, Value)> {
+fn make(env: Env, shared: &Rc<Shared>) -> Result<(Value, Value)> {
     let guards = js::compile(env, GUARDS)?;
     let has_fallback = js::boolean(env, shared.guard.fallback)?;
     let hooks = [

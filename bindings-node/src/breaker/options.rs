@@ -5,13 +5,12 @@
 
 use crate::clock::ManualClock;
 use crate::error::Result;
-use crate::napi::args::{is_nullish, wrong_type};
-use crate::napi::raw;
+use crate::napi::args::wrong_type_of;
 use dashfeed::breaker::BreakerConfig;
 use dashfeed::clock::SharedClock;
 use dashfeed::options::{FromOptions, Style};
-use napi::bindgen_prelude::{ClassInstance, Unknown};
-use napi::sys;
+use napi::bindgen_prelude::{ClassInstance, Env, Unknown};
+use napi::ValueType;
 use napi_derive::napi;
 
 // The declaration of index.d.ts; the core reads the values (`BreakerConfig::from_value`).
@@ -111,39 +110,38 @@ pub struct BreakerEvent {
 }
 
 /// The options, checked and converted.
-pub struct Parsed {
+pub struct Parsed<'env> {
     /// The core configuration.
     pub config: BreakerConfig,
     /// `errorFilter`, a function.
-    pub error_filter: Option<sys::napi_value>,
+    pub error_filter: Option<Unknown<'env>>,
     /// `fallback`, a function.
-    pub fallback: Option<sys::napi_value>,
+    pub fallback: Option<Unknown<'env>>,
     /// The clock.
     pub clock: SharedClock,
 }
 
-fn function(
-    env: sys::napi_env,
-    name: &str,
-    v: Option<sys::napi_value>,
-) -> Result<Option<sys::napi_value>> {
-    match v {
-        Some(f) if raw::type_of(env, f)? == sys::ValueType::napi_function => Ok(Some(f)),
-        Some(f) if is_nullish(env, f)? => Ok(None),
-        Some(f) => Err(wrong_type(env, f, name, "a function")),
-        None => Ok(None),
+/// The function option `name`: `None` when absent, `undefined` or `null`.
+fn function<'env>(name: &str, v: Option<Unknown<'env>>) -> Result<Option<Unknown<'env>>> {
+    let Some(f) = v else {
+        return Ok(None);
+    };
+    match f.get_type()? {
+        ValueType::Function => Ok(Some(f)),
+        ValueType::Undefined | ValueType::Null => Ok(None),
+        _ => Err(wrong_type_of(&f, name, "a function")),
     }
 }
 
 /// Reads and checks `options` (`undefined` / `null` → defaults) through the core's
 /// `BreakerConfig::from_value`; the functions and the clock stay here.
-pub fn parse(env: sys::napi_env, options: Option<sys::napi_value>) -> Result<Parsed> {
-    let o = crate::options::read(env, options, &["errorFilter", "fallback", "clock"])?;
+pub fn parse<'env>(env: &Env, options: Option<Unknown<'env>>) -> Result<Parsed<'env>> {
+    let o = crate::options::read(options, &["errorFilter", "fallback", "clock"])?;
     let mut warn = crate::units::warner(env, "CircuitBreaker");
     Ok(Parsed {
         config: BreakerConfig::from_value_with(&o.value, Style::NODE, &mut warn)?,
-        error_filter: function(env, "errorFilter", o.held("errorFilter"))?,
-        fallback: function(env, "fallback", o.held("fallback"))?,
-        clock: crate::clock::read(env, o.held("clock"))?,
+        error_filter: function("errorFilter", o.held("errorFilter"))?,
+        fallback: function("fallback", o.held("fallback"))?,
+        clock: crate::clock::read(o.held("clock"))?,
     })
 }

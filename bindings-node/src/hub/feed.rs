@@ -21,6 +21,7 @@
 
 use super::buffer::JsBuffer;
 use super::message::{self, Pass};
+use super::timer::{self, Timer};
 use super::waker::Waker;
 use crate::error::Result;
 use crate::napi::js::{self, Handle};
@@ -70,9 +71,9 @@ struct Waiter {
     deferred: Handle<sys::napi_deferred>,
     /// `next()` resolves `{ value, done }`; `recv()` resolves the message or `null`.
     recv: bool,
-    /// The id a `recv(timeout)` timer names, and that timer (a strong reference) or null.
+    /// The id a `recv(timeout)` timer names, and that timer, if any.
     id: u64,
-    timer: Handle<sys::napi_ref>,
+    timer: Option<Timer>,
 }
 
 struct Js {
@@ -264,7 +265,7 @@ impl Feed {
                     deferred: Handle(deferred),
                     recv,
                     id,
-                    timer: Handle(ptr::null_mut()),
+                    timer: None,
                 });
                 drop(js);
                 if let Some(ms) = timeout_ms {
@@ -281,16 +282,15 @@ impl Feed {
 
     /// Starts the timer of `recv(timeout)` waiter `id`.
     fn arm_timer(self: &Arc<Self>, env: sys::napi_env, id: u64, ms: f64) -> Result<()> {
-        let timer = super::timer::start(env, Arc::downgrade(self), id, ms)?;
+        let env = napi::Env::from_raw(env);
+        let timer = timer::start(&env, Arc::downgrade(self), id, ms)?;
         let mut js = self.lock();
-        match js.waiters.iter_mut().find(|w| w.id == id) {
-            Some(w) => w.timer = Handle(timer),
-            None => {
-                drop(js);
-                super::timer::clear(env, timer)?;
-            }
+        if let Some(w) = js.waiters.iter_mut().find(|w| w.id == id) {
+            w.timer = Some(timer);
+            return Ok(());
         }
-        Ok(())
+        drop(js);
+        timer::clear(&env, Some(timer))
     }
 
     /// The timer of `recv` waiter `id` fired: it resolves with `null`.
@@ -301,7 +301,7 @@ impl Feed {
             at.and_then(|i| js.waiters.remove(i))
         };
         if let Some(w) = waiter {
-            super::timer::clear(env, w.timer.0)?;
+            timer::clear(&napi::Env::from_raw(env), w.timer)?;
             napi_call!(napi_resolve_deferred(env, w.deferred.0, js::null(env)?))?;
             self.sync_hold(env)?;
         }
@@ -395,7 +395,7 @@ impl Feed {
                 }
             };
             if let Some(w) = w {
-                super::timer::clear(env, w.timer.0)?;
+                timer::clear(&napi::Env::from_raw(env), w.timer)?;
                 settle(env, w.deferred.0, w.recv, item)?;
             }
         }

@@ -20,7 +20,7 @@ use crate::values::to_js as value_to_js;
 use dashfeed::codec::Format;
 use dashfeed::hub::Message as CoreMessage;
 use napi::bindgen_prelude::{Env, JavaScriptClassExt, ObjectFinalize, Unknown};
-use napi::sys;
+use napi::{sys, JsValue};
 use napi_derive::napi;
 use rustc_hash::FxHashMap;
 use std::cell::Cell;
@@ -244,7 +244,7 @@ impl Message {
         guard(|| {
             let raw_env = env.raw();
             let v = Message::cached(raw_env, &self.data, || {
-                value_to_js(raw_env, &*self.inner.data()?)
+                value_to_js(env, &*self.inner.data()?).map(|v| v.raw())
             })?;
             Ok(unknown(env, v))
         })
@@ -276,10 +276,7 @@ impl Message {
         ts_return_type = "Record<string, unknown>"
     )]
     pub fn to_json<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>, Code> {
-        guard(|| {
-            let v = value_to_js(env.raw(), &self.inner.to_value()?)?;
-            Ok(unknown(env, v))
-        })
+        guard(|| value_to_js(env, &self.inner.to_value()?))
     }
 
     /// The same as `toJSON()`.

@@ -5,13 +5,14 @@
 
 use crate::clock::ManualClock;
 use crate::error::Result;
-use crate::napi::args::{integer, is_nullish, string};
-use crate::napi::raw;
+use crate::napi::args;
 use dashfeed::hub::{HubConfig, Since, SubscribeOptions as CoreSubscribeOptions};
 use dashfeed::options::{FromOptions, Style};
 use dashfeed::Error;
-use napi::bindgen_prelude::{ClassInstance, Either, Null, Unknown};
-use napi::{sys, JsValue};
+use napi::bindgen_prelude::{
+    ClassInstance, Either, Env, FromNapiValue, JsObjectValue, Null, Object, Unknown,
+};
+use napi::{JsValue, ValueType};
 use napi_derive::napi;
 
 /// Options of `new Hub(options)`; every one is optional. Durations are in milliseconds (the
@@ -73,24 +74,21 @@ pub struct SubscribeOptions<'a> {
 
 /// Reads `new Hub(options)` through the core's `HubConfig::from_value`; the clock stays here.
 pub fn hub_config(
-    env: sys::napi_env,
+    env: &Env,
     options: Option<Unknown<'_>>,
 ) -> Result<(HubConfig, dashfeed::clock::SharedClock)> {
-    let o = crate::options::read(env, options.map(|o| o.raw()), &["clock"])?;
+    let o = crate::options::read(options, &["clock"])?;
     let mut warn = crate::units::warner(env, "Hub");
     let config = HubConfig::from_value_with(&o.value, Style::NODE, &mut warn)?;
-    Ok((config, crate::clock::read(env, o.held("clock"))?))
+    Ok((config, crate::clock::read(o.held("clock"))?))
 }
 
 /// Reads `hub.subscribe(dashboard, options)` through the core's `SubscribeOptions::from_value`;
 /// the resume point `since` stays here.
-pub fn subscribe_options(
-    env: sys::napi_env,
-    options: Option<Unknown<'_>>,
-) -> Result<CoreSubscribeOptions> {
-    let o = crate::options::read(env, options.map(|o| o.raw()), &["since"])?;
+pub fn subscribe_options(options: Option<Unknown<'_>>) -> Result<CoreSubscribeOptions> {
+    let o = crate::options::read(options, &["since"])?;
     let since = match o.held("since") {
-        Some(s) if !is_nullish(env, s)? => Some(since(env, s)?),
+        Some(s) if !args::nullish(&s)? => Some(since(s)?),
         _ => None,
     };
     Ok(CoreSubscribeOptions {
@@ -100,21 +98,25 @@ pub fn subscribe_options(
 }
 
 /// `since`: `{ epoch, seq }` (a `Message` has both), or `[epoch, seq]`.
-fn since(env: sys::napi_env, v: sys::napi_value) -> Result<Since> {
+fn since(v: Unknown<'_>) -> Result<Since> {
     let bad = || Error::invalid("since must be { epoch, seq }, [epoch, seq] or a Message");
-    if raw::type_of(env, v)? != sys::ValueType::napi_object {
+    if v.get_type()? != ValueType::Object {
         return Err(bad().into());
     }
-    let (epoch, seq) = if crate::napi::js::is_array(env, v)? {
-        if raw::array_len(env, v)? != 2 {
+    let obj = Object::from_unknown(v)?;
+    let (epoch, seq): (Unknown, Unknown) = if v.is_array()? {
+        if obj.get_array_length()? != 2 {
             return Err(bad().into());
         }
-        (raw::element(env, v, 0)?, raw::element(env, v, 1)?)
+        (obj.get_element(0)?, obj.get_element(1)?)
     } else {
-        (raw::named(env, v, c"epoch")?, raw::named(env, v, c"seq")?)
+        (
+            obj.get_named_property("epoch")?,
+            obj.get_named_property("seq")?,
+        )
     };
-    let epoch = string(env, epoch, "since epoch")?;
-    let seq = integer(env, seq, "since seq")?;
+    let epoch = args::string(epoch.value().env, epoch.raw(), "since epoch")?;
+    let seq = args::integer(seq.value().env, seq.raw(), "since seq")?;
     let seq = u64::try_from(seq).map_err(|_| Error::invalid("since seq must not be negative"))?;
     Ok(Since::new(epoch, seq))
 }

@@ -1,53 +1,44 @@
-//! The timeout of `Subscription.recv(timeoutMs)`: a JavaScript `setTimeout` whose callback is a
-//! native function carrying (a weak handle on the feed, the waiter id), freed with the function.
-//! The timer is kept as a raw reference because the feed's waiter state holds raw handles (see
-//! `feed`).
+//! The timeout of `Subscription.recv(timeoutMs)`: a JavaScript `setTimeout` whose callback (a
+//! napi-rs closure) holds a weak handle on the feed and the waiter id. The `Timeout` object is kept
+//! in the waiter as a napi-rs `ObjectRef`, released by [`clear`].
 
 use super::feed::WeakFeed;
 use crate::error::Result;
-use crate::napi::js::{self, Env, Value};
+use crate::napi::js;
 use dashfeed::Error;
-use napi::sys;
-use std::rc::Rc;
+use napi::bindgen_prelude::{Env, Object, ObjectRef};
+use napi::JsValue;
 
 /// Longest delay `setTimeout` honours (larger ones fire after 1 ms).
 const MAX_DELAY_MS: f64 = 2_147_483_647.0;
 
-/// What the timer's callback needs: its feed (not kept alive by the timer) and the waiter's id.
-struct TimerData {
-    feed: WeakFeed,
-    id: u64,
-}
+/// A started timer: a strong reference to its `Timeout` object.
+pub type Timer = ObjectRef<false>;
 
-/// The timer fired: the waiter (if still waiting) resolves with `null`.
-fn on_timeout(env: Env, t: &Rc<TimerData>, _this: Value, _args: &[Value]) -> Result<Value> {
-    if let Some(feed) = t.feed.upgrade() {
-        feed.expire(env, t.id)?;
-    }
-    js::undefined(env)
-}
-
-/// Starts a timer that calls `feed.expire(id)` after `ms`; returns a strong reference to the
-/// `Timeout` object (for [`clear`]).
-pub fn start(env: Env, feed: WeakFeed, id: u64, ms: f64) -> Result<sys::napi_ref> {
+/// Starts a timer that calls `feed.expire(id)` after `ms` (the feed is not kept alive by it).
+pub fn start(env: &Env, feed: WeakFeed, id: u64, ms: f64) -> Result<Timer> {
     if !(ms.is_finite() && ms >= 0.0) {
         let msg = format!("timeout must be a finite, non-negative number of ms, not {ms}");
         return Err(Error::invalid(msg).into());
     }
-    let data = Rc::new(TimerData { feed, id });
-    let callback = js::function(env, c"recvTimeout", data, on_timeout)?;
-    let timeout = js::set_timeout(env, callback, ms.min(MAX_DELAY_MS))?;
-    js::keep(env, timeout)
+    let callback = env.create_function_from_closure::<(), (), _>("recvTimeout", move |ctx| {
+        if let Some(feed) = feed.upgrade() {
+            if let Err(e) = feed.expire(ctx.env.raw(), id) {
+                crate::error::throw(ctx.env.raw(), e);
+            }
+        }
+        Ok(())
+    })?;
+    let timeout = js::set_timeout(env.raw(), callback.raw(), ms.min(MAX_DELAY_MS))?;
+    Ok(Object::from_raw(env.raw(), timeout).create_ref()?)
 }
 
-/// Cancels a timer from [`start`] and frees its reference; a null reference is no timer.
-pub fn clear(env: Env, timer: sys::napi_ref) -> Result<()> {
-    if timer.is_null() {
+/// Cancels a timer from [`start`] and releases its reference; `None` is no timer.
+pub fn clear(env: &Env, timer: Option<Timer>) -> Result<()> {
+    let Some(timer) = timer else {
         return Ok(());
-    }
-    let t = js::release(env, timer)?;
-    if !t.is_null() {
-        js::clear_timeout(env, t)?;
-    }
-    Ok(())
+    };
+    let timeout = timer.get_value(env)?;
+    timer.unref(env)?;
+    js::clear_timeout(env.raw(), timeout.raw())
 }

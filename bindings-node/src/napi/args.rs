@@ -9,7 +9,7 @@ use crate::error::{JsError, Result};
 use crate::walk::MAX_SAFE;
 use dashfeed::Error;
 use napi::bindgen_prelude::Unknown;
-use napi::{sys, JsValue};
+use napi::{sys, JsValue, ValueType};
 use std::fmt::Display;
 use std::ptr;
 use std::time::Duration;
@@ -184,6 +184,36 @@ pub fn own(
         f(name, value)?;
     }
     Ok(())
+}
+
+/// [`is_nullish`] of a napi-rs value.
+pub fn nullish(v: &Unknown<'_>) -> Result<bool> {
+    Ok(matches!(
+        v.get_type()?,
+        ValueType::Undefined | ValueType::Null
+    ))
+}
+
+/// [`wrong_type`] of a napi-rs value.
+pub fn wrong_type_of(v: &Unknown<'_>, what: impl Display, expected: &str) -> JsError {
+    wrong_type(v.value().env, v.raw(), what, expected)
+}
+
+/// [`own`] over a napi-rs value: each own enumerable string key of the object `obj` and its value.
+pub fn own_values<'env>(
+    obj: &Unknown<'env>,
+    mut f: impl FnMut(String, Unknown<'env>) -> Result<()>,
+) -> Result<()> {
+    let env = obj.value().env;
+    own(env, obj.raw(), |name, v| {
+        f(name, super::convert::unknown(env, v))
+    })
+}
+
+/// Runs `f` on the bytes of a TypedArray (a `Buffer` included), `DataView` or `ArrayBuffer` in
+/// place (see [`raw::with_bytes`]); `None` for any other value.
+pub fn with_bytes<R>(v: &Unknown<'_>, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+    raw::with_bytes(v.value().env, v.raw(), f)
 }
 
 /// An optional number argument: absent, `undefined` and `null` are `None`.

@@ -1,13 +1,13 @@
 //! The JavaScript plumbing on raw Node-API: native functions that carry Rust state (the hooks of
-//! the guarded call, the retry of a waiting `acquire`, the timeout of `recv`), compiled helper
-//! scripts, error objects and throwing, promises settled from Rust, calls that catch what
-//! the callee throws, references (strong, weak, and [`Handle`]s kept in state shared with other
-//! threads), hidden properties, timers, and the calls of user listeners.
+//! the guarded call), compiled helper scripts, error objects and throwing, promises settled from
+//! Rust, calls that catch what the callee throws, weak references and [`Handle`]s kept in state
+//! shared with other threads, hidden properties, timers, and the calls of user listeners.
 //!
 //! napi-rs's typed wrappers cannot take a variable number of arguments and allocate per call; these
 //! helpers make one Node-API call per step. Every function here runs on the JS thread of `env`, with
 //! values of the running callback's handle scope; the `unsafe` is confined to the Node-API calls and
-//! to the Rust values that native functions own (boxed when made, freed by their finalizers). The error objects of core errors are made in `crate::error`.
+//! to the Rust values that native functions own (boxed when made, freed by their finalizers). The
+//! error objects of core errors are made in `crate::error`.
 
 use super::raw::{self, napi_call};
 use crate::error::{self, Result};
@@ -243,18 +243,6 @@ pub fn array(env: Env, items: &[Value]) -> Result<Value> {
     Ok(arr)
 }
 
-/// `obj[i] = value`.
-pub fn set_element(env: Env, obj: Value, i: u32, value: Value) -> Result<()> {
-    napi_call!(napi_set_element(env, obj, i, value))
-}
-
-/// `delete obj[i]`; whether the property is gone.
-pub fn delete_element(env: Env, obj: Value, i: u32) -> Result<bool> {
-    let mut out = false;
-    napi_call!(napi_delete_element(env, obj, i, &mut out))?;
-    Ok(out)
-}
-
 /// A new empty object.
 pub fn object(env: Env) -> Result<Value> {
     let mut out = ptr::null_mut();
@@ -272,13 +260,6 @@ pub fn truthy(env: Env, v: Value) -> Result<bool> {
     let (mut b, mut out) = (ptr::null_mut(), false);
     napi_call!(napi_coerce_to_bool(env, v, &mut b))?;
     napi_call!(napi_get_value_bool(env, b, &mut out))?;
-    Ok(out)
-}
-
-/// `a === b`.
-pub fn same(env: Env, a: Value, b: Value) -> Result<bool> {
-    let mut out = false;
-    napi_call!(napi_strict_equals(env, a, b, &mut out))?;
     Ok(out)
 }
 
@@ -338,11 +319,6 @@ impl Deferred {
     pub fn resolve(self, env: Env, v: Value) -> Result<()> {
         napi_call!(napi_resolve_deferred(env, self.0, v))
     }
-
-    /// Rejects the promise with `v`.
-    pub fn reject(self, env: Env, v: Value) -> Result<()> {
-        napi_call!(napi_reject_deferred(env, self.0, v))
-    }
 }
 
 /// A new pending promise and its resolver.
@@ -369,9 +345,9 @@ pub struct Handle<T>(pub T);
 // them.
 unsafe impl<T> Send for Handle<T> {}
 
-/// A reference to an object or function, deleted when dropped: strong (keeps the value alive,
-/// as a GC root) or weak (does not). Like every value here it belongs to the JS thread of its env
-/// (it is neither `Send` nor `Sync`).
+/// A weak reference to an object or function (it does not keep the value alive), deleted when
+/// dropped. Like every value here it belongs to the JS thread of its env (it is neither `Send` nor
+/// `Sync`).
 #[derive(Debug)]
 pub struct Ref {
     env: Env,
@@ -379,31 +355,22 @@ pub struct Ref {
 }
 
 impl Ref {
-    /// Keeps `v` (an object or a function) alive until the reference is dropped.
-    pub fn new(env: Env, v: Value) -> Result<Self> {
-        Self::with_count(env, v, 1)
-    }
-
     /// A reference to `v` that does not keep it alive.
     pub fn weak(env: Env, v: Value) -> Result<Self> {
-        Self::with_count(env, v, 0)
-    }
-
-    fn with_count(env: Env, v: Value, count: u32) -> Result<Self> {
         let mut raw = ptr::null_mut();
-        napi_call!(napi_create_reference(env, v, count, &mut raw))?;
+        napi_call!(napi_create_reference(env, v, 0, &mut raw))?;
         Ok(Ref { env, raw })
     }
 
-    /// The referenced value, in the running callback's scope; `None` once a weakly referenced
-    /// value was collected.
+    /// The referenced value, in the running callback's scope; `None` once the value was
+    /// collected.
     pub fn upgrade(&self, env: Env) -> Result<Option<Value>> {
         let mut out = ptr::null_mut();
         napi_call!(napi_get_reference_value(env, self.raw, &mut out))?;
         Ok((!out.is_null()).then_some(out))
     }
 
-    /// The value of a strong reference.
+    /// The referenced value, which the caller knows to be alive.
     pub fn get(&self, env: Env) -> Result<Value> {
         self.upgrade(env)?
             .ok_or_else(|| Error::Internal("a referenced value was collected".into()).into())
@@ -416,22 +383,6 @@ impl Drop for Ref {
         // lives (in callbacks or in finalizers, which Node runs on that thread).
         unsafe { sys::napi_delete_reference(self.env, self.raw) };
     }
-}
-
-/// A strong reference to `v` as a raw pointer, for state that keeps raw handles beside others
-/// (see [`Handle`]); [`release`] frees it.
-pub fn keep(env: Env, v: Value) -> Result<sys::napi_ref> {
-    let mut out = ptr::null_mut();
-    napi_call!(napi_create_reference(env, v, 1, &mut out))?;
-    Ok(out)
-}
-
-/// The value of a reference made by [`keep`], and the reference deleted (release each once).
-pub fn release(env: Env, r: sys::napi_ref) -> Result<Value> {
-    let mut out = ptr::null_mut();
-    napi_call!(napi_get_reference_value(env, r, &mut out))?;
-    napi_call!(napi_delete_reference(env, r))?;
-    Ok(out)
 }
 
 /// `globalThis[name](...args)`, the function read at each call (so that mocked timers are
