@@ -27,7 +27,9 @@ export declare class Aggregator {
   static fromConfig(config: Record<string, unknown>, clock?: ManualClock | null): Aggregator
   /**
    * Adds one event; `ts` is its time in ms since the Unix epoch (default: now). `tags` are part
-   * of the key; `id` is kept on late output.
+   * of the key; `id` is kept on late output. The method that runs is a plain Node-API callback
+   * with this body, defined over this one when the module loads (without napi-rs's per-call
+   * borrow table; bench row: `node bench/window.js`, "dashfeed add (per event)").
    */
   add(dashboard: string, metric: string, value: number, ts?: number | bigint | null, tags?: Record<string, string> | null, id?: string | null): void
   /**
@@ -314,8 +316,10 @@ export declare class Message {
   get data(): Record<string, unknown>
   /**
    * The wire bytes in `format` (`'msgpack'`, the default, or `'json'`), gzipped above the hub's
-   * `compressOver`: encoded once per publication and format whatever the subscriber count, and
-   * copied into a `Buffer` once per message object (the same Buffer on every call).
+   * `compressOver`: encoded once per publication and format whatever the subscriber count. The
+   * method that runs is the `raw` wrapper of `bindings-node/js/hub.js`, installed over this one
+   * when the module loads: it calls this one once per message object and format and returns
+   * the same Buffer on every later call (bench rows: `node bench/hub.js`).
    */
   raw(format?: 'msgpack' | 'json'): Buffer
   /**
@@ -630,7 +634,9 @@ export declare class Subscription {
   recv(timeoutMs?: number | null): Promise<Message | null>
   /**
    * The async-iterator step: resolves `{ value: message, done: false }`, or `{ done: true }`
-   * once closed; rejects with `slow_consumer`.
+   * once closed; rejects with `slow_consumer`. The method that runs is a plain Node-API callback
+   * with this body, defined over this one when the module loads (without napi-rs's per-call
+   * borrow table; bench rows: `node bench/hub.js`, the `for await` columns).
    */
   next(): Promise<IteratorResult<Message, undefined>>
   /** Ends the iteration early (`break` in `for await`): closes the subscription. */

@@ -26,10 +26,11 @@
 //         the others: its exception is re-thrown in a microtask (an uncaught exception), the one
 //         policy of the module for listener exceptions (bindings-node/src/napi/js.rs,
 //         call_listener).
-// installRaw(proto) -> wraps the native `Message.prototype.raw` (called once per message object and
-//         format) so that the Buffer is kept on the message under a symbol: every subscriber woken by the
+// installRaw(proto) -> `Message.prototype.raw` as it runs: wraps the plain native method (which copies
+//         the encoded bytes into a new Buffer on each call) so that it is called once per message object
+//         and format and its Buffer kept on the message under a symbol: every subscriber woken by the
 //         same publication shares the object, so a fan-out to N subscribers makes one native call, not N.
-//         Run once when the module loads (bindings-node/src/fast.rs).
+//         Run once when the module loads (bindings-node/src/fast.rs; bench rows: node bench/hub.js).
 (function hubHelpers() {
   'use strict';
 

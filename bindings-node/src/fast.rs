@@ -1,16 +1,20 @@
-//! The methods that run once per event or per delivered message, defined with plain Node-API
-//! callbacks (see `napi::glue`) when the module loads into an environment, right after napi-rs
-//! registered the classes: what `index.js` exports already holds the methods that run.
+//! The install point of the methods that run in place of napi-rs's own, when the module loads into
+//! an environment (right after napi-rs registered the classes, before `index.js` hands them out):
+//! - `Aggregator.prototype.add` and `Subscription.prototype.next` become plain Node-API callbacks
+//!   (`napi::glue`): the same bodies without napi-rs's per-call borrow table. Bench rows: `node
+//!   bench/window.js`, "dashfeed add (per event)" (1,000 keys: 400-690 ns per event with the
+//!   callback, 1,050-1,900 ns with napi-rs's method, 2 alternated runs each); `node bench/hub.js`,
+//!   the `for await` columns (with napi-rs's `next`, 0-24% fewer deliveries per CPU-s by row, means
+//!   of 2 alternated runs on a noisy machine).
+//! - `Message.prototype.raw` becomes the `raw` wrapper of `bindings-node/js/hub.js` (`installRaw`),
+//!   which calls napi-rs's `raw` once per message object and format and keeps the Buffer on the
+//!   object, so the subscribers sharing a message make one native call, not one each (`node
+//!   bench/hub.js`, 100 and 1,000 subscribers).
 //!
-//! Each one is justified by a row of the Node benchmarks (`bench/README.md`). Bench rows:
-//! - `Aggregator.prototype.add`: `node bench/window.js`, row "dashfeed add (per event)";
-//! - `Subscription.prototype.next`: `node bench/hub.js`, the `for await` delivery rows;
-//! - `Message.prototype.raw`: `node bench/hub.js`, the rows that forward `raw()` bytes; it is then
-//!   wrapped by `installRaw` (bindings-node/js/hub.js), which keeps the Buffer on the message object
-//!   so that the subscribers sharing it make one native call per publication, not one each.
+//! Each method's declaration (index.d.ts) says what runs.
 
+use crate::hub::subscription_next;
 use crate::hub::HUB;
-use crate::hub::{message_raw, subscription_next};
 use crate::napi::glue::{self, Method};
 use crate::napi::{raw, script};
 use crate::window::aggregator_add;
@@ -18,11 +22,10 @@ use napi::bindgen_prelude::Object;
 use napi::JsValue;
 use napi_derive::napi;
 
-/// The (class, method, callback) triples defined at load.
-const METHODS: [(&std::ffi::CStr, &std::ffi::CStr, Method); 3] = [
+/// The (class, method, callback) triples defined at load (see the module docs).
+const METHODS: [(&std::ffi::CStr, &std::ffi::CStr, Method); 2] = [
     (c"Aggregator", c"add", aggregator_add),
     (c"Subscription", c"next", subscription_next),
-    (c"Message", c"raw", message_raw),
 ];
 
 /// Defines [`METHODS`] on the class prototypes of `exports` (napi-rs calls this once per

@@ -13,7 +13,6 @@ mod subscription;
 mod timer;
 mod waker;
 
-pub(crate) use message::message_raw;
 pub(crate) use subscription::subscription_next;
 
 use crate::error::{guard, Code, Result};

@@ -362,9 +362,9 @@ impl Aggregator {
     }
 
     /// Adds one event; `ts` is its time in ms since the Unix epoch (default: now). `tags` are part
-    /// of the key; `id` is kept on late output.
-    // The declaration (index.d.ts); what runs is `aggregator_add`, the same body without napi-rs's
-    // per-call borrow table, defined on the prototype at load (`crate::fast`).
+    /// of the key; `id` is kept on late output. The method that runs is a plain Node-API callback
+    /// with this body, defined over this one when the module loads (without napi-rs's per-call
+    /// borrow table; bench row: `node bench/window.js`, "dashfeed add (per event)").
     #[napi(
         catch_unwind,
         ts_args_type = "dashboard: string, metric: string, value: number, ts?: number | bigint | null, tags?: Record<string, string> | null, id?: string | null"

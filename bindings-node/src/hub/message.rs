@@ -3,18 +3,18 @@
 //! (`toJSON()` / `toObject()`).
 //!
 //! A message object is made once per publication per thread: the subscriptions woken together
-//! (one publish reaching many subscribers) share it, as they share the core's encoded bytes, and
-//! `raw()` copies those bytes into a `Buffer` once per object and format. Its fields (`kind`,
-//! `dashboard`, `epoch`, `seq`, `recovered`, `missed`) are read-only own properties set when it is
-//! made, so reading them costs no native call; the class getters are their declaration (and
-//! answer for an object made otherwise).
+//! (one publish reaching many subscribers) share it, as they share the core's encoded bytes. Its
+//! fields (`kind`, `dashboard`, `epoch`, `seq`, `recovered`, `missed`) are read-only own properties
+//! set when it is made, so reading them costs no native call; the class getters are their
+//! declaration (and answer for an object made otherwise). `raw()` is a plain `#[napi]` method that
+//! copies the encoded bytes into a new `Buffer`; the `raw` wrapper of `bindings-node/js/hub.js`,
+//! installed over it when the module loads (`crate::fast`), keeps that Buffer on the message object
+//! per format, so the subscribers sharing a message make one native call, not one each.
 //!
 //! Raw Node-API: a message object is made per publication per woken thread (its fields defined in
-//! one call) and `raw()` runs per delivery. Bench rows: `node bench/hub.js`, every row (each
-//! consumer reads `msg.raw()`).
+//! one call). Bench rows: `node bench/hub.js`, every row.
 
 use crate::error::{guard, Code, Result};
-use crate::napi::glue;
 use crate::napi::raw::{self, napi_call};
 use crate::values::to_js as value_to_js;
 use dashfeed::codec::Format;
@@ -36,17 +36,14 @@ pub struct Message {
     pub(crate) inner: CoreMessage,
     /// The `data` object, once built (a strong reference).
     data: Cell<sys::napi_ref>,
-    /// The `raw()` Buffer per format (MessagePack, JSON), once made.
-    raw: [Cell<sys::napi_ref>; 2],
 }
 
 impl ObjectFinalize for Message {
     fn finalize(self, env: Env) -> napi::Result<()> {
-        for r in [&self.data, &self.raw[0], &self.raw[1]] {
-            if !r.get().is_null() {
-                // SAFETY: our reference, deleted once, on the environment's thread.
-                unsafe { sys::napi_delete_reference(env.raw(), r.get()) };
-            }
+        let data = self.data.get();
+        if !data.is_null() {
+            // SAFETY: our reference, deleted once, on the environment's thread.
+            unsafe { sys::napi_delete_reference(env.raw(), data) };
         }
         Ok(())
     }
@@ -124,41 +121,16 @@ fn make(env: sys::napi_env, m: CoreMessage) -> Result<sys::napi_value> {
     Ok(obj)
 }
 
-/// `Message.prototype.raw` as it runs: a plain Node-API callback, defined on the prototype when the
-/// module loads (see `crate::fast`; bench row: `node bench/hub.js`, the rows whose consumers take
-/// `msg.raw()`).
-///
-/// # Safety
-/// A Node-API callback: Node calls it with the environment and the info of the running call.
-pub unsafe extern "C" fn message_raw(
-    env: sys::napi_env,
-    info: sys::napi_callback_info,
-) -> sys::napi_value {
-    glue::run(env, || {
-        // SAFETY: this call's info; the receiver is used only during the call.
-        let (this, [format], _) = unsafe { glue::args::<1>(env, info)? };
-        // SAFETY: the reference is used only during this call (`this` is kept alive by it).
-        let msg = unsafe { glue::receiver::<Message>(env, this)? };
-        let format = if crate::napi::args::is_nullish(env, format)? {
-            None
-        } else {
-            Some(crate::napi::args::string(env, format, "format")?)
-        };
-        msg.raw_value(env, format)
-    })
-}
-
 impl Message {
     /// Wraps a core message.
     pub fn new(inner: CoreMessage) -> Self {
         Message {
             inner,
             data: Cell::new(ptr::null_mut()),
-            raw: [Cell::new(ptr::null_mut()), Cell::new(ptr::null_mut())],
         }
     }
 
-    /// The value `r` refers to, or a new one made by `make` and kept in `r`.
+    /// The value `r` refers to, or a new one made by `make` and kept in `r` (the `data` object).
     fn cached(
         env: sys::napi_env,
         r: &Cell<sys::napi_ref>,
@@ -174,19 +146,6 @@ impl Message {
             napi_call!(napi_get_reference_value(env, r.get(), &mut out))?;
         }
         Ok(out)
-    }
-
-    /// `raw(format)`: the wire bytes as a Buffer, made once per format.
-    fn raw_value(&self, env: sys::napi_env, format: Option<String>) -> Result<sys::napi_value> {
-        let format = format.as_deref().unwrap_or("msgpack").parse::<Format>()?;
-        let slot = match format {
-            Format::MsgPack => &self.raw[0],
-            Format::Json => &self.raw[1],
-        };
-        Message::cached(env, slot, || {
-            let bytes = self.inner.raw(format)?;
-            crate::napi::realm::buffer(env, &bytes)
-        })
     }
 }
 
@@ -251,10 +210,10 @@ impl Message {
     }
 
     /// The wire bytes in `format` (`'msgpack'`, the default, or `'json'`), gzipped above the hub's
-    /// `compressOver`: encoded once per publication and format whatever the subscriber count, and
-    /// copied into a `Buffer` once per message object (the same Buffer on every call).
-    // The declaration (index.d.ts); what runs is `message_raw`, the same body without napi-rs's
-    // per-call borrow table, defined on the prototype at load (`crate::fast`).
+    /// `compressOver`: encoded once per publication and format whatever the subscriber count. The
+    /// method that runs is the `raw` wrapper of `bindings-node/js/hub.js`, installed over this one
+    /// when the module loads: it calls this one once per message object and format and returns
+    /// the same Buffer on every later call (bench rows: `node bench/hub.js`).
     #[napi(
         catch_unwind,
         ts_args_type = "format?: 'msgpack' | 'json'",
@@ -265,7 +224,12 @@ impl Message {
         env: &'env Env,
         format: Option<String>,
     ) -> napi::Result<Unknown<'env>, Code> {
-        guard(|| Ok(unknown(env, self.raw_value(env.raw(), format)?)))
+        guard(|| {
+            let format = format.as_deref().unwrap_or("msgpack").parse::<Format>()?;
+            let bytes = self.inner.raw(format)?;
+            let buffer = crate::napi::realm::buffer(env.raw(), &bytes)?;
+            Ok(unknown(env, buffer))
+        })
     }
 
     /// The wire message as a plain object, fields in wire order (`type` first); what

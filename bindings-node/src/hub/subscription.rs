@@ -170,9 +170,9 @@ impl Subscription {
     }
 
     /// The async-iterator step: resolves `{ value: message, done: false }`, or `{ done: true }`
-    /// once closed; rejects with `slow_consumer`.
-    // The declaration (index.d.ts); what runs is `subscription_next`, the same body without
-    // napi-rs's per-call borrow table, defined on the prototype at load (`crate::fast`).
+    /// once closed; rejects with `slow_consumer`. The method that runs is a plain Node-API callback
+    /// with this body, defined over this one when the module loads (without napi-rs's per-call
+    /// borrow table; bench rows: `node bench/hub.js`, the `for await` columns).
     #[napi(
         catch_unwind,
         ts_return_type = "Promise<IteratorResult<Message, undefined>>"

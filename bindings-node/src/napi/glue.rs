@@ -1,5 +1,5 @@
 //! Raw Node-API glue for the methods called once per event or per delivered message:
-//! `Aggregator.prototype.add`, `Subscription.prototype.next`, `Message.prototype.raw`.
+//! `Aggregator.prototype.add` and `Subscription.prototype.next`.
 //!
 //! napi-rs's generated glue registers a borrow of the receiver in a process-wide table on every
 //! `&self` call (about 150 ns), which is more than the rest of such a call. These methods are
