@@ -190,12 +190,6 @@ export declare class Hub {
    * returns `null` when that id was already published within the dedupe horizon.
    */
   publish(dashboard: string, data: Record<string, unknown>, id?: string | null): number | null
-  /**
-   * Publishes window results (`aggregator.poll()`): one publication per dashboard and window
-   * end, mapping each series (`metric`, or `metric{k=v}` with tags) to its result object.
-   * Returns the seqs.
-   */
-  publishResults(results: Array<WindowResult>): Array<number>
   /** The latest value per metric as a `snapshot` message, or `null` for an unknown dashboard. */
   snapshot(dashboard: string): Message | null
   /**
@@ -217,6 +211,12 @@ export declare class Hub {
   dashboards(): Array<string>
   /** Counters of the hub and of each topic. */
   get stats(): HubStats
+  /**
+   * Publishes window results (`aggregator.poll()`): one publication per dashboard and window
+   * end, mapping each series (`metric`, or `metric{k=v}` with tags) to its result object.
+   * Returns the seqs.
+   */
+  publishResults(results: Array<WindowResult>): Array<number>
 }
 
 /**

@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::hub::Hub;
 use crate::job::{self, Job};
 use crate::napi::convert;
+use crate::units::timeout;
 use crate::window::Aggregator;
 use dashfeed::codec::Value;
 use dashfeed::connect::{
@@ -23,7 +24,6 @@ use napi_derive::napi;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// A link's figures: `source.stats()`, `sink.stats()`, `pipeline.links()`.
 #[napi(object)]
@@ -79,13 +79,6 @@ impl From<CoreStats> for LinkStats {
             lag: (s.lag >= 0).then_some(s.lag),
         }
     }
-}
-
-/// A wait in milliseconds (default 10 s).
-pub(crate) fn timeout(ms: Option<f64>) -> Result<Duration> {
-    let ms = ms.unwrap_or(10_000.0);
-    Duration::try_from_secs_f64(ms / 1000.0)
-        .map_err(|_| Error::invalid("timeout must be a non-negative number of milliseconds").into())
 }
 
 /// The options object as a core value (`undefined` / `null`: none).

@@ -1,7 +1,8 @@
-//! Node face of `dashfeed::hub`: the `Hub` class (publish, publishResults, snapshot, subscribe,
-//! resetEpoch, remove, dashboards, stats), `Subscription` (`for await`, listeners, non-blocking
-//! receives; woken by the core through a threadsafe function, never by polling) and `Message`
-//! (fields, lazily built `data`, the pre-encoded wire bytes).
+//! Node face of `dashfeed::hub`: the `Hub` class (publish, snapshot, subscribe, resetEpoch, remove,
+//! dashboards, stats; `publishResults`, which feeds window results in, is `crate::pipeline`'s),
+//! `Subscription` (`for await`, listeners, non-blocking receives; woken by the core through a
+//! threadsafe function, never by polling) and `Message` (fields, lazily built `data`, the
+//! pre-encoded wire bytes).
 
 mod buffer;
 pub(crate) use buffer::HUB;
@@ -15,11 +16,10 @@ mod waker;
 
 pub(crate) use subscription::subscription_next;
 
-use crate::error::{guard, Code, Result};
+use crate::error::{guard, Code};
 use crate::napi::args::{is_nullish, string, with_text};
 use crate::napi::convert;
 use crate::walk;
-use crate::window::WindowResultObject;
 use dashfeed::codec::{Format, Limits};
 use dashfeed::hub::Hub as CoreHub;
 use feed::Feed;
@@ -164,23 +164,6 @@ impl Hub {
                 None => self.inner.publish(d, value).map(Some),
             })??;
             Ok(seq.map(|s| s as f64))
-        })
-    }
-
-    /// Publishes window results (`aggregator.poll()`): one publication per dashboard and window
-    /// end, mapping each series (`metric`, or `metric{k=v}` with tags) to its result object.
-    /// Returns the seqs.
-    #[napi(catch_unwind, ts_args_type = "results: Array<WindowResult>")]
-    pub fn publish_results(&self, results: Unknown<'_>) -> napi::Result<Vec<f64>, Code> {
-        guard(|| {
-            let env = results.value().env;
-            let objects: Vec<WindowResultObject> = convert::from_js(env, results.raw())?;
-            let core = objects
-                .iter()
-                .map(|o| o.to_core(env))
-                .collect::<Result<Vec<_>>>()?;
-            let seqs = self.inner.publish_results(&core)?;
-            Ok(seqs.into_iter().map(|s| s as f64).collect())
         })
     }
 

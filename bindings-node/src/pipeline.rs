@@ -1,12 +1,16 @@
 //! Node face of `dashfeed::pipeline`: the `Demo` (sources → windows → hub → server with the live page)
-//! that `npx dashfeed demo` runs (bindings-node/js/cli.js), and the `Pipeline` of
-//! `npx dashfeed serve --config`.
+//! that `npx dashfeed demo` runs (bindings-node/js/cli.js), the `Pipeline` of
+//! `npx dashfeed serve --config`, and `Hub.publishResults` (window results into the hub, the core's
+//! `pipeline::results`; a `#[napi] impl Hub` block of its own, so that `hub` knows nothing of
+//! windows).
 
-use crate::connect::{links, timeout, LinkStats};
-use crate::error::{guard, Code};
+use crate::connect::{links, LinkStats};
+use crate::error::{guard, Code, Result};
 use crate::hub::Hub;
 use crate::job::{self, Job};
-use crate::napi::args;
+use crate::napi::{args, convert};
+use crate::units::timeout;
+use crate::window::WindowResultObject;
 use dashfeed::codec::{Codec, Format, Value};
 use dashfeed::pipeline::{Demo as CoreDemo, DemoConfig, Pipeline as CorePipeline, PipelineConfig};
 use dashfeed::Error;
@@ -16,6 +20,26 @@ use napi::bindgen_prelude::{
 use napi_derive::napi;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+#[napi]
+impl Hub {
+    /// Publishes window results (`aggregator.poll()`): one publication per dashboard and window
+    /// end, mapping each series (`metric`, or `metric{k=v}` with tags) to its result object.
+    /// Returns the seqs.
+    #[napi(catch_unwind, ts_args_type = "results: Array<WindowResult>")]
+    pub fn publish_results(&self, results: Unknown<'_>) -> napi::Result<Vec<f64>, Code> {
+        guard(|| {
+            let env = results.value().env;
+            let objects: Vec<WindowResultObject> = convert::from_js(env, results.raw())?;
+            let core = objects
+                .iter()
+                .map(|o| o.to_core(env))
+                .collect::<Result<Vec<_>>>()?;
+            let seqs = self.core().publish_results(&core)?;
+            Ok(seqs.into_iter().map(|s| s as f64).collect())
+        })
+    }
+}
 
 /// Options of `new Demo(options)`.
 #[napi(object)]

@@ -6,7 +6,7 @@
 //! the first such value a process reads is reported once with `process.emitWarning` (type
 //! `'DashfeedWarning'`, code `'DASHFEED_DURATION_UNIT'`): printed to stderr unless a `'warning'`
 //! listener handles it, and `node --no-warnings` silences it. [`ms_of`] is the other direction: a
-//! core duration as the ms a JS number holds.
+//! core duration as the ms a JS number holds; [`timeout`] reads the `timeoutMs` of the waits.
 
 use crate::error::Result;
 use napi::bindgen_prelude::{FnArgs, Function, JsObjectValue, Object, Unknown};
@@ -25,6 +25,15 @@ static WARNED: AtomicBool = AtomicBool::new(false);
 /// Milliseconds of a duration, as a JS number (exact for whole microseconds below 2^53 ns).
 pub fn ms_of(d: Duration) -> f64 {
     d.as_nanos() as f64 / 1e6
+}
+
+/// The `timeoutMs` argument of a wait (a sink's `flush`, a pipeline's `close`, ...): milliseconds,
+/// 10 s when absent.
+pub fn timeout(ms: Option<f64>) -> Result<Duration> {
+    let ms = ms.unwrap_or(10_000.0);
+    Duration::try_from_secs_f64(ms / 1000.0).map_err(|_| {
+        dashfeed::Error::invalid("timeout must be a non-negative number of milliseconds").into()
+    })
 }
 
 /// Warns, once per process, that the duration option `name` of `owner` (`"CircuitBreaker"`,
