@@ -9,8 +9,10 @@
 // the hot paths:
 // - begin(fn): checks fn, asks the core for a permit: a token (>= 0), or a negative one when the
 //   call is rejected.
-// - rejected(args, holder, token): the answer to a rejected call: fallback(...args) (or what it
-//   throws) with a fallback, else the circuit_open error (returned, not thrown).
+// - rejected(args, holder, token): the answer to a rejected call, as the core decides it:
+//   fallback(...args) with a fallback (it throws what the fallback throws), else RAISED, whose
+//   `error` is the circuit_open error (with retryAfter) to throw or reject with: the open state's
+//   rejections do not throw across the native boundary (a throw there costs more than the call).
 // - hold(token): for a half-open trial (odd token) that returned a thenable, moves its permit into
 //   a token of its own, garbage-collected with the pending call (a dropped permit counts as
 //   ignored, freeing the trial slot).
@@ -19,7 +21,7 @@
 //   stands, or the fallback's answer; it throws the timeout error, or what the error filter or the
 //   fallback threw. A call already ended (the loser of the timeout race) answers undefined.
 // `holder` keeps the breaker's fallback, error filter and listeners alive while calls need them.
-(function guards(begin, end, rejected, hold, holder, RETHROW, hasFallback, timeoutMs) {
+(function guards(begin, end, rejected, hold, holder, RETHROW, RAISED, timeoutMs) {
   'use strict';
 
   const FULFILLED = 0;
@@ -29,6 +31,13 @@
   /** Whether `v` is a thenable: a Promise, or any object or function with a callable `then`. */
   function isThenable(v) {
     return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function';
+  }
+
+  /** The error `rejected` answered with (in RAISED), taken. */
+  function raised() {
+    const err = RAISED.error;
+    RAISED.error = undefined;
+    return err;
   }
 
   /** `end` for a failed call: its answer, or the original error thrown again. */
@@ -75,7 +84,7 @@
         const token = begin(fn);
         if (token < 0) {
           const answer = rejected(args, holder, token);
-          return hasFallback ? Promise.resolve(answer) : Promise.reject(answer);
+          return answer === RAISED ? Promise.reject(raised()) : Promise.resolve(answer);
         }
         let result;
         let thenable;
@@ -97,8 +106,8 @@
       const token = begin(fn);
       if (token < 0) {
         const answer = rejected(args, holder, token);
-        if (hasFallback) return answer;
-        throw answer;
+        if (answer === RAISED) throw raised();
+        return answer;
       }
       let result;
       let thenable;

@@ -7,9 +7,10 @@
 //! hooks run the user's error filter and fallback and map the core's answer to JavaScript:
 //! - `begin(fn)`: checks `fn`, asks the core for a permit and keeps it in a slot (`slots`);
 //!   returns its token, or, when rejected, `-1 - retryAfter` (in ms).
-//! - `rejected(args, holder, token)`: answers a rejected call (`fn` was not called): `fallback(...args)` when
-//!   set, else the `circuit_open` error (with `retryAfter` in ms), returned for the helper to throw
-//!   or reject with.
+//! - `rejected(args, holder, token)`: answers a rejected call (`fn` was not called) as the core
+//!   decides (`Guard::rejected`): `fallback(...args)` when set, else `RAISED` carrying the
+//!   `circuit_open` error (with `retryAfter` in ms), which the helper throws or rejects with (a
+//!   throw across the native boundary would cost more than the rest of the rejection).
 //! - `hold(token)`: a half-open trial returned a thenable: its permit moves from its slot into an
 //!   external the pending call's closures keep. If the thenable never settles and is
 //!   garbage-collected (without `timeout`), the external is too, and the dropped permit counts as
@@ -103,6 +104,7 @@ impl Shared {
         let (fallback, error_filter) = (fallback.map(|f| f.raw()), error_filter.map(|f| f.raw()));
         let h = js::object(env)?;
         js::set(env, h, c"rethrow", js::object(env)?)?;
+        js::set(env, h, c"raised", js::object(env)?)?;
         if let Some(f) = fallback {
             js::set(env, h, c"fallback", f)?;
         }
@@ -258,7 +260,6 @@ pub fn pair<'env>(
 /// The `fire` and `call` closures of a breaker (whose scope holds the breaker's holder).
 fn make(env: Env, shared: &Rc<Shared>) -> Result<(Value, Value)> {
     let guards = js::compile(env, GUARDS)?;
-    let has_fallback = js::boolean(env, shared.guard.fallback)?;
     let hooks = [
         js::function(env, c"begin", Rc::clone(shared), begin)?,
         js::function(env, c"end", Rc::clone(shared), end)?,
@@ -266,7 +267,7 @@ fn make(env: Env, shared: &Rc<Shared>) -> Result<(Value, Value)> {
         js::function(env, c"hold", Rc::clone(shared), hold)?,
         shared.holder(env)?,
         shared.held(env, c"rethrow")?,
-        has_fallback,
+        shared.held(env, c"raised")?,
         match shared.timeout {
             Some(t) => js::number(env, crate::units::ms_of(t))?,
             None => js::undefined(env)?,
@@ -302,16 +303,19 @@ fn begin(env: Env, shared: &Rc<Shared>, _this: Value, args: &[Value]) -> Result<
     js::number(env, token)
 }
 
-/// `rejected(args, holder, token)`: the answer to a call `begin` rejected with `token`: the
-/// fallback's, or the `circuit_open` error (returned).
+/// `rejected(args, holder, token)`: the answer to a call `begin` rejected with `token`, as the
+/// core decides it: the fallback's, or `RAISED` holding the `circuit_open` error.
 fn rejected(env: Env, shared: &Rc<Shared>, _this: Value, args: &[Value]) -> Result<Value> {
     let undefined = js::undefined(env)?;
     let arg = |i: usize| args.get(i).copied().unwrap_or(undefined);
     let ms = -1.0 - js::number_value(env, arg(2))?;
     let retry_after = Duration::from_nanos((ms * 1e6).round().max(0.0) as u64);
     match shared.guard.rejected(Error::CircuitOpen { retry_after }) {
-        // The error is returned, not thrown: the helper throws or rejects with it.
-        Answer::Raise(e) => crate::error::to_js(env, &e),
+        Answer::Raise(e) => {
+            let raised = shared.held(env, c"raised")?;
+            js::set(env, raised, c"error", crate::error::to_js(env, &e)?)?;
+            Ok(raised)
+        }
         other => {
             let settled = shared.map_answer(env, other, undefined, None, arg(0))?;
             answer(env, shared, settled)

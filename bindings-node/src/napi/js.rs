@@ -214,13 +214,6 @@ pub fn number(env: Env, n: f64) -> Result<Value> {
     Ok(out)
 }
 
-/// A JS boolean.
-pub fn boolean(env: Env, b: bool) -> Result<Value> {
-    let mut out = ptr::null_mut();
-    napi_call!(napi_get_boolean(env, b, &mut out))?;
-    Ok(out)
-}
-
 /// The value of a JS number.
 pub fn number_value(env: Env, v: Value) -> Result<f64> {
     let mut out = 0.0;
