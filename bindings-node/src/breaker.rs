@@ -151,14 +151,11 @@ impl CircuitBreaker {
         guard(|| {
             let granted = self.shared.core.acquire_owned();
             self.shared.flush(env.raw())?;
-            match granted {
-                Ok(p) => Ok(Permit {
-                    inner: RefCell::new(Some(p)),
-                    shared: Rc::clone(&self.shared),
-                    holder: self.shared.holder_object(env)?.create_ref()?,
-                }),
-                Err(e) => Err(crate::error::thrown(env, &e)),
-            }
+            Ok(Permit {
+                inner: RefCell::new(Some(granted?)),
+                shared: Rc::clone(&self.shared),
+                holder: self.shared.holder_object(env)?.create_ref()?,
+            })
         })
     }
 

@@ -17,6 +17,11 @@
 //! `circuit_open` / `rate_limited`), [`value`] (any binding error), [`throw`], [`throw_value`] and
 //! [`report`] (a failure with no JavaScript caller).
 //!
+//! `retryAfter` is carried by every route: a [`JsError`] made from `circuit_open` / `rate_limited`
+//! (any `?` on a core result) keeps the retry time; [`value`] sets it, and [`guard`] throws such an
+//! error itself (napi-rs's own throw would set `.code` and `.message` only), on the environment of
+//! its thread (`napi::realm::current`).
+//!
 //! The error objects are made and thrown through the Node-API kit (`crate::napi::js`): napi-rs
 //! throws with its own status, while a dashfeed error must be a plain `Error` whose `.code` is the
 //! core's code (and `retryAfter` where it applies).
@@ -27,6 +32,7 @@ use napi::bindgen_prelude::Unknown;
 use napi::{sys, Status};
 use napi_derive::napi;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
 
 /// The status napi carries for an error, which becomes the JS error's `.code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,17 +54,26 @@ impl Code {
 /// napi's marker for "a JS exception is already pending": napi re-throws that exception untouched.
 const PENDING: Code = Code("PendingException");
 
-/// An error on its way to JavaScript: made from a core error or a napi failure, thrown by napi.
+/// An error on its way to JavaScript: made from a core error or a napi failure, thrown by napi
+/// (or by [`guard`], when it carries a retry time).
 #[derive(Debug)]
-pub struct JsError(napi::Error<Code>);
+pub struct JsError(napi::Error<Code>, Option<Duration>);
 
 /// Result of the binding's internal steps.
 pub type Result<T> = std::result::Result<T, JsError>;
 
 impl From<Error> for JsError {
-    /// `.code` = `err.code()`, message = its `Display` text.
+    /// `.code` = `err.code()`, message = its `Display` text, and the retry time of
+    /// `circuit_open` / `rate_limited` (the JS error's `retryAfter`).
     fn from(err: Error) -> Self {
-        JsError(napi::Error::new(Code(err.code()), err.to_string()))
+        let retry_after = match err {
+            Error::CircuitOpen { retry_after } | Error::RateLimited { retry_after } => {
+                Some(retry_after)
+            }
+            _ => None,
+        };
+        let error = napi::Error::new(Code(err.code()), err.to_string());
+        JsError(error, retry_after)
     }
 }
 
@@ -66,7 +81,7 @@ impl From<napi::Error> for JsError {
     /// A failure reported by napi (argument conversion, an engine call).
     fn from(err: napi::Error) -> Self {
         match err.status {
-            Status::PendingException => JsError(napi::Error::new(PENDING, err.reason.clone())),
+            Status::PendingException => pending(err.reason.clone()),
             Status::InvalidArg
             | Status::ObjectExpected
             | Status::StringExpected
@@ -86,8 +101,13 @@ impl From<napi::Error> for JsError {
 impl From<napi::Error<Code>> for JsError {
     /// An error as the exported functions return it (see [`guard`]).
     fn from(err: napi::Error<Code>) -> Self {
-        JsError(err)
+        JsError(err, None)
     }
+}
+
+/// The error that tells napi a JS exception is pending.
+fn pending(reason: String) -> JsError {
+    JsError(napi::Error::new(PENDING, reason), None)
 }
 
 impl From<JsError> for napi::Error {
@@ -111,18 +131,23 @@ pub fn check(status: sys::napi_status, call: &'static str) -> Result<()> {
         return Ok(());
     }
     if status == sys::Status::napi_pending_exception {
-        let msg = format!("{call}: JavaScript exception");
-        return Err(JsError(napi::Error::new(PENDING, msg)));
+        return Err(pending(format!("{call}: JavaScript exception")));
     }
     let msg = format!("{call} failed with napi status {}", Status::from(status));
     Err(Error::Internal(msg).into())
 }
 
 /// Runs the body of an exported function, turning a panic into an `internal` error instead of
-/// unwinding into Node.
+/// unwinding into Node. An error with a retry time is thrown here, with its `retryAfter`.
 pub fn guard<T>(body: impl FnOnce() -> Result<T>) -> napi::Result<T, Code> {
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(result) => result.map_err(|e| e.0),
+        Ok(result) => result.map_err(|e| match (e.1, crate::napi::realm::current()) {
+            (Some(_), Some(env)) => {
+                throw(env, e);
+                pending("JavaScript exception".to_string()).0
+            }
+            _ => e.0,
+        }),
         Err(payload) => {
             let what = payload
                 .downcast_ref::<&str>()
@@ -137,10 +162,25 @@ pub fn guard<T>(body: impl FnOnce() -> Result<T>) -> napi::Result<T, Code> {
 /// A JS `Error` for a core error: `.code` is its code, the message its text, and `retryAfter` the
 /// retry time in ms for `circuit_open` and `rate_limited`.
 pub fn to_js(env: Env, err: &Error) -> Result<Value> {
-    let out = js::error(env, err.code(), &err.to_string())?;
-    if let Error::CircuitOpen { retry_after } | Error::RateLimited { retry_after } = err {
-        let ms = js::number(env, crate::units::ms_of(*retry_after))?;
-        js::set(env, out, c"retryAfter", ms)?;
+    let retry_after = match err {
+        Error::CircuitOpen { retry_after } | Error::RateLimited { retry_after } => {
+            Some(*retry_after)
+        }
+        _ => None,
+    };
+    coded(env, err.code(), &err.to_string(), retry_after)
+}
+
+/// A plain `Error` with `.code`, and `retryAfter` (ms) when there is a retry time.
+fn coded(env: Env, code: &str, message: &str, retry_after: Option<Duration>) -> Result<Value> {
+    let out = js::error(env, code, message)?;
+    if let Some(d) = retry_after {
+        js::set(
+            env,
+            out,
+            c"retryAfter",
+            js::number(env, crate::units::ms_of(d))?,
+        )?;
     }
     Ok(out)
 }
@@ -151,15 +191,6 @@ pub fn to_unknown<'env>(env: &'env napi::Env, err: &Error) -> Result<Unknown<'en
         env.raw(),
         to_js(env.raw(), err)?,
     ))
-}
-
-/// Throws the JS error of a core error ([`to_js`]: `.code`, and `retryAfter` where it applies) and
-/// returns the error that tells napi it is pending.
-pub fn thrown(env: &napi::Env, err: &Error) -> JsError {
-    match to_js(env.raw(), err) {
-        Ok(v) => throw_value(env.raw(), v),
-        Err(e) => e,
-    }
 }
 
 /// A binding error as the napi-rs error that rejects a promise with its JS value ([`value`]).
@@ -174,11 +205,11 @@ pub fn rejection(env: &napi::Env, err: JsError) -> Result<napi::Error> {
 /// The JS value of a binding error: the pending exception when one is pending (a JS exception
 /// raised while reading a value), else a new `Error` with the error's `.code` and message.
 pub fn value(env: Env, err: JsError) -> Result<Value> {
-    let err = err.0;
+    let JsError(err, retry_after) = err;
     if err.status == PENDING {
         return js::take_exception(env);
     }
-    js::error(env, err.status.as_ref(), &err.reason)
+    coded(env, err.status.as_ref(), &err.reason, retry_after)
 }
 
 /// Throws `value` and returns the error that tells napi a JS exception is pending (so it re-throws
@@ -187,10 +218,7 @@ pub fn throw_value(env: Env, value: Value) -> JsError {
     if let Err(e) = js::throw(env, value) {
         return e;
     }
-    JsError(napi::Error::new(
-        PENDING,
-        "JavaScript exception".to_string(),
-    ))
+    pending("JavaScript exception".to_string())
 }
 
 /// Throws a binding error from a raw callback (nothing if a JS exception is already pending).

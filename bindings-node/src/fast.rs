@@ -28,11 +28,13 @@ const METHODS: [(&std::ffi::CStr, &std::ffi::CStr, Method); 2] = [
     (c"Subscription", c"next", subscription_next),
 ];
 
-/// Defines [`METHODS`] on the class prototypes of `exports` (napi-rs calls this once per
-/// environment, after registering the classes).
+/// Defines [`METHODS`] on the class prototypes of `exports` and installs the `raw` wrapper (napi-rs
+/// calls this once per environment, after registering the classes); notes the environment of this
+/// thread (`napi::realm::enter`, which `error::guard` throws errors with a retry time on).
 #[napi(module_exports)]
 pub fn define_fast_methods(exports: Object<'_>) -> napi::Result<()> {
     let env = exports.value().env;
+    crate::napi::realm::enter(env);
     for (class, name, method) in METHODS {
         glue::define(env, exports.raw(), class, name, method).map_err(napi::Error::from)?;
     }

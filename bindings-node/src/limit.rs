@@ -110,12 +110,8 @@ impl RateLimiter {
 
     /// Like `check`, but throws the `rate_limited` error (with `retryAfter` in ms) when limited.
     #[napi(catch_unwind, ts_args_type = "key: string")]
-    pub fn try_acquire(&self, env: Env, key: Unknown<'_>) -> napi::Result<(), Code> {
-        guard(|| match with_key(&key, |k| self.inner.check(k))? {
-            Ok(()) => Ok(()),
-            Err(e @ Error::RateLimited { .. }) => Err(crate::error::thrown(&env, &e)),
-            Err(e) => Err(e.into()),
-        })
+    pub fn try_acquire(&self, key: Unknown<'_>) -> napi::Result<(), Code> {
+        guard(|| Ok(with_key(&key, |k| self.inner.check(k))??))
     }
 
     /// Waits until a call for `key` is allowed, then takes it. Each wait is a JS timer of the

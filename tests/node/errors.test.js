@@ -72,3 +72,50 @@ test('a failed call leaves the module usable', () => {
   }
   assert.deepStrictEqual(dashfeed.decode(dashfeed.encode({ ok: true })), { ok: true });
 });
+
+// A core `circuit_open` / `rate_limited` error that reaches JavaScript through a method's `?` (the
+// binding's `From<dashfeed::Error>`, thrown by `error::guard`) carries `retryAfter` as `error::to_js`
+// makes it, in the main thread and in a worker (each environment notes its own thread).
+function retryAfterCases(root) {
+  const { CircuitBreaker, ManualClock, RateLimiter } = require(root);
+  const clock = new ManualClock();
+  const limiter = new RateLimiter(10, 1, clock);
+  limiter.check('k');
+  const breaker = new CircuitBreaker({ resetTimeout: 2_000, clock });
+  breaker.open();
+  const out = {};
+  for (const [name, fn] of [
+    ['RateLimiter.tryAcquire', () => limiter.tryAcquire('k')],
+    ['CircuitBreaker.acquire', () => breaker.acquire()],
+    ['CircuitBreaker.call', () => breaker.call(() => 1)],
+  ]) {
+    try {
+      fn();
+      out[name] = 'no error';
+    } catch (err) {
+      out[name] = { code: err.code, retryAfter: err.retryAfter };
+    }
+  }
+  return out;
+}
+
+const RETRY_AFTER = {
+  'RateLimiter.tryAcquire': { code: 'rate_limited', retryAfter: 100 },
+  'CircuitBreaker.acquire': { code: 'circuit_open', retryAfter: 2_000 },
+  'CircuitBreaker.call': { code: 'circuit_open', retryAfter: 2_000 },
+};
+
+test('circuit_open / rate_limited errors carry retryAfter, in the main thread and in a worker', async () => {
+  const root = path.join(__dirname, '..', '..');
+  assert.deepStrictEqual(retryAfterCases(root), RETRY_AFTER);
+  const { Worker } = require('node:worker_threads');
+  const script = `require('node:worker_threads').parentPort.postMessage(
+    (${retryAfterCases})(${JSON.stringify(root)}));`;
+  const worker = new Worker(script, { eval: true });
+  const fromWorker = await new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  await worker.terminate();
+  assert.deepStrictEqual(fromWorker, RETRY_AFTER);
+});

@@ -13,7 +13,8 @@
 //!   so a slab that JavaScript detached is replaced, never written.
 //!
 //! The instance data is the addon's one slot per environment (the main thread and each worker):
-//! binding files that need per-environment state add it to [`Realm`].
+//! binding files that need per-environment state add it to [`Realm`]. Each environment runs on a
+//! thread of its own, which [`enter`] notes for [`current`].
 
 use super::raw::{self, napi_call};
 use crate::error::Result;
@@ -119,6 +120,24 @@ fn realm(env: sys::napi_env) -> Result<*mut Realm> {
         return Err(e);
     }
     Ok(state)
+}
+
+thread_local! {
+    /// The environment whose JavaScript runs on this thread (Node runs each environment, the main
+    /// thread's and each worker's, on a thread of its own), noted when the module loads into it.
+    static CURRENT: std::cell::Cell<sys::napi_env> = const { std::cell::Cell::new(ptr::null_mut()) };
+}
+
+/// Notes `env` as this thread's environment (once, when the module loads into it).
+pub fn enter(env: sys::napi_env) {
+    CURRENT.with(|c| c.set(env));
+}
+
+/// This thread's environment, once the module has loaded into it (for code that has no `env` at
+/// hand: `crate::error::guard`).
+pub fn current() -> Option<sys::napi_env> {
+    let env = CURRENT.with(std::cell::Cell::get);
+    (!env.is_null()).then_some(env)
 }
 
 /// A built-in of the current environment.
