@@ -18,14 +18,13 @@
 //         `return()` (leaving the loop early) closes the subscription.
 // fill(state, ...msgs) -> appends the messages the native side took from the core queue to `buf` (one
 //         native call per batch, not one per message).
-// deliver(listeners, state, ...msgs) -> appends `msgs` to `buf`, then hands every buffered message to each
-//         listener in turn, stopping as
-//         soon as the subscription is closed or its listeners change (as each message were its own
-//         EventEmitter emit: a listener removed by `off` gets no further message; the rest stays in
-//         `buf` for the next pass, with the current listeners); a listener that throws does not stop
-//         the others: its exception is re-thrown in a microtask (an uncaught exception), the one
-//         policy of the module for listener exceptions (bindings-node/src/napi/js.rs,
-//         call_listener).
+// deliver(rethrow, listeners, state, ...msgs) -> appends `msgs` to `buf`, then hands every buffered
+//         message to each listener in turn, stopping as soon as the subscription is closed or its
+//         listeners change (as each message were its own EventEmitter emit: a listener removed by
+//         `off` gets no further message; the rest stays in `buf` for the next pass, with the current
+//         listeners); a listener that throws does not stop the others: its exception goes to
+//         `rethrow`, the module's one policy for listener exceptions (bindings-node/src/napi/js.rs,
+//         rethrow / call_listener: re-thrown in a microtask, an uncaught exception).
 // installRaw(proto) -> `Message.prototype.raw` as it runs: wraps the plain native method (which copies
 //         the encoded bytes into a new Buffer on each call) so that it is called once per message object
 //         and format and its Buffer kept on the message under a symbol: every subscriber woken by the
@@ -69,9 +68,9 @@
     for (let i = 1; i < arguments.length; i += 1) buf.push(arguments[i]);
   }
 
-  function deliver(listeners, state) {
+  function deliver(rethrow, listeners, state) {
     const { buf } = state;
-    for (let i = 2; i < arguments.length; i += 1) buf.push(arguments[i]);
+    for (let i = 3; i < arguments.length; i += 1) buf.push(arguments[i]);
     const gen = state.gen;
     while (state.head < buf.length && !state.closed && state.gen === gen) {
       const msg = take(state);
@@ -79,9 +78,7 @@
         try {
           listeners[i](msg);
         } catch (err) {
-          queueMicrotask(() => {
-            throw err;
-          });
+          rethrow(err);
         }
       }
     }

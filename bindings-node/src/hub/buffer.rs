@@ -7,7 +7,7 @@
 //! the `for await` and `on('message')` columns.
 
 use crate::error::Result;
-use crate::napi::js::Handle;
+use crate::napi::js::{self, Handle};
 use crate::napi::raw::{self, napi_call};
 use crate::napi::script;
 use napi::sys;
@@ -121,14 +121,16 @@ impl JsBuffer {
     }
 
     /// Appends `fresh` and hands the buffered messages to `listeners` (an array of functions), in
-    /// one call into JavaScript.
+    /// one call into JavaScript; a listener's exception goes to the module's listener policy
+    /// (`js::rethrow`).
     pub fn deliver(
         &self,
         env: sys::napi_env,
         listeners: sys::napi_value,
         fresh: &[sys::napi_value],
     ) -> Result<()> {
-        let mut args = Vec::with_capacity(fresh.len() + 2);
+        let mut args = Vec::with_capacity(fresh.len() + 3);
+        args.push(js::rethrow(env)?);
         args.push(listeners);
         args.push(JsBuffer::get(env, self.state.0)?);
         args.extend_from_slice(fresh);

@@ -412,9 +412,16 @@ const RETHROW: &str = "(function listenerHelpers() {
   return { rethrow(err) { queueMicrotask(() => { throw err; }); } };
 })";
 
+/// The policy's `rethrow(err)` function, for JavaScript loops that call listeners themselves (the
+/// `'message'` loop of `bindings-node/js/hub.js`).
+pub fn rethrow(env: Env) -> Result<Value> {
+    let helpers = super::script::helpers(env, RETHROW)?;
+    raw::named(env, helpers, c"rethrow")
+}
+
 /// Calls a user listener with `this` undefined, under the one policy of the module for exceptions
 /// thrown by listeners (breaker events, subscription `'message'` / `'error'` / `'close'`; the
-/// `'message'` loop of `bindings-node/js/hub.js` applies the same): the exception neither breaks
+/// `'message'` loop of `bindings-node/js/hub.js` calls [`rethrow`]): the exception neither breaks
 /// the dashfeed call that emitted the event nor stops the other listeners, and it is not
 /// swallowed: it is re-thrown in a microtask, so it reaches `process.on('uncaughtException')`
 /// (without a handler, Node prints it and exits), as an exception thrown by an EventEmitter
