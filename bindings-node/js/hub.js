@@ -1,12 +1,12 @@
 // The JavaScript half of dashfeed's Subscription: the `for await` iterator and the delivery loop of
 // `'message'` listeners, over a buffer the native side fills.
 //
-// Not a module: bindings-node/src/hub/feed.rs compiles this file into the native addon
-// (include_str!) and runs it once per thread; it must stay one function expression returning the
-// helpers. Every decision is native (what is delivered, when, in which order, how a subscription
-// ends); these only move messages the native side already took from the core queue (in batches,
-// into `state.buf`) to their consumer, which JavaScript does far faster than one Node-API call per
-// message can.
+// Not a module: bindings-node/src/hub/buffer.rs includes this file in the native addon (include_str!),
+// and bindings-node/src/napi/script.rs compiles and runs it once per thread; it must stay one function
+// expression returning the helpers. Every decision is native (what is delivered, when, in which
+// order, how a subscription ends); these only move messages the native side already took from the
+// core queue (in batches, into `state.buf`) to their consumer, which JavaScript does far faster than
+// one Node-API call per message can.
 //
 // state — per subscription: `{ buf: Array of Message (oldest first), head: number, closed: boolean,
 //         gen: number }`; the buffered messages are `buf[head..]` (taken by moving `head`, not by

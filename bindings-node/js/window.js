@@ -1,9 +1,9 @@
 // The JavaScript half of dashfeed's Aggregator: dictionary-encodes the text columns of
 // `addMany()` and builds the result objects of `poll()` / `flush()`.
 //
-// Not a module: bindings-node/src/window/script.rs compiles this file into the native addon
-// (include_str!) and runs it once per thread; it must stay one function expression returning the
-// helpers. The native side does the aggregation; these do what JavaScript does far faster than
+// Not a module: bindings-node/src/window.rs includes this file in the native addon (include_str!),
+// and bindings-node/src/napi/script.rs compiles and runs it once per thread; it must stay one function
+// expression returning the helpers. The native side does the aggregation; these do what JavaScript does far faster than
 // Node-API calls can: look strings up in a Map (rather than copying every row's text out of V8),
 // and make objects with a literal (rather than defining fourteen properties per object through
 // Node-API) — a batch may hold a million rows, a poll a result per key.

@@ -7,8 +7,8 @@
 //! properties of the instance by the constructor. The class also has `fire` / `call` getters, which
 //! carry the TypeScript types and make a new pair when reached (only if the own property was
 //! deleted). The children of this module: `options` (constructor options, `stats`, the event
-//! type), `guarded` (the guarded call), `events` (listeners), `js` (raw Node-API plumbing shared
-//! with `limit`).
+//! type), `guarded` (the guarded call and the state its hooks share), `events` (listeners) and
+//! `slots` (the permits of calls in progress).
 
 mod events;
 mod guarded;
