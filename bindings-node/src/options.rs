@@ -59,15 +59,17 @@ pub fn read<'env>(
         }
         match held.iter().find(|k| **k == name) {
             Some(k) => out.held.push((k, v)),
-            None => entries.push((
-                Value::from(name),
-                walk::to_value(v.value().env, v.raw(), DEPTH)?,
-            )),
+            None => entries.push((Value::from(name), value_of(&v)?)),
         }
         Ok(())
     })?;
     out.value = Value::Map(entries);
     Ok(out)
+}
+
+/// The core value of one option value, converted as [`read`] converts the others.
+pub fn value_of(v: &Unknown<'_>) -> Result<Value> {
+    walk::to_value(v.value().env, v.raw(), DEPTH)
 }
 
 /// `_describeOptions(module, options)`: the config the core builds from `options` (the options of

@@ -1,18 +1,16 @@
 //! Options of `new Hub(options)` and `hub.subscribe(dashboard, options)`: `HubOptions` and
 //! `SubscribeOptions` declare them for index.d.ts; the core reads them (`HubConfig::from_value`,
-//! `SubscribeOptions::from_value`: names, defaults, ranges, messages). The clock and the `since`
-//! resume point are JS values, read here.
+//! `SubscribeOptions::from_value`: names, defaults, ranges, messages, the `since` resume point).
+//! The clock is a JS value, read here; a `Message` given as `since` is handed over as its
+//! `{ epoch, seq }`.
 
+use super::message::Message;
 use crate::clock::ManualClock;
 use crate::error::Result;
-use crate::napi::args;
-use dashfeed::hub::{HubConfig, Since, SubscribeOptions as CoreSubscribeOptions};
+use dashfeed::codec::Value;
+use dashfeed::hub::{HubConfig, SubscribeOptions as CoreSubscribeOptions};
 use dashfeed::options::{FromOptions, Style};
-use dashfeed::Error;
-use napi::bindgen_prelude::{
-    ClassInstance, Either, Env, FromNapiValue, JsObjectValue, Null, Object, Unknown,
-};
-use napi::{JsValue, ValueType};
+use napi::bindgen_prelude::{ClassInstance, Either, Env, FromNapiValue, Null, Unknown};
 use napi_derive::napi;
 
 /// Options of `new Hub(options)`; every one is optional. Durations are in milliseconds (the
@@ -83,40 +81,22 @@ pub fn hub_config(
     Ok((config, crate::clock::read(o.held("clock"))?))
 }
 
-/// Reads `hub.subscribe(dashboard, options)` through the core's `SubscribeOptions::from_value`;
-/// the resume point `since` stays here.
+/// Reads `hub.subscribe(dashboard, options)` through the core's `SubscribeOptions::from_value`,
+/// `since` included: a `Message` as `{ epoch, seq }` (its fields are not plain data properties for
+/// the generic walk), any other value as the options reader converts it.
 pub fn subscribe_options(options: Option<Unknown<'_>>) -> Result<CoreSubscribeOptions> {
     let o = crate::options::read(options, &["since"])?;
-    let since = match o.held("since") {
-        Some(s) if !args::nullish(&s)? => Some(since(s)?),
-        _ => None,
-    };
-    Ok(CoreSubscribeOptions {
-        since,
-        ..CoreSubscribeOptions::from_value(&o.value, Style::NODE)?
-    })
-}
-
-/// `since`: `{ epoch, seq }` (a `Message` has both), or `[epoch, seq]`.
-fn since(v: Unknown<'_>) -> Result<Since> {
-    let bad = || Error::invalid("since must be { epoch, seq }, [epoch, seq] or a Message");
-    if v.get_type()? != ValueType::Object {
-        return Err(bad().into());
+    let since = o.held("since");
+    let mut value = o.value;
+    if let (Some(since), Value::Map(entries)) = (since, &mut value) {
+        let since = match ClassInstance::<Message>::from_unknown(since) {
+            Ok(m) => Value::Map(vec![
+                ("epoch".into(), m.inner.epoch().into()),
+                ("seq".into(), m.inner.seq().into()),
+            ]),
+            Err(_) => crate::options::value_of(&since)?,
+        };
+        entries.push(("since".into(), since));
     }
-    let obj = Object::from_unknown(v)?;
-    let (epoch, seq): (Unknown, Unknown) = if v.is_array()? {
-        if obj.get_array_length()? != 2 {
-            return Err(bad().into());
-        }
-        (obj.get_element(0)?, obj.get_element(1)?)
-    } else {
-        (
-            obj.get_named_property("epoch")?,
-            obj.get_named_property("seq")?,
-        )
-    };
-    let epoch = args::string(epoch.value().env, epoch.raw(), "since epoch")?;
-    let seq = args::integer(seq.value().env, seq.raw(), "since seq")?;
-    let seq = u64::try_from(seq).map_err(|_| Error::invalid("since seq must not be negative"))?;
-    Ok(Since::new(epoch, seq))
+    Ok(CoreSubscribeOptions::from_value(&value, Style::NODE)?)
 }
