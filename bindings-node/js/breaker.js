@@ -9,10 +9,11 @@
 // the hot paths:
 // - begin(fn): checks fn, asks the core for a permit: a token (>= 0), or a negative one when the
 //   call is rejected.
-// - rejected(args, holder, token): the answer to a rejected call, as the core decides it:
-//   fallback(...args) with a fallback (it throws what the fallback throws), else RAISED, whose
-//   `error` is the circuit_open error (with retryAfter) to throw or reject with: the open state's
-//   rejections do not throw across the native boundary (a throw there costs more than the call).
+// - rejected(args, RAISED, token): the answer to a rejected call, as the core decides it:
+//   fallback(...args) with a fallback (it throws what the fallback throws), else RAISED, a one-slot
+//   array whose element 0 is the circuit_open error (with retryAfter) to throw or reject with: the
+//   open state's rejections do not throw across the native boundary (a throw there costs more than
+//   the call), and an element is the cheapest slot for the hook to fill.
 // - hold(token): for a half-open trial (odd token) that returned a thenable, moves its permit into
 //   a token of its own, garbage-collected with the pending call (a dropped permit counts as
 //   ignored, freeing the trial slot).
@@ -35,8 +36,8 @@
 
   /** The error `rejected` answered with (in RAISED), taken. */
   function raised() {
-    const err = RAISED.error;
-    RAISED.error = undefined;
+    const err = RAISED[0];
+    RAISED[0] = undefined;
     return err;
   }
 
@@ -83,7 +84,7 @@
       try {
         const token = begin(fn);
         if (token < 0) {
-          const answer = rejected(args, holder, token);
+          const answer = rejected(args, RAISED, token);
           return answer === RAISED ? Promise.reject(raised()) : Promise.resolve(answer);
         }
         let result;
@@ -105,7 +106,7 @@
     call(fn, ...args) {
       const token = begin(fn);
       if (token < 0) {
-        const answer = rejected(args, holder, token);
+        const answer = rejected(args, RAISED, token);
         if (answer === RAISED) throw raised();
         return answer;
       }

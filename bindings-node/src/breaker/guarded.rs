@@ -7,7 +7,7 @@
 //! hooks run the user's error filter and fallback and map the core's answer to JavaScript:
 //! - `begin(fn)`: checks `fn`, asks the core for a permit and keeps it in a slot (`slots`);
 //!   returns its token, or, when rejected, `-1 - retryAfter` (in ms).
-//! - `rejected(args, holder, token)`: answers a rejected call (`fn` was not called) as the core
+//! - `rejected(args, RAISED, token)`: answers a rejected call (`fn` was not called) as the core
 //!   decides (`Guard::rejected`): `fallback(...args)` when set, else `RAISED` carrying the
 //!   `circuit_open` error (with `retryAfter` in ms), which the helper throws or rejects with (a
 //!   throw across the native boundary would cost more than the rest of the rejection).
@@ -104,7 +104,7 @@ impl Shared {
         let (fallback, error_filter) = (fallback.map(|f| f.raw()), error_filter.map(|f| f.raw()));
         let h = js::object(env)?;
         js::set(env, h, c"rethrow", js::object(env)?)?;
-        js::set(env, h, c"raised", js::object(env)?)?;
+        js::set(env, h, c"raised", js::array(env, &[])?)?;
         if let Some(f) = fallback {
             js::set(env, h, c"fallback", f)?;
         }
@@ -303,8 +303,8 @@ fn begin(env: Env, shared: &Rc<Shared>, _this: Value, args: &[Value]) -> Result<
     js::number(env, token)
 }
 
-/// `rejected(args, holder, token)`: the answer to a call `begin` rejected with `token`, as the
-/// core decides it: the fallback's, or `RAISED` holding the `circuit_open` error.
+/// `rejected(args, RAISED, token)`: the answer to a call `begin` rejected with `token`, as the
+/// core decides it: the fallback's, or `RAISED` holding the `circuit_open` error in element 0.
 fn rejected(env: Env, shared: &Rc<Shared>, _this: Value, args: &[Value]) -> Result<Value> {
     let undefined = js::undefined(env)?;
     let arg = |i: usize| args.get(i).copied().unwrap_or(undefined);
@@ -312,8 +312,9 @@ fn rejected(env: Env, shared: &Rc<Shared>, _this: Value, args: &[Value]) -> Resu
     let retry_after = Duration::from_nanos((ms * 1e6).round().max(0.0) as u64);
     match shared.guard.rejected(Error::CircuitOpen { retry_after }) {
         Answer::Raise(e) => {
-            let raised = shared.held(env, c"raised")?;
-            js::set(env, raised, c"error", crate::error::to_js(env, &e)?)?;
+            // RAISED (the helper's one-slot array, passed in): the error goes in element 0.
+            let raised = arg(1);
+            js::set_element(env, raised, 0, crate::error::to_js(env, &e)?)?;
             Ok(raised)
         }
         other => {

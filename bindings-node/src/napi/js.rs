@@ -226,6 +226,11 @@ pub fn set(env: Env, obj: Value, name: &CStr, value: Value) -> Result<()> {
     napi_call!(napi_set_named_property(env, obj, name.as_ptr(), value))
 }
 
+/// `arr[i] = value`.
+pub fn set_element(env: Env, arr: Value, i: u32, value: Value) -> Result<()> {
+    napi_call!(napi_set_element(env, arr, i, value))
+}
+
 /// A new array holding `items`.
 pub fn array(env: Env, items: &[Value]) -> Result<Value> {
     let mut arr = ptr::null_mut();
