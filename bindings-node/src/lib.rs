@@ -28,3 +28,8 @@ mod units;
 mod values;
 mod walk;
 mod window;
+
+/// The module's allocator: jemalloc (docs/architecture.md, "Bindings"). Here, not in the core, so
+/// that the core's tests keep their own counting allocators whatever else a build includes.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

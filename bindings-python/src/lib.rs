@@ -21,6 +21,11 @@ mod window;
 
 use pyo3::prelude::*;
 
+/// The module's allocator: jemalloc (docs/architecture.md, "Bindings"). Here, not in the core, so
+/// that the core's tests keep their own counting allocators whatever else a build includes.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -23,11 +23,6 @@
 // The library has no unsafe code (its tests' counting allocators are separate crates).
 #![forbid(unsafe_code)]
 
-/// The global allocator of the Python and Node modules (feature `jemalloc`).
-#[cfg(feature = "jemalloc")]
-#[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 pub mod breaker;
 pub mod clock;
 #[cfg(feature = "redis")]
