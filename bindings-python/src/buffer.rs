@@ -3,7 +3,7 @@
 //!
 //! pyo3 hides its buffer API under abi3 before 3.11, so the two functions are declared here. CPython has
 //! exported `PyObject_GetBuffer` / `PyBuffer_Release` with this `Py_buffer` layout since 3.3, and they are
-//! in the limited API from 3.11, so an abi3-py39 module may call them on every CPython it loads into.
+//! in the limited API from 3.11, so an abi3 module (Python ≥ 3.10) may call them on every CPython it loads into.
 
 use crate::error::to_py;
 use dashfeed::window::Codes;

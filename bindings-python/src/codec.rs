@@ -22,17 +22,6 @@ use std::vec::Drain;
 /// Payloads with more nodes (or bytes) than this are encoded / decoded with the GIL released.
 const DETACH_OVER: usize = 512;
 
-/// The UTF-8 view of a Python str, borrowed from the string object itself (for other binding files).
-pub fn utf8_of<'a>(s: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
-    utf8(s)
-}
-
-/// The UTF-8 view of a Python str: CPython's cached UTF-8 form, no copy (`PyUnicode_AsUTF8AndSize`,
-/// in the limited API since 3.10, the module's floor).
-fn utf8<'a>(s: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
-    s.to_str()
-}
-
 /// Converts a Python object to a core value, refusing unsupported types and excessive depth.
 pub fn to_value(obj: &Bound<'_, PyAny>, max_depth: usize) -> PyResult<Value> {
     let mut e = ValueEmitter::new();
@@ -57,7 +46,7 @@ impl<E: Emit> Walk<'_, E> {
         self.nodes += 1;
         // Exact checks first: they are the common case and the cheapest.
         if let Ok(s) = obj.cast_exact::<PyString>() {
-            return self.out.emit_str(utf8(s)?).py();
+            return self.out.emit_str(s.to_str()?).py();
         }
         if let Ok(f) = obj.cast_exact::<PyFloat>() {
             return self.out.emit_float(f.value()).py();
@@ -105,7 +94,7 @@ impl<E: Emit> Walk<'_, E> {
             return Ok(());
         }
         if let Ok(s) = obj.cast::<PyString>() {
-            return self.out.emit_str(utf8(s)?).py();
+            return self.out.emit_str(s.to_str()?).py();
         }
         if let Ok(f) = obj.cast::<PyFloat>() {
             return self.out.emit_float(f.value()).py();
@@ -259,7 +248,7 @@ impl<'py> Build for PyBuilder<'py> {
         }
         let slot = key_slot(v);
         if let Some(cached) = &self.keys[slot] {
-            if utf8(cached).map_err(BuildError::Py)? == v {
+            if cached.to_str().map_err(BuildError::Py)? == v {
                 return Ok(cached.clone().into_any());
             }
         }

@@ -11,7 +11,6 @@
 
 use crate::arrow;
 use crate::buffer::{Column as Buf, Elem};
-use crate::codec::utf8_of;
 use crate::error::to_py;
 use arrow_array::ArrayRef;
 use dashfeed::event::now_ms;
@@ -94,7 +93,7 @@ fn ints(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Ints> {
 
 /// The UTF-8 views of str objects (borrowed from them).
 fn utf8_rows<'a>(items: &'a [Bound<'_, PyString>]) -> PyResult<Vec<&'a str>> {
-    items.iter().map(|s| utf8_of(s)).collect()
+    items.iter().map(|s| s.to_str()).collect()
 }
 
 /// The pandas `Categorical` behind `obj` (itself, or the `.array` of a category Series).

@@ -10,17 +10,24 @@ use dashfeed::hub::{Hub, HubConfig, Message, SubscribeOptions, Subscription};
 use dashfeed::options::{FromOptions, Style};
 use dashfeed::Error;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Longest single wait inside a blocking receive, so that Ctrl-C (signals) is noticed promptly.
 const SIGNAL_CHECK: Duration = Duration::from_millis(100);
 
-/// `since` for the core's `SubscribeOptions::from_value`, which reads it: a `Message` becomes
-/// `{"epoch": ..., "seq": ...}`; anything else goes as it converts (a tuple is a pair, a dict a map),
-/// and an object that does not convert goes as its type name, for the core to refuse.
+/// `since` for the core's `SubscribeOptions::from_value`, which reads it: a `Message` or a dict
+/// becomes `{"epoch": ..., "seq": ...}` (a dict's other keys are left out), a tuple or list its
+/// items; each part converts alone, and one that does not (a huge int, an object) goes as its type
+/// name, for the core to refuse with its message.
 fn since_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    let part = |v: &Bound<'_, PyAny>| -> PyResult<Value> {
+        match to_value(v, 1) {
+            Ok(v) => Ok(v),
+            Err(_) => Ok(Value::from(v.get_type().name()?.to_string())),
+        }
+    };
     if let Ok(m) = obj.cast::<PyMessage>() {
         let m = &m.get().inner;
         let map = vec![
@@ -29,10 +36,26 @@ fn since_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
         ];
         return Ok(Value::Map(map));
     }
-    match to_value(obj, 4) {
-        Ok(v) => Ok(v),
-        Err(_) => Ok(Value::from(obj.get_type().name()?.to_string())),
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut map = Vec::new();
+        for key in ["epoch", "seq"] {
+            if let Some(v) = d.get_item(key)? {
+                map.push((key.into(), part(&v)?));
+            }
+        }
+        return Ok(Value::Map(map));
     }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        return Ok(Value::Array(
+            t.iter().map(|v| part(&v)).collect::<PyResult<_>>()?,
+        ));
+    }
+    if let Ok(l) = obj.cast::<PyList>() {
+        return Ok(Value::Array(
+            l.iter().map(|v| part(&v)).collect::<PyResult<_>>()?,
+        ));
+    }
+    part(obj)
 }
 
 /// A fan-out hub: a topic per dashboard with seq numbers, epochs, history, snapshots and subscriptions.

@@ -3,7 +3,7 @@
 //! `WindowResult`. Configuration goes through `AggregatorConfig::from_value`, as in every language.
 
 use crate::clock::{shared, PyManualClock};
-use crate::codec::{to_object, to_value, utf8_of};
+use crate::codec::{to_object, to_value};
 use crate::columns::{self, Floats, Texts, Times};
 use crate::error::{to_py, IntoPyResult};
 use arrow_array::Array;
@@ -117,7 +117,7 @@ impl PyAggregator {
         id: Option<&str>,
     ) -> PyResult<()> {
         // The names are borrowed from the str objects (no copy, no bytes object per call).
-        let (dashboard, metric) = (utf8_of(dashboard)?, utf8_of(metric)?);
+        let (dashboard, metric) = (dashboard.to_str()?, metric.to_str()?);
         let ts = ts.unwrap_or_else(now_ms);
         let tags = tags_vec(tags)?;
         let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

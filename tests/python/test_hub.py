@@ -50,6 +50,32 @@ def test_resume_with_since_and_a_stale_epoch() -> None:
     assert hdr is not None and hdr.kind == "recovered" and hdr.missed == 0
 
 
+def test_since_forms_and_refusals() -> None:
+    hub = dashfeed.Hub(history=10)
+    for i in range(3):
+        hub.publish("ops", {"n": i})
+    snap = hub.snapshot("ops")
+    assert snap is not None
+    live = hub.subscribe("ops")
+    assert [m.kind for m in live.try_recv_many(10)] == ["snapshot"]
+    deep: Any = {"x": 1}
+    for _ in range(20):
+        deep = {"d": deep}
+    # a list pair, and a message-like dict whose other keys are not looked at (however deep)
+    forms: list[Any] = [[snap.epoch, 2], {"epoch": snap.epoch, "seq": 2, "data": deep}]
+    for since in forms:
+        hdr = hub.subscribe("ops", since=since).try_recv()
+        assert hdr is not None and hdr.kind == "recovered" and hdr.missed == 1, since
+    for bad in ("x", (snap.epoch,), {"epoch": snap.epoch}, (snap.epoch, -1), (snap.epoch, 1.5),
+                (snap.epoch, 2**64), (snap.epoch, True), (snap.epoch, object()), object()):
+        with pytest.raises(dashfeed.InvalidInputError) as info:
+            hub.subscribe("ops", since=bad)  # type: ignore[arg-type]
+        assert "since" in str(info.value), bad
+    # the refusals lost nothing: the other subscriber still gets the next publication
+    assert hub.publish("ops", {"n": 3}) == 4
+    assert [(m.kind, m.seq) for m in live.try_recv_many(10)] == [("update", 4)]
+
+
 def test_blocking_iteration_across_threads_and_close_ends_it() -> None:
     hub = dashfeed.Hub()
     sub = hub.subscribe("t")
