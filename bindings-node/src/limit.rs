@@ -137,7 +137,12 @@ impl RateLimiter {
                         key: key_text,
                         deferred: RefCell::new(Some(deferred)),
                     });
-                    waiter.arm(env, crate::units::ms_of(retry_after))?;
+                    if let Err(e) = waiter.arm(env, crate::units::ms_of(retry_after)) {
+                        // The promise is never returned, but an unsettled deferred would keep its
+                        // threadsafe function, and with it the event loop, alive.
+                        waiter.abandon();
+                        return Err(e);
+                    }
                     Ok(promise.into_unknown(env)?)
                 }
                 Err(e) => Err(e.into()),
@@ -209,9 +214,23 @@ impl Waiter {
             return Ok(());
         };
         match outcome {
-            Err(e) => d.reject(crate::error::rejection(env, e)?),
+            Err(e) => match crate::error::rejection(env, e) {
+                Ok(err) => d.reject(err),
+                Err(e) => {
+                    d.reject(napi::Error::from_reason("acquire failed"));
+                    return Err(e);
+                }
+            },
             _ => d.resolve(|_| Ok(())),
         }
         Ok(())
+    }
+
+    /// Settles the promise of a wait that cannot go on (its timer could not be set): a deferred
+    /// left unsettled would keep the event loop alive.
+    fn abandon(&self) {
+        if let Some(d) = self.deferred.borrow_mut().take() {
+            d.reject(napi::Error::from_reason("acquire could not wait"));
+        }
     }
 }

@@ -197,7 +197,9 @@ test('subscribers woken by one publication share its message object and wire byt
   assert.equal(JSON.stringify(a), JSON.stringify(c));
   for (let i = 0; i < 2; i += 1) {
     assert.throws(() => a.raw('xml'), (e) => e.code === 'invalid_input');
+    assert.throws(() => a.raw(5), (e) => e.code === 'invalid_input' && /format/.test(e.message));
   }
+  assert.equal(a.raw(null), a.raw());
   assert.equal(typeof dashfeed.Message.prototype.raw, 'function');
   for (const sub of subs) sub.close();
 });
@@ -366,4 +368,27 @@ test('the process exits once its subscriptions are closed', async () => {
   `;
   const { status, err } = await runChild(code, 15_000);
   assert.equal(status, 0, err);
+});
+
+test('since: only epoch and seq are read; anything else is invalid_input, and loses nothing', () => {
+  const hub = new dashfeed.Hub({ history: 10 });
+  for (let i = 0; i < 3; i += 1) hub.publish('ops', { n: i });
+  const { epoch } = hub.snapshot('ops');
+  const live = hub.subscribe('ops');
+  assert.deepEqual(live.tryRecvMany(10).map((m) => m.kind), ['snapshot']);
+  let deep = { x: 1 };
+  for (let i = 0; i < 20; i += 1) deep = { d: deep };
+  for (const since of [{ epoch, seq: 2, data: deep, f: () => 1 }, [epoch, 2]]) {
+    const sub = hub.subscribe('ops', { since });
+    const hdr = sub.tryRecv();
+    assert.deepEqual([hdr.kind, hdr.missed], ['recovered', 1]);
+    sub.close();
+  }
+  for (const since of [() => 1, Symbol('s'), new Date(), { epoch, seq: 2n ** 64n }, { epoch, seq: {} },
+    [epoch, -1], [epoch], [epoch, 1, 2], { seq: 1 }, { epoch: 1, seq: 1 }, 'x']) {
+    throwsCode(() => hub.subscribe('ops', { since }), 'invalid_input');
+  }
+  assert.equal(hub.publish('ops', { n: 3 }), 4);
+  assert.deepEqual(live.tryRecvMany(10).map((m) => [m.kind, m.seq]), [['update', 4]]);
+  live.close();
 });

@@ -222,10 +222,17 @@ impl Message {
     pub fn raw<'env>(
         &self,
         env: &'env Env,
-        format: Option<String>,
+        format: Option<Unknown<'env>>,
     ) -> napi::Result<Unknown<'env>, Code> {
         guard(|| {
-            let format = format.as_deref().unwrap_or("msgpack").parse::<Format>()?;
+            // Read here, not typed by napi-rs: a non-string is `invalid_input` like a bad name.
+            let format = match format {
+                Some(f) if !crate::napi::args::nullish(&f)? => {
+                    crate::napi::args::string(env.raw(), f.raw(), "format")?
+                }
+                _ => "msgpack".to_owned(),
+            };
+            let format = format.parse::<Format>()?;
             let bytes = self.inner.raw(format)?;
             let buffer = crate::napi::realm::buffer(env.raw(), &bytes)?;
             Ok(unknown(env, buffer))

@@ -10,7 +10,9 @@ use crate::error::Result;
 use dashfeed::codec::Value;
 use dashfeed::hub::{HubConfig, SubscribeOptions as CoreSubscribeOptions};
 use dashfeed::options::{FromOptions, Style};
+use napi::bindgen_prelude::JsObjectValue;
 use napi::bindgen_prelude::{ClassInstance, Either, Env, FromNapiValue, Null, Unknown};
+use napi::{JsValue, ValueType};
 use napi_derive::napi;
 
 /// Options of `new Hub(options)`; every one is optional. Durations are in milliseconds (the
@@ -82,21 +84,56 @@ pub fn hub_config(
 }
 
 /// Reads `hub.subscribe(dashboard, options)` through the core's `SubscribeOptions::from_value`,
-/// `since` included: a `Message` as `{ epoch, seq }` (its fields are not plain data properties for
-/// the generic walk), any other value as the options reader converts it.
+/// `since` included (see [`since_value`]).
 pub fn subscribe_options(options: Option<Unknown<'_>>) -> Result<CoreSubscribeOptions> {
     let o = crate::options::read(options, &["since"])?;
     let since = o.held("since");
     let mut value = o.value;
     if let (Some(since), Value::Map(entries)) = (since, &mut value) {
-        let since = match ClassInstance::<Message>::from_unknown(since) {
-            Ok(m) => Value::Map(vec![
-                ("epoch".into(), m.inner.epoch().into()),
-                ("seq".into(), m.inner.seq().into()),
-            ]),
-            Err(_) => crate::options::value_of(&since)?,
-        };
-        entries.push(("since".into(), since));
+        entries.push(("since".into(), since_value(since)?));
     }
     Ok(CoreSubscribeOptions::from_value(&value, Style::NODE)?)
+}
+
+/// `since` as the core reads it: a `Message`, or any other object, as `{ epoch, seq }` (its other
+/// keys are not looked at, however deep), an array as its first items; each part converted alone. A
+/// part that is not a plain value (an object, a function, a symbol; a BigInt beyond 64 bits) goes as
+/// its type's name, for the core to refuse with `invalid_input` and its message.
+fn since_value(since: Unknown<'_>) -> Result<Value> {
+    if let Ok(m) = ClassInstance::<Message>::from_unknown(since) {
+        return Ok(Value::Map(vec![
+            ("epoch".into(), m.inner.epoch().into()),
+            ("seq".into(), m.inner.seq().into()),
+        ]));
+    }
+    let part = |v: Unknown<'_>| -> Result<Value> {
+        Ok(match v.get_type()? {
+            ValueType::String
+            | ValueType::Number
+            | ValueType::BigInt
+            | ValueType::Boolean
+            | ValueType::Null
+            | ValueType::Undefined => crate::options::value_of(&v)
+                .unwrap_or_else(|_| Value::from("a BigInt beyond 64 bits")),
+            other => Value::from(format!("{other:?}")),
+        })
+    };
+    if since.get_type()? != ValueType::Object {
+        return part(since);
+    }
+    let obj = since.coerce_to_object()?;
+    if since.is_array()? {
+        // A pair: more than 3 items are refused for their count whatever they hold.
+        let len = obj.get_array_length()?.min(3);
+        let items = (0..len).map(|i| part(obj.get_element::<Unknown>(i)?));
+        return Ok(Value::Array(items.collect::<Result<_>>()?));
+    }
+    let mut map = Vec::new();
+    for key in ["epoch", "seq"] {
+        let v: Unknown = obj.get_named_property(key)?;
+        if v.get_type()? != ValueType::Undefined {
+            map.push((key.into(), part(v)?));
+        }
+    }
+    Ok(Value::Map(map))
 }
