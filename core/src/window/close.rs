@@ -10,6 +10,8 @@ use std::collections::btree_map::Entry;
 const SKETCH_POOL_MAX: usize = 4096;
 /// Most spent schedule buckets kept for reuse.
 const BUCKET_POOL_MAX: usize = 64;
+/// Largest spent schedule bucket (in entries) kept for reuse: a burst's big buckets are freed.
+const BUCKET_KEEP_MAX: usize = 1024;
 
 impl Aggregator {
     /// Schedules window `id` of key `kid` to close when the watermark reaches `end`.
@@ -35,6 +37,8 @@ impl Aggregator {
                 .push(WindowResult::of(key, &w, &self.cfg.quantiles, true));
         }
         if slot.windows.is_empty() {
+            // Back inline if it had spilled (no allocation to free otherwise).
+            slot.windows.shrink_to_fit();
             slot.gen = slot.gen.wrapping_add(1);
             self.idle.push_back((kid, slot.gen, tag));
             self.next_evict = self.next_evict.min(tag.saturating_add(self.retain));
@@ -90,7 +94,7 @@ impl Aggregator {
                 }
             }
             bucket.clear();
-            if self.bucket_pool.len() < BUCKET_POOL_MAX {
+            if self.bucket_pool.len() < BUCKET_POOL_MAX && bucket.capacity() <= BUCKET_KEEP_MAX {
                 self.bucket_pool.push(bucket);
             }
         }
@@ -104,10 +108,16 @@ impl Aggregator {
                 break;
             }
             self.idle.pop_front();
-            let slot = &self.keys.slots[kid as usize];
+            let Some(slot) = self.keys.slots.get(kid as usize) else {
+                continue;
+            };
             if slot.gen == gen && slot.windows.is_empty() && slot.key.is_some() {
                 self.keys.remove(kid);
             }
+        }
+        if let Some(n) = self.keys.trim() {
+            self.idle.retain(|&(kid, _, _)| (kid as usize) < n);
+            self.idle.shrink_to_fit();
         }
         self.next_evict = self
             .idle
@@ -167,7 +177,7 @@ impl Aggregator {
         }
         while let Some((_, mut bucket)) = self.sched.pop_first() {
             bucket.clear();
-            if self.bucket_pool.len() < BUCKET_POOL_MAX {
+            if self.bucket_pool.len() < BUCKET_POOL_MAX && bucket.capacity() <= BUCKET_KEEP_MAX {
                 self.bucket_pool.push(bucket);
             }
         }

@@ -9,8 +9,17 @@ use super::accum::Accumulator;
 use crate::error::{Error, Result};
 use crate::event::{Key, MAX_NAME_BYTES};
 use hashbrown::{DefaultHashBuilder, HashTable};
+use smallvec::SmallVec;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
+
+/// Open windows held inline in a [`Slot`].
+pub(crate) const INLINE_WINDOWS: usize = 1;
+
+/// Slot count below which [`KeyTable::trim`] keeps the array as it is.
+const TRIM_MIN: usize = 64;
 
 /// One open window of one key.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,8 +84,10 @@ pub(crate) struct Slot {
     short: Option<ShortKey>,
     /// Hash of the key's parts, kept for rehashing.
     pub hash: u64,
-    /// Open windows, sorted by start.
-    pub windows: Vec<Win>,
+    /// Open windows, sorted by start. The first ones are held in the slot itself, so that the usual
+    /// event (one open window per key, tumbling) reads one place in memory, not the slot and then a
+    /// heap block; a key whose windows spilled to the heap comes back inline when it has none left.
+    pub windows: SmallVec<[Win; INLINE_WINDOWS]>,
     /// Bumped each time the key runs out of open windows; stale idle-list entries carry an older one.
     pub gen: u32,
 }
@@ -88,7 +99,9 @@ pub(crate) struct KeyTable {
     table: HashTable<u32>,
     /// Slots by id (free ones have `key == None`).
     pub slots: Vec<Slot>,
-    free: Vec<u32>,
+    /// Free slot ids, lowest first: new keys fill the array from the bottom, so that the free slots
+    /// gather at its end, where [`trim`](Self::trim) can give them back.
+    free: BinaryHeap<Reverse<u32>>,
     /// Bumped whenever a key is forgotten: a slot id remembered across events (the categorical
     /// columns' name → slot map) is valid only while this has not changed.
     pub removals: u64,
@@ -195,7 +208,7 @@ impl KeyTable {
     /// Interns a key that is not present (the caller has checked with [`find`](Self::find)).
     pub fn insert(&mut self, hash: u64, key: Key) -> u32 {
         let id = match self.free.pop() {
-            Some(id) => id,
+            Some(Reverse(id)) => id,
             None => {
                 self.slots.push(Slot::default());
                 (self.slots.len() - 1) as u32
@@ -223,7 +236,34 @@ impl KeyTable {
         if let Ok(entry) = self.table.find_entry(slot.hash, |&x| x == id) {
             entry.remove();
         }
-        self.free.push(id);
+        self.free.push(Reverse(id));
+    }
+
+    /// Gives back the free slots at the end of the array, with their memory, once at most half of
+    /// the slots hold a key (a burst of keys that went quiet is not kept for ever). Returns the new
+    /// slot count when it shrank: ids from there on are gone, and whoever lists slot ids must drop
+    /// them. Stale ids elsewhere are harmless: the schedule and the partials check the slot exists
+    /// and holds the window id they name.
+    pub fn trim(&mut self) -> Option<usize> {
+        let len = self.slots.len();
+        if len <= TRIM_MIN || self.table.len() * 2 > len {
+            return None;
+        }
+        let mut n = len;
+        while n > 0 && self.slots[n - 1].key.is_none() {
+            n -= 1;
+        }
+        if n == len {
+            return None;
+        }
+        self.slots.truncate(n);
+        self.slots.shrink_to(n.max(TRIM_MIN));
+        self.free.retain(|&Reverse(id)| (id as usize) < n);
+        self.free.shrink_to(self.free.len().max(TRIM_MIN));
+        let slots = &self.slots;
+        self.table
+            .shrink_to(self.table.len(), |&x| slots[x as usize].hash);
+        Some(n)
     }
 
     /// Forgets every key.

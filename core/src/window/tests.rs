@@ -292,6 +292,61 @@ fn closed_window_state_is_freed() {
 }
 
 #[test]
+fn forgotten_keys_give_back_their_slots_and_the_rest_keep_their_windows() {
+    let mut a = agg(cfg(WindowSpec::tumbling(1_000)));
+    // 300 keys; keys 0, 100 and 200 keep reporting every second, the others go quiet.
+    for k in 0..300 {
+        add(&mut a, &format!("m{k}"), 1.0, 0);
+    }
+    let kept = ["m0", "m100", "m200"];
+    for s in 1..70 {
+        for m in kept {
+            add(&mut a, m, 1.0, s * 1_000);
+        }
+    }
+    assert_eq!(
+        a.stats().keys,
+        3,
+        "the quiet keys are forgotten after a minute"
+    );
+    assert!(
+        a.keys.slots.len() <= 201 && a.keys.slots.capacity() < 300,
+        "free slots past the last key are given back: {} of capacity {}",
+        a.keys.slots.len(),
+        a.keys.slots.capacity()
+    );
+    assert!(a
+        .idle
+        .iter()
+        .all(|&(kid, ..)| (kid as usize) < a.keys.slots.len()));
+    // New keys take the lowest free slots; old and new keys aggregate as before.
+    for k in 0..50 {
+        add(&mut a, &format!("new{k}"), 2.0, 70_100);
+        add(&mut a, &format!("new{k}"), 3.0, 70_200);
+    }
+    for m in kept {
+        add(&mut a, m, 5.0, 70_300);
+    }
+    assert!(a.keys.slots.len() <= 201);
+    a.poll();
+    a.advance_to(71_000).unwrap();
+    let r = a.poll();
+    assert_eq!(r.len(), 53);
+    for w in &r {
+        let (count, sum) = if w.key.metric.starts_with("new") {
+            (2, 5.0)
+        } else {
+            (1, 5.0)
+        };
+        assert_eq!((w.start_ms, w.count, w.sum), (70_000, count, sum), "{w:?}");
+    }
+    // Everything forgotten: the slot array shrinks to its floor.
+    a.advance_to(200_000).unwrap();
+    assert_eq!(a.stats().keys, 0);
+    assert!(a.keys.slots.is_empty() && a.idle.is_empty());
+}
+
+#[test]
 fn flush_closes_everything_and_later_events_for_those_windows_are_late() {
     let mut a = agg(cfg(WindowSpec::tumbling(1_000)));
     add(&mut a, "m", 1.0, 100);
