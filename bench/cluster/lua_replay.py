@@ -2,7 +2,10 @@
 shape of bench/cluster's latency phase — one call numbers 10 dashboards × 10 publications, one snapshot
 field each — and prints Redis's own time per call (INFO commandstats): the script's total and each inner
 command's, so that what the Lua glue costs beyond the commands can be read off. ``--variants`` also runs the
-script without its XADD and without XADD's MINID trim, to see what one inner call costs in all.
+script without its XADD and without XADD's MINID trim, to see what one inner call costs in all; as an
+empty script given the same keys and arguments (what EVALSHA costs before any Lua runs); and without
+the bus frames' headers (three numbers turned into text per dashboard), to see what the script's own Lua
+work costs beside its commands.
 
 Run: python3 bench/cluster/lua_replay.py [--calls 3000] [--variants]
 Needs redis-server (tests/python/brokers.py starts it), redis-py and msgpack.
@@ -22,6 +25,7 @@ import msgpack  # noqa: E402
 from brokers import RedisServer  # noqa: E402
 
 XADD = "call('XADD', hist, 'MINID', '~', math.max(0, last - history + 1), last .. '-0', 'd', blob)"
+FRAME = "frames[#frames + 1] = epoch .. '\\n' .. (seq + 1) .. '\\n' .. ts .. '\\n' .. #d .. '\\n' .. #blob .. '\\n' .. d .. blob"
 
 
 def script() -> str:
@@ -51,10 +55,13 @@ def main() -> int:
     args = p.parse_args()
     lua = script()
     assert XADD in lua, "the XADD line changed: update XADD here"
+    assert FRAME in lua, "the frame line changed: update FRAME here"
     variants = {"PUBLISH": lua}
     if args.variants:
         variants["without XADD"] = lua.replace(XADD, "")
         variants["XADD without MINID"] = lua.replace(XADD, "call('XADD', hist, last .. '-0', 'd', blob)")
+        variants["empty script, same arguments"] = "return {}"
+        variants["frames without headers"] = lua.replace(FRAME, "frames[#frames + 1] = blob")
     redis = RedisServer()
     try:
         c = redis.client()
