@@ -22,6 +22,8 @@ const NEW = require(path.resolve(newDir));
 
 const KEYS = Array.from({ length: 1000 }, (_, i) => `m${i}`);
 const MSG = { type: 'update', dashboard: 'host', seq: 42, ts: 1700000000000, data: { cpu: 0.5, mem: 1234, name: 'web-1' } };
+const ROWS = Array.from({ length: 4096 }, (_, i) => KEYS[(i * 7919) % 1000]);
+const ROW_VALUES = Float64Array.from({ length: 4096 }, (_, i) => i * 0.5);
 const noop = () => 0;
 const asyncNoop = async () => 0;
 let flip = 0;
@@ -46,6 +48,8 @@ function cases(m) {
   const mixed = new m.CircuitBreaker({ failureThreshold: 0, failureRate: 1.0, rateWindow: 100, minimumCalls: 100 });
   const encoded = m.encode(MSG);
   const agg = new m.Aggregator({ window: '1m' });
+  const batched = new m.Aggregator({ window: '1s' });
+  let batchTs = 1700000000000;
   return [
     ['breaker fire, closed, sync no-op', () => closed.fire(noop), 20000, true],
     ['breaker fire, closed, async no-op', () => closed.fire(asyncNoop), 20000, true],
@@ -54,6 +58,18 @@ function cases(m) {
     ['encode (small message)', () => m.encode(MSG), 50000, false],
     ['decode (small message)', () => m.decode(encoded), 50000, false],
     ['Aggregator.add (1k keys)', (j) => agg.add('d', KEYS[j % 1000], j, 1700000000000), 50000, false],
+    // One call: 4,096 rows of 1k keys at one event time, 100 ms later each call (1 s windows close
+    // every ten calls), results polled.
+    [
+      'Aggregator.addMany (4,096 rows, 1k keys) + poll',
+      () => {
+        batchTs += 100;
+        batched.addMany('d', ROWS, ROW_VALUES, batchTs);
+        batched.poll();
+      },
+      200,
+      false,
+    ],
   ];
 }
 
