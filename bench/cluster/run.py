@@ -12,7 +12,10 @@ Every run (one contender, one node count, one round) gets a fresh redis-server (
   the way) and ``[cluster] redis = URL``; ``POST /api/events`` → one publication per event, data
   ``{metric: value}``, broadcast to every node's subscribers through Redis. Until the installed module
   accepts ``[cluster]`` (``serve --config F --check``), dashfeed runs on one node without it and the
-  multi-node dashfeed runs are reported as not run.
+  multi-node dashfeed runs are reported as not run. Each dashfeed node runs with ``--workers`` tokio
+  worker threads (``TOKIO_WORKER_THREADS``, default 1 here): a socket.io node runs its JavaScript on one
+  thread, and up to three nodes, redis-server, the clients and the driver share this machine's two cores,
+  where one worker per node spent 10–20% less CPU than two (bench/cluster/probe.py, alternated runs).
 
 Two phases per run, each with its own clients process (bench/cluster/clients.js: ``ws`` for dashfeed,
 ``socket.io-client`` with transports ['websocket'] for socket.io; client j of a dashboard on node j % N):
@@ -78,6 +81,7 @@ from procs import Lines, cpu_seconds, kill  # noqa: E402  (bench/connect's helpe
 from brokers import RedisServer  # noqa: E402  (the test suite's redis-server)
 from report import details, fmt, table, versions  # noqa: E402  (beside this file)
 
+WORKERS = [1]  # tokio worker threads per dashfeed node (--workers)
 CONTENDERS = ["socketio", "dashfeed", "dashfeed-batch"]  # dashfeed-batch: the same nodes, clients with ?batch=1
 
 
@@ -177,6 +181,7 @@ def start_node(kind: str, i: int, redis_url: str, cluster: bool, workdir: str, e
         dashfeed_config(cfg, redis_url if cluster else None)
         cmd = [sys.executable, "-m", "dashfeed", "serve", "--config", cfg]
         pattern = r"listening at https?://[^:\s]+:(\d+)"
+        env = {**env, "TOKIO_WORKER_THREADS": str(WORKERS[0])}
     with open(log, "w", encoding="utf-8") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True,
                                 env=env, cwd=ROOT)
@@ -442,6 +447,8 @@ def main() -> int:
     p.add_argument("--latency-dashboards", type=int, default=10)
     p.add_argument("--latency-clients", type=int, default=3, help="latency phase: clients per node per dashboard")
     p.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up publications before each phase")
+    p.add_argument("--workers", type=int, default=1,
+                   help="tokio worker threads per dashfeed node (TOKIO_WORKER_THREADS)")
     p.add_argument("--batch-ms", type=float, default=10.0, help="one POST per node turn every this many ms")
     p.add_argument("--quiet", type=float, default=2.0, help="deliveries are over after this many s without one")
     p.add_argument("--drain-timeout", type=float, default=30.0, help="longest wait for the deliveries, s")
@@ -449,6 +456,7 @@ def main() -> int:
                    "holding @socket.io/redis-adapter while it is not in the repository's node_modules)")
     p.add_argument("--json", help="also write every run's figures to this file")
     args = p.parse_args()
+    WORKERS[0] = args.workers
     kinds = [k for k in args.contenders.split(",") if k]
     node_counts = [int(x) for x in args.nodes.split(",") if x]
     if any(k not in CONTENDERS for k in kinds) or not kinds:
@@ -516,7 +524,8 @@ def main() -> int:
             json.dump({"args": vars(args), "results": [r for rs in results.values() for r in rs]}, f, indent=1)
 
     print(f"{versions(env)}; median of {args.rounds} round(s); {args.warmup:g} s warm-up excluded; publications "
-          f"in one POST per {args.batch_ms:g} ms, to node 1 and node 2 alternately.\n")
+          f"in one POST per {args.batch_ms:g} ms, to node 1 and node 2 alternately; {args.workers} tokio worker "
+          f"thread(s) per dashfeed node.\n")
     for note in notes:
         print(note + "\n")
     lat_clients = args.latency_dashboards * args.latency_clients

@@ -14,8 +14,17 @@ pub const THREAD_NAME: &str = "dashfeed-worker";
 
 static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
 
-/// Worker count: the available cores, at most 4, at least 2 (so one busy task never starves I/O).
+/// Worker count: the available cores, at most 4, at least 2 (so one busy task never starves I/O);
+/// `TOKIO_WORKER_THREADS` in the environment overrides it, as for any tokio runtime (several
+/// processes sharing few cores may do better with one worker each).
 fn worker_threads() -> usize {
+    if let Some(n) = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+    {
+        return n;
+    }
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -110,3 +111,33 @@ async def test_the_reference_client_reads_json_text_and_the_reference_event_shap
             await loop.run_in_executor(None, post_json, server.url + "/api/events", ambiguous)
         assert e.value.code == 400 and json.loads(e.value.read())["code"] == "invalid_input"
         assert hub.snapshot("other") is None, "nothing of the refused body was published"
+
+
+@pytest.mark.parametrize("workers", ["1", "3"])
+def test_tokio_worker_threads_sets_the_runtime_worker_count(workers: str) -> None:
+    # Several nodes on few cores do better with one worker each (bench/cluster): the standard tokio
+    # variable is honoured. The runtime's threads are counted by name once a server has started it.
+    script = textwrap.dedent(
+        """
+        import asyncio, os
+        import dashfeed
+
+        def workers():
+            names = []
+            for t in os.listdir("/proc/self/task"):
+                with open(f"/proc/self/task/{t}/comm") as f:
+                    names.append(f.read().strip())
+            return sum(1 for n in names if n == "dashfeed-worker")
+
+        async def main():
+            async with dashfeed.Server(dashfeed.Hub()) as server:
+                assert server.port > 0
+                print(workers())
+
+        asyncio.run(main())
+        """
+    )
+    env = {**os.environ, "TOKIO_WORKER_THREADS": workers}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == workers
