@@ -113,7 +113,13 @@ def main() -> int:
     p.add_argument("--call-graph", default="dwarf,16384", help="perf record --call-graph mode")
     p.add_argument("--freq", type=int, default=999, help="perf record -F")
     p.add_argument("--stat", default="", help="with --perf: perf stat -e these events instead of perf record")
+    p.add_argument("--workers", type=int, default=None,
+                   help="tokio worker threads per node (default: TOKIO_WORKER_THREADS or the runtime's own)")
     args = p.parse_args()
+    if args.workers is not None:
+        if args.workers < 1:
+            p.error("--workers: at least 1")
+        bench.WORKERS[0] = args.workers
     soft, hard = bench.resource.getrlimit(bench.resource.RLIMIT_NOFILE)
     bench.resource.setrlimit(bench.resource.RLIMIT_NOFILE, (hard, hard))
     builds = [tuple(b.split("=", 1)) for b in args.builds.split(",") if b] or [("installed", "")]

@@ -15,7 +15,7 @@ Every run (one contender, one node count, one round) gets a fresh redis-server (
   multi-node dashfeed runs are reported as not run. Each dashfeed node runs with ``--workers`` tokio
   worker threads (``TOKIO_WORKER_THREADS``, default 1 here): a socket.io node runs its JavaScript on one
   thread, and up to three nodes, redis-server, the clients and the driver share this machine's two cores,
-  where one worker per node spent 10–20% less CPU than two (bench/cluster/probe.py, alternated runs).
+  where one worker per node spent 9–20% less CPU than two (bench/cluster/probe.py, alternated runs).
 
 Two phases per run, each with its own clients process (bench/cluster/clients.js: ``ws`` for dashfeed,
 ``socket.io-client`` with transports ['websocket'] for socket.io; client j of a dashboard on node j % N):
@@ -81,7 +81,7 @@ from procs import Lines, cpu_seconds, kill  # noqa: E402  (bench/connect's helpe
 from brokers import RedisServer  # noqa: E402  (the test suite's redis-server)
 from report import details, fmt, table, versions  # noqa: E402  (beside this file)
 
-WORKERS = [1]  # tokio worker threads per dashfeed node (--workers)
+WORKERS: List[Optional[int]] = [None]  # tokio worker threads per dashfeed node (--workers; None: the environment's)
 CONTENDERS = ["socketio", "dashfeed", "dashfeed-batch"]  # dashfeed-batch: the same nodes, clients with ?batch=1
 
 
@@ -181,7 +181,8 @@ def start_node(kind: str, i: int, redis_url: str, cluster: bool, workdir: str, e
         dashfeed_config(cfg, redis_url if cluster else None)
         cmd = [sys.executable, "-m", "dashfeed", "serve", "--config", cfg]
         pattern = r"listening at https?://[^:\s]+:(\d+)"
-        env = {**env, "TOKIO_WORKER_THREADS": str(WORKERS[0])}
+        if WORKERS[0] is not None:
+            env = {**env, "TOKIO_WORKER_THREADS": str(WORKERS[0])}
     with open(log, "w", encoding="utf-8") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True,
                                 env=env, cwd=ROOT)
@@ -456,6 +457,8 @@ def main() -> int:
                    "holding @socket.io/redis-adapter while it is not in the repository's node_modules)")
     p.add_argument("--json", help="also write every run's figures to this file")
     args = p.parse_args()
+    if args.workers < 1:
+        p.error("--workers: at least 1")
     WORKERS[0] = args.workers
     kinds = [k for k in args.contenders.split(",") if k]
     node_counts = [int(x) for x in args.nodes.split(",") if x]

@@ -12,23 +12,33 @@ use tokio::runtime::{Builder, Handle, Runtime};
 /// Name of the runtime's worker threads.
 pub const THREAD_NAME: &str = "dashfeed-worker";
 
-static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
+/// Why the runtime could not start: a setting (`invalid_input`) or the system (`internal`).
+enum StartError {
+    Setting(String),
+    System(String),
+}
 
-/// Worker count: the available cores, at most 4, at least 2 (so one busy task never starves I/O);
-/// `TOKIO_WORKER_THREADS` in the environment overrides it, as for any tokio runtime (several
-/// processes sharing few cores may do better with one worker each).
-fn worker_threads() -> usize {
-    if let Some(n) = std::env::var("TOKIO_WORKER_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0)
-    {
-        return n;
+static RUNTIME: OnceLock<std::result::Result<Runtime, StartError>> = OnceLock::new();
+
+/// Worker count: `TOKIO_WORKER_THREADS` when set (a positive integer, as tokio itself requires; one
+/// suits several processes sharing a few cores, at the price of one busy task holding up the rest),
+/// else the available cores, at most 4, at least 2 (so one busy task never starves I/O).
+fn worker_threads() -> std::result::Result<usize, StartError> {
+    match std::env::var_os("TOKIO_WORKER_THREADS") {
+        Some(v) => v
+            .to_str()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .ok_or_else(|| {
+                StartError::Setting(format!(
+                    "TOKIO_WORKER_THREADS must be a positive integer, not {v:?}"
+                ))
+            }),
+        None => Ok(std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(2, 4)),
     }
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(2, 4)
 }
 
 /// The shared runtime, started on first call.
@@ -36,14 +46,21 @@ pub fn get() -> Result<&'static Runtime> {
     RUNTIME
         .get_or_init(|| {
             Builder::new_multi_thread()
-                .worker_threads(worker_threads())
+                .worker_threads(worker_threads()?)
                 .thread_name(THREAD_NAME)
                 .enable_all()
                 .build()
-                .map_err(|e| e.to_string())
+                .map_err(|e| StartError::System(e.to_string()))
         })
         .as_ref()
-        .map_err(|e| Error::Internal(format!("cannot start the tokio runtime: {e}")))
+        .map_err(|e| match e {
+            StartError::Setting(msg) => {
+                Error::invalid(format!("cannot start the tokio runtime: {msg}"))
+            }
+            StartError::System(msg) => {
+                Error::Internal(format!("cannot start the tokio runtime: {msg}"))
+            }
+        })
 }
 
 /// A handle to the shared runtime, for spawning.

@@ -113,31 +113,48 @@ async def test_the_reference_client_reads_json_text_and_the_reference_event_shap
         assert hub.snapshot("other") is None, "nothing of the refused body was published"
 
 
-@pytest.mark.parametrize("workers", ["1", "3"])
+@pytest.mark.parametrize("workers", ["1", "3", "0", "two"])
 def test_tokio_worker_threads_sets_the_runtime_worker_count(workers: str) -> None:
     # Several nodes on few cores do better with one worker each (bench/cluster): the standard tokio
-    # variable is honoured. The runtime's threads are counted by name once a server has started it.
+    # variable is honoured, and a value tokio would refuse is refused with the input code. The
+    # runtime's threads are counted by name (a thread names itself when it first runs: polled).
     script = textwrap.dedent(
         """
-        import asyncio, os
+        import asyncio, os, sys, time
         import dashfeed
 
         def workers():
             names = []
             for t in os.listdir("/proc/self/task"):
-                with open(f"/proc/self/task/{t}/comm") as f:
-                    names.append(f.read().strip())
+                try:
+                    with open(f"/proc/self/task/{t}/comm") as f:
+                        names.append(f.read().strip())
+                except FileNotFoundError:
+                    pass
             return sum(1 for n in names if n == "dashfeed-worker")
 
-        async def main():
+        async def main(expected):
             async with dashfeed.Server(dashfeed.Hub()) as server:
                 assert server.port > 0
+                deadline = time.monotonic() + 10
+                while workers() != expected and time.monotonic() < deadline:
+                    time.sleep(0.01)
                 print(workers())
 
-        asyncio.run(main())
+        try:
+            asyncio.run(main(int(sys.argv[1])))
+        except dashfeed.DashfeedError as e:
+            print(e.code, e)
         """
     )
     env = {**os.environ, "TOKIO_WORKER_THREADS": workers}
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    expected = workers if workers.isdigit() and int(workers) > 0 else "0"
+    out = subprocess.run(
+        [sys.executable, "-c", script, expected], capture_output=True, text=True, timeout=60, env=env
+    )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == workers
+    if expected != "0":
+        assert out.stdout.strip() == workers
+    else:
+        assert out.stdout.startswith("invalid_input "), out.stdout
+        assert f'TOKIO_WORKER_THREADS must be a positive integer, not "{workers}"' in out.stdout

@@ -3,6 +3,7 @@
 //! `updates`, and `flush`.
 
 use super::aggregator::Aggregator;
+use super::keys::INLINE_WINDOWS;
 use super::result::WindowResult;
 use std::collections::btree_map::Entry;
 
@@ -36,9 +37,12 @@ impl Aggregator {
             self.ready
                 .push(WindowResult::of(key, &w, &self.cfg.quantiles, true));
         }
-        if slot.windows.is_empty() {
-            // Back inline if it had spilled (no allocation to free otherwise).
+        if slot.windows.spilled() && slot.windows.len() <= INLINE_WINDOWS {
+            // Back inline (a key that keeps two windows open around each boundary, with lateness,
+            // spills and comes back once per window).
             slot.windows.shrink_to_fit();
+        }
+        if slot.windows.is_empty() {
             slot.gen = slot.gen.wrapping_add(1);
             self.idle.push_back((kid, slot.gen, tag));
             self.next_evict = self.next_evict.min(tag.saturating_add(self.retain));
@@ -117,7 +121,9 @@ impl Aggregator {
         }
         if let Some(n) = self.keys.trim() {
             self.idle.retain(|&(kid, _, _)| (kid as usize) < n);
-            self.idle.shrink_to_fit();
+            if self.idle.capacity() > 4 * self.idle.len().max(16) {
+                self.idle.shrink_to_fit();
+            }
         }
         self.next_evict = self
             .idle

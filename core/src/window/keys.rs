@@ -1,9 +1,13 @@
 //! Key interning for the aggregator's hot path: a [`KeyTable`] maps (dashboard, metric, sorted tags) to
 //! a small slot id without allocating when the key already exists (a `hashbrown::HashTable` of ids,
 //! probed with a precomputed foldhash of the borrowed parts), and each [`Slot`] holds the key's open
-//! windows ([`Win`]) in a small `Vec` that keeps its capacity while the key lives. A tag-less key with
-//! short names also keeps an inline copy of them ([`ShortKey`]), so that the usual lookup compares bytes
-//! in the slot itself instead of following the key's pointers.
+//! windows ([`Win`]), the first of them inside the slot itself (more spill to the heap until they
+//! close). A tag-less key with short names also keeps an inline copy of them ([`ShortKey`]), so that the
+//! usual lookup compares bytes in the slot itself instead of following the key's pointers.
+//!
+//! Slot ids are reused lowest first, and free slots at the end of the array are given back
+//! ([`KeyTable::trim`]); a key that stays at a high id after a burst keeps the array (and the table)
+//! at that size until it is forgotten too.
 
 use super::accum::Accumulator;
 use crate::error::{Error, Result};
@@ -18,7 +22,8 @@ use std::sync::Arc;
 /// Open windows held inline in a [`Slot`].
 pub(crate) const INLINE_WINDOWS: usize = 1;
 
-/// Slot count below which [`KeyTable::trim`] keeps the array as it is.
+/// Slot count up to which [`KeyTable::trim`] keeps the array as it is, and the least capacity it
+/// leaves.
 const TRIM_MIN: usize = 64;
 
 /// One open window of one key.
@@ -105,6 +110,8 @@ pub(crate) struct KeyTable {
     /// Bumped whenever a key is forgotten: a slot id remembered across events (the categorical
     /// columns' name → slot map) is valid only while this has not changed.
     pub removals: u64,
+    /// Times [`trim`](Self::trim) gave slots back (for tests and stats).
+    pub trims: u64,
 }
 
 pub(crate) use crate::event::check_name;
@@ -263,6 +270,7 @@ impl KeyTable {
         let slots = &self.slots;
         self.table
             .shrink_to(self.table.len(), |&x| slots[x as usize].hash);
+        self.trims += 1;
         Some(n)
     }
 

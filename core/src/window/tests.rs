@@ -328,6 +328,12 @@ fn forgotten_keys_give_back_their_slots_and_the_rest_keep_their_windows() {
         add(&mut a, m, 5.0, 70_300);
     }
     assert!(a.keys.slots.len() <= 201);
+    assert!(
+        a.keys.slots[1..=50]
+            .iter()
+            .all(|s| s.key.as_ref().is_some_and(|k| k.metric.starts_with("new"))),
+        "new keys take the lowest free ids"
+    );
     a.poll();
     a.advance_to(71_000).unwrap();
     let r = a.poll();

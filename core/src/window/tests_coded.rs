@@ -34,14 +34,15 @@ fn rows(n: usize, keys: u64, span: i64, seed: u64) -> Rows {
     let mut ts = Vec::new();
     for i in 0..n {
         let t = span * i as i64 / n as i64;
-        // One half of the keys in the first half of the time, the other half after (so keys go
-        // idle and are forgotten), and now and then any key (so forgotten keys come back).
-        let half = if t < span / 2 { 0 } else { keys / 2 };
-        codes.push(if r(50) == 0 {
-            r(keys)
+        // A third of the keys in the first and last thirds of the time, the others in the middle
+        // one (so keys go idle and are forgotten, the later ones from the end of the slot array,
+        // which is then given back), and now and then any key (so forgotten keys come back).
+        let (lo, n_keys) = if t < span / 3 || t >= 2 * span / 3 {
+            (0, keys / 3)
         } else {
-            half + r(keys / 2)
-        } as u32);
+            (keys / 3, keys - keys / 3)
+        };
+        codes.push(if r(50) == 0 { r(keys) } else { lo + r(n_keys) } as u32);
         values.push(r(1000) as f64 / 7.0);
         ts.push(if r(20) == 0 { t - r(5_000) as i64 } else { t });
     }
@@ -62,12 +63,12 @@ fn coded_rows_give_the_results_of_adding_them_one_by_one() {
         WindowSpec::session(700),
         WindowSpec::count(3),
     ];
-    let names: Vec<String> = (0..37).map(|i| format!("m{i}")).collect();
+    let names: Vec<String> = (0..151).map(|i| format!("m{i}")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     for window in kinds {
         // 10 minutes of event time: keys idle for over a minute are forgotten and their slots
         // reused by others within the batch.
-        let (codes, values, ts) = rows(5_000, 37, 600_000, 7);
+        let (codes, values, ts) = rows(5_000, 151, 600_000, 7);
         let mut one = agg(window);
         for i in 0..codes.len() {
             let m = refs[codes[i] as usize];
@@ -105,6 +106,11 @@ fn coded_rows_give_the_results_of_adding_them_one_by_one() {
                     .unwrap();
             }
             assert!(coded.keys.removals > 0, "keys were forgotten mid-batch");
+            // (Count windows keep most keys open: few go idle, none from the array's end.)
+            assert!(
+                coded.keys.trims > 0 || !window.is_time_based(),
+                "free slots were given back mid-batch"
+            );
             assert_eq!(
                 results(&mut coded),
                 results(&mut reference),
