@@ -3,7 +3,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
-const { spawn } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const path = require('node:path');
 const WebSocket = require('ws');
 const { Hub, Server } = require('../../index.js');
@@ -201,4 +201,47 @@ test('listen() on a taken port rejects with a coded error; the first server keep
   assert.equal(res.status, 200);
   await first.close();
   await second.close(); // closing a server that never listened does nothing
+});
+
+test('TOKIO_WORKER_THREADS sets the runtime worker count; a bad value is invalid_input', () => {
+  // The same runtime setting as in Python (tests/python/test_server_plain.py): counted by thread name
+  // in a fresh process once a server has started the runtime (a thread names itself when it first
+  // runs: polled, bounded).
+  const script = `
+    const fs = require('node:fs');
+    const { Hub, Server } = require(${JSON.stringify(path.join(ROOT, 'index.js'))});
+    const workers = () => fs.readdirSync('/proc/self/task').filter((t) => {
+      try { return fs.readFileSync('/proc/self/task/' + t + '/comm', 'utf8').trim() === 'dashfeed-worker'; }
+      catch { return false; }
+    }).length;
+    (async () => {
+      const expected = Number(process.argv[1]);
+      let server;
+      try {
+        server = new Server(new Hub(), { port: 0 });
+        await server.listen();
+      } catch (e) {
+        console.log(e.code + ' ' + e.message);
+        return;
+      }
+      const deadline = Date.now() + 10000;
+      while (workers() !== expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      console.log(String(workers()));
+      await server.close();
+    })();
+  `;
+  for (const [value, expected] of [['1', '1'], ['3', '3'], ['0', null], ['two', null]]) {
+    const out = spawnSync(process.execPath, ['-e', script, expected ?? '0'], {
+      env: { ...process.env, TOKIO_WORKER_THREADS: value },
+      encoding: 'utf8',
+      timeout: 60000,
+    });
+    assert.equal(out.status, 0, out.stderr);
+    if (expected !== null) {
+      assert.equal(out.stdout.trim(), expected, `TOKIO_WORKER_THREADS=${value}`);
+    } else {
+      assert.match(out.stdout, /^invalid_input /, out.stdout);
+      assert.ok(out.stdout.includes(`TOKIO_WORKER_THREADS must be a positive integer, not "${value}"`), out.stdout);
+    }
+  }
 });

@@ -91,7 +91,7 @@ pub(crate) struct Slot {
     pub hash: u64,
     /// Open windows, sorted by start. The first ones are held in the slot itself, so that the usual
     /// event (one open window per key, tumbling) reads one place in memory, not the slot and then a
-    /// heap block; a key whose windows spilled to the heap comes back inline when it has none left.
+    /// heap block; a key whose windows spilled to the heap comes back inline when one is left.
     pub windows: SmallVec<[Win; INLINE_WINDOWS]>,
     /// Bumped each time the key runs out of open windows; stale idle-list entries carry an older one.
     pub gen: u32,
@@ -110,7 +110,7 @@ pub(crate) struct KeyTable {
     /// Bumped whenever a key is forgotten: a slot id remembered across events (the categorical
     /// columns' name → slot map) is valid only while this has not changed.
     pub removals: u64,
-    /// Times [`trim`](Self::trim) gave slots back (for tests and stats).
+    /// Times [`trim`](Self::trim) gave slots back (read by the tests).
     pub trims: u64,
 }
 
