@@ -12,6 +12,7 @@ mod columns;
 mod connect;
 mod error;
 mod event;
+mod gc;
 mod hub;
 mod limit;
 mod options;

@@ -6,6 +6,7 @@ use crate::clock::{shared, PyManualClock};
 use crate::codec::{to_object, to_value};
 use crate::columns::{self, Floats, Texts, Times};
 use crate::error::{to_py, IntoPyResult};
+use crate::gc::untracked_list;
 use arrow_array::Array;
 use dashfeed::codec::Value;
 use dashfeed::event::now_ms;
@@ -224,23 +225,21 @@ impl PyAggregator {
     }
 
     /// The results ready so far (closed windows, and partials in `updates` mode), oldest first.
-    fn poll(&self) -> PyResult<Vec<PyWindowResult>> {
-        Ok(self
-            .lock()?
-            .poll()
-            .into_iter()
-            .map(|inner| PyWindowResult { inner })
-            .collect())
+    fn poll<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let results = self.lock()?.poll();
+        untracked_list(
+            py,
+            results.into_iter().map(|inner| PyWindowResult { inner }),
+        )
     }
 
     /// Closes every open window and returns all pending results (for shutdown).
-    fn flush(&self) -> PyResult<Vec<PyWindowResult>> {
-        Ok(self
-            .lock()?
-            .flush()
-            .into_iter()
-            .map(|inner| PyWindowResult { inner })
-            .collect())
+    fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let results = self.lock()?.flush();
+        untracked_list(
+            py,
+            results.into_iter().map(|inner| PyWindowResult { inner }),
+        )
     }
 
     /// The events that arrived after their window closed, as dicts (dashboard, metric, value, ts, id, tags).

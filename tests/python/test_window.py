@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import numpy as np
@@ -21,6 +22,21 @@ def test_tumbling_results_have_attributes_and_to_dict() -> None:
     assert r.final is True and set(r.quantiles) == {"p50", "p99"}
     d = r.to_dict()
     assert d["count"] == 4 and d["tags"] == {"core": "0"} and d["final"] is True
+
+
+def test_results_are_out_of_the_cycle_collectors_reach() -> None:
+    """A result holds no Python reference, so it is not tracked by the cycle collector: polling thousands of
+    results must not make the collector walk them (and, in full collections, the rest of the heap)."""
+    agg = dashfeed.Aggregator(window="1s")
+    agg.add_many("d", ["m%d" % (i % 500) for i in range(2000)], np.ones(2000), np.arange(2000) * 10)
+    polled, flushed = agg.poll(), agg.flush()
+    assert len(polled) == 1900 and len(flushed) == 100
+    assert not any(gc.is_tracked(r) for r in polled + flushed)
+    assert gc.is_tracked(polled)  # the list itself is an ordinary list
+    r = polled[0]
+    del polled, flushed
+    gc.collect()
+    assert (r.metric, r.count, r.start) == ("m0", 1, 0)  # still alive and whole after a collection
 
 
 def test_window_helpers_and_durations() -> None:
