@@ -1,10 +1,13 @@
 //! Memory an aggregator really retains (counted by a global allocator, not by open-window counts):
 //! what one open key costs, that closed windows and forgotten keys give their memory back, and that
-//! a key whose windows spilled out of its slot (several open at once) returns to the inline form.
+//! a key whose windows spilled out of its slot (several open at once) returns to the inline form,
+//! and that the categorical columns' name → slot memo stays small next to the keys.
 //!
 //! This binary holds one test, so that no other thread allocates during the measurement.
 
-use dashfeed::window::{Aggregator, AggregatorConfig, WindowSpec, MIN_KEY_RETAIN_MS};
+use dashfeed::window::{
+    Aggregator, AggregatorConfig, Batch, Codes, Column, Names, WindowSpec, MIN_KEY_RETAIN_MS,
+};
 use std::sync::atomic::Ordering::Relaxed;
 
 mod alloc_support;
@@ -103,4 +106,56 @@ fn open_keys_cost_a_bounded_few_hundred_bytes_and_closed_state_is_given_back() {
         "a dropped aggregator frees everything: {} bytes left",
         live() - base
     );
+
+    // Categorical input: the name → slot memo kept between calls costs at most a few bytes per key.
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let codes: Vec<u32> = (0..KEYS as u32).collect();
+    let values = vec![1.0; KEYS];
+    let many: Vec<String> = (0..10 * KEYS).map(|i| format!("other_{i}")).collect();
+    let many_refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let base = live();
+    let mut agg = Aggregator::new(AggregatorConfig::new(WindowSpec::Tumbling {
+        size_ms: 1000,
+    }))
+    .unwrap();
+    agg.add_batch(coded(&refs, &codes, &values)).unwrap();
+    let all = live() - base;
+    assert!(
+        all <= one + KEYS * 16,
+        "{} bytes per key added as a coded column ({per_key} one by one)",
+        all / KEYS
+    );
+    // A column of ten times as many categories as there are keys, of which the rows use three: no
+    // memo is kept for it.
+    let before = live();
+    agg.add_batch(coded(&many_refs, &codes[..3], &values[..3]))
+        .unwrap();
+    let grown = live() as isize - before as isize;
+    assert!(
+        grown <= 16 * 1024,
+        "a call over {} names of which 3 were used kept {grown} bytes",
+        many.len()
+    );
+    drop(agg);
+    assert!(
+        live() <= base + 1024,
+        "a dropped aggregator frees everything"
+    );
+}
+
+/// A batch of `values.len()` rows at time 100 on dashboard `d`, the metric column coded.
+fn coded<'a>(names: &'a [&'a str], codes: &'a [u32], values: &'a [f64]) -> Batch<'a> {
+    Batch {
+        dashboards: Names::One("d"),
+        metrics: Names::Coded {
+            names,
+            codes: Codes::U32(codes),
+            valid: None,
+        },
+        values,
+        values_valid: None,
+        ts: Column::One(100),
+        ts_valid: None,
+        tags: &[],
+    }
 }

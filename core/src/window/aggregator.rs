@@ -3,6 +3,7 @@
 //! `take_late`, `flush`) and [`AggregatorStats`]. Event placement is in `place.rs`, closing in
 //! `close.rs`; the semantics are documented on the [`window`](super) module.
 
+use super::coded::CodeMemo;
 use super::config::AggregatorConfig;
 use super::keys::{check_name, check_tags, KeyTable};
 use super::result::WindowResult;
@@ -39,6 +40,8 @@ pub struct Aggregator {
     pub(super) cfg: AggregatorConfig,
     pub(super) clock: SharedClock,
     pub(super) keys: KeyTable,
+    /// Categorical columns' name code → slot map, kept across calls.
+    pub(super) memo: CodeMemo,
     /// Close schedule: window end → (window id, key slot) of windows that end there (sessions may have
     /// moved on: checked when the entry comes due).
     pub(super) sched: BTreeMap<i64, Vec<(u64, u32)>>,
@@ -104,6 +107,7 @@ impl Aggregator {
             cfg: config,
             clock,
             keys: KeyTable::default(),
+            memo: CodeMemo::default(),
             sched: BTreeMap::new(),
             bucket_pool: Vec::new(),
             idle: VecDeque::new(),

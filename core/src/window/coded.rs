@@ -4,9 +4,13 @@
 //! [`Aggregator::add_batch`], which validates the whole [`Batch`] before applying any row.
 //!
 //! A coded column is applied without touching a string per row: each distinct name is resolved to
-//! its key slot once (hashed and interned the first time a row uses it) and the rows go straight to
-//! that slot. A slot id stays valid until a key is forgotten (`KeyTable::removals`); the map is then
-//! rebuilt lazily, so the results are exactly those of adding the rows one by one.
+//! its key slot once per call (hashed and interned the first time a row uses it) and the rows go
+//! straight to that slot. The name → slot map ([`CodeMemo`]) is kept across calls and each entry is
+//! checked against its slot's key the first time a call uses it, so a caller that sends the same
+//! categories call after call pays one byte comparison per name instead of a hash and a probe; a key
+//! forgotten mid-call makes every entry checked again, so the results are exactly those of adding the
+//! rows one by one. While a row is placed, the slot of a row a few on is prefetched: with many keys,
+//! the slots do not fit in cache and each row would otherwise wait for memory.
 
 use super::aggregator::Aggregator;
 use super::batch::Column;
@@ -356,8 +360,9 @@ impl Aggregator {
         }
     }
 
-    /// Applies validated rows whose key is `key_of(code)`: each code's slot is resolved once and
-    /// remembered while no key is forgotten.
+    /// Applies validated rows whose key is `key_of(code)`. Each code's slot comes from the
+    /// [`CodeMemo`] (checked against the slot's key the first time a call uses it) or from a lookup,
+    /// and the slot of the row [`AHEAD`] rows on is prefetched while this one is placed.
     fn apply_coded<'n>(
         &mut self,
         names: usize,
@@ -366,38 +371,111 @@ impl Aggregator {
         tags: &[(&str, &str)],
         key_of: impl Fn(usize) -> (&'n str, &'n str),
     ) {
-        const UNKNOWN: u32 = u32::MAX;
-        let mut slots = vec![UNKNOWN; names];
+        let mut memo = std::mem::take(&mut self.memo);
+        memo.begin(names);
         let mut epoch = self.keys.removals;
         with_codes!(codes, rows => {
             for (i, (&c, &v)) in rows.iter().zip(b.values).enumerate() {
+                if let Some(&ahead) = rows.get(i + AHEAD) {
+                    let k = ahead.index().unwrap_or(0) as usize;
+                    if let Some(e) = memo.entries.get(k) {
+                        self.keys.prefetch(e.kid);
+                    }
+                }
                 let k = c.index().unwrap_or(0) as usize;
                 let ts = b.ts.get(i);
                 if self.keys.removals != epoch {
-                    slots.fill(UNKNOWN);
+                    // A forgotten key's slot may be reused: check every entry again before use.
+                    memo.restamp();
                     epoch = self.keys.removals;
                 }
                 self.seq += 1;
                 let (d, m) = key_of(k);
-                let kid = match slots[k] {
-                    UNKNOWN => {
-                        let hash = self.keys.hash(d, m, tags);
-                        match self.slot_for(hash, d, m, tags, ts) {
-                            Some(kid) => {
-                                slots[k] = kid;
-                                kid
-                            }
-                            None => {
-                                self.push_late(d, m, v, ts, tags, None);
-                                self.observe(ts);
-                                continue;
-                            }
+                let e = memo.entries[k];
+                let kid = if e.stamp == memo.stamp {
+                    e.kid
+                } else if self.keys.holds(e.kid, d, m, tags) {
+                    memo.entries[k].stamp = memo.stamp;
+                    e.kid
+                } else {
+                    let hash = self.keys.hash(d, m, tags);
+                    match self.slot_for(hash, d, m, tags, ts) {
+                        Some(kid) => {
+                            memo.entries[k] = MemoEntry { kid, stamp: memo.stamp };
+                            kid
+                        }
+                        None => {
+                            self.push_late(d, m, v, ts, tags, None);
+                            self.observe(ts);
+                            continue;
                         }
                     }
-                    kid => kid,
                 };
                 self.place(kid, d, m, v, ts, tags, None);
             }
         });
+        // Kept for the next call only while it is small next to the keys themselves (a column
+        // with many unused categories gets a memo for this call only).
+        if names <= 2 * self.keys.len() + MEMO_SPARE {
+            self.memo = memo;
+        }
+    }
+}
+
+/// Names a [`CodeMemo`] may have beyond two per interned key and still be kept between calls: the
+/// memo (8 bytes per name) retains at most 16 bytes per key, a few percent of a key's cost, plus
+/// 32 KiB.
+const MEMO_SPARE: usize = 4096;
+
+/// Rows looked ahead to prefetch their key slot: enough to cover a miss to memory at a few ns per
+/// row, few enough that the prefetched lines are still there when the row comes.
+const AHEAD: usize = 16;
+
+/// A slot id no key has.
+const UNKNOWN: u32 = u32::MAX;
+
+/// The categorical columns' name code → key slot map, kept across calls.
+///
+/// Entry `k` is the slot the name of code `k` had when last seen. It is trusted while its stamp is
+/// the current one (set during this call, no key forgotten since) and otherwise checked against the
+/// slot's key before use, so it stays right when the names, their order or the tags change between
+/// calls, and saves the hash and the table probe when they do not (the usual case: the same
+/// categories call after call). Its size follows the last call's number of names, and it is kept
+/// only while that is at most two per interned key plus [`MEMO_SPARE`].
+#[derive(Debug, Default)]
+pub(super) struct CodeMemo {
+    entries: Vec<MemoEntry>,
+    /// The stamp of entries trusted now (0: none).
+    pub(super) stamp: u32,
+}
+
+/// One name's remembered slot.
+#[derive(Debug, Clone, Copy)]
+struct MemoEntry {
+    kid: u32,
+    stamp: u32,
+}
+
+impl CodeMemo {
+    /// Starts a call over `names` names: one entry each, none trusted yet.
+    fn begin(&mut self, names: usize) {
+        let stale = MemoEntry {
+            kid: UNKNOWN,
+            stamp: 0,
+        };
+        self.entries.resize(names, stale);
+        if self.entries.capacity() > 2 * names + 64 {
+            self.entries.shrink_to_fit();
+        }
+        self.restamp();
+    }
+
+    /// Makes every entry untrusted (a new stamp; entries are reset when the counter wraps).
+    fn restamp(&mut self) {
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.entries.iter_mut().for_each(|e| e.stamp = 0);
+            self.stamp = 1;
+        }
     }
 }

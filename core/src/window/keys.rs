@@ -212,6 +212,45 @@ impl KeyTable {
             .copied()
     }
 
+    /// Whether slot `id` holds the key (tags sorted): the check of a remembered slot id.
+    #[inline]
+    pub fn holds<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        id: u32,
+        d: &str,
+        m: &str,
+        tags: &[(K, V)],
+    ) -> bool {
+        self.slots
+            .get(id as usize)
+            .is_some_and(|slot| match &slot.short {
+                Some(short) => tags.is_empty() && short.matches(d, m),
+                None => slot.key.as_deref().is_some_and(|k| same_key(k, d, m, tags)),
+            })
+    }
+
+    /// Asks the CPU to start loading slot `id` (its key and first window), when it exists: a hint
+    /// for a row a few rows on, so that its slot is in cache when the row comes.
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    pub fn prefetch(&self, id: u32) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(slot) = self.slots.get(id as usize) {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let p = std::ptr::from_ref(slot).cast::<i8>();
+            let size = std::mem::size_of::<Slot>();
+            let mut at = 0;
+            while at < size {
+                // SAFETY: a prefetch is a hint that never faults nor reads into the program; the
+                // address is inside `slot`.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at)) };
+                at += 64;
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = id;
+    }
+
     /// Interns a key that is not present (the caller has checked with [`find`](Self::find)).
     pub fn insert(&mut self, hash: u64, key: Key) -> u32 {
         let id = match self.free.pop() {

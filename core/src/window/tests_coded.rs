@@ -286,3 +286,90 @@ fn bad_batches_are_refused_with_invalid_input_and_apply_nothing() {
     );
     assert_eq!((r[1].key.metric.as_str(), r[1].count), ("b", 1));
 }
+
+#[test]
+fn the_name_memo_stays_right_when_names_order_and_tags_change_between_calls() {
+    // Each call sends the names in another order (a code means another name from call to call),
+    // some calls with tags and some without, some with more names than rows use: the memo's
+    // remembered slots must be checked, not trusted, across calls.
+    let names: Vec<String> = (0..97).map(|i| format!("n{i}")).collect();
+    let (rows_codes, values, ts) = rows(6_000, 97, 400_000, 11);
+    let mut r = rng(5);
+    let mut coded = agg(WindowSpec::tumbling(1_000));
+    let mut reference = agg(WindowSpec::tumbling(1_000));
+    let mut at = 0;
+    let mut call = 0;
+    while at < rows_codes.len() {
+        let end = (at + 1 + r(400) as usize).min(rows_codes.len());
+        // A permutation of the names (rotated and, every other call, reversed), plus unused ones.
+        let mut order: Vec<usize> = (0..names.len()).collect();
+        order.rotate_left(call * 7 % names.len());
+        if call % 2 == 1 {
+            order.reverse();
+        }
+        let mut position = vec![0u32; names.len()];
+        for (p, &n) in order.iter().enumerate() {
+            position[n] = p as u32;
+        }
+        let mut list: Vec<&str> = order.iter().map(|&n| names[n].as_str()).collect();
+        list.extend(["unused-a", "unused-b"].iter().take(call % 3));
+        let codes: Vec<u32> = rows_codes[at..end]
+            .iter()
+            .map(|&c| position[c as usize])
+            .collect();
+        let tags: &[(&str, &str)] = if call % 3 == 2 { &[("h", "x")] } else { &[] };
+        coded
+            .add_batch(Batch {
+                dashboards: Names::One("d"),
+                metrics: Names::Coded {
+                    names: &list,
+                    codes: Codes::U32(&codes),
+                    valid: None,
+                },
+                values: &values[at..end],
+                values_valid: None,
+                ts: Column::Each(&ts[at..end]),
+                ts_valid: None,
+                tags,
+            })
+            .unwrap();
+        for i in at..end {
+            let m = names[rows_codes[i] as usize].as_str();
+            reference
+                .add_parts("d", m, values[i], ts[i], tags, None)
+                .unwrap();
+        }
+        at = end;
+        call += 1;
+    }
+    assert!(call > 20 && coded.keys.removals > 0);
+    assert_eq!(results(&mut coded), results(&mut reference));
+}
+
+#[test]
+fn the_name_memo_distrusts_every_entry_when_its_stamp_wraps() {
+    let batch = |names: &'static [&'static str]| Batch {
+        dashboards: Names::One("d"),
+        metrics: Names::Coded {
+            names,
+            codes: Codes::U32(&[0, 1]),
+            valid: None,
+        },
+        values: &[1.0, 2.0],
+        values_valid: None,
+        ts: Column::One(0),
+        ts_valid: None,
+        tags: &[],
+    };
+    let mut a = agg(WindowSpec::count(1_000));
+    a.add_batch(batch(&["a", "b"])).unwrap();
+    assert_eq!(a.memo.stamp, 1, "the first call's entries carry stamp 1");
+    // The next call's stamp wraps back to 1, and its codes mean other names: entries stamped 1 by
+    // the first call must not be trusted (every entry is reset on the wrap).
+    a.memo.stamp = u32::MAX;
+    a.add_batch(batch(&["b", "a"])).unwrap();
+    assert_eq!(a.memo.stamp, 1);
+    let out = a.flush();
+    let sums: Vec<(&str, f64)> = out.iter().map(|r| (r.key.metric.as_str(), r.sum)).collect();
+    assert_eq!(sums, [("a", 3.0), ("b", 3.0)]);
+}
