@@ -3,7 +3,7 @@
 //! `updates`, and `flush`.
 
 use super::aggregator::Aggregator;
-use super::keys::INLINE_WINDOWS;
+use super::keys::{AHEAD, INLINE_WINDOWS};
 use super::result::WindowResult;
 use std::collections::btree_map::Entry;
 
@@ -81,7 +81,15 @@ impl Aggregator {
             if !bucket.is_sorted_by_key(|e| e.0) {
                 bucket.sort_unstable_by_key(|e| e.0);
             }
-            for &(id, kid) in &bucket {
+            for (j, &(id, kid)) in bucket.iter().enumerate() {
+                // Prefetch the slot of the entry AHEAD on, and the key of the one half as far
+                // (whose slot was prefetched earlier): with many keys both are out of cache.
+                if let Some(&(_, next)) = bucket.get(j + AHEAD) {
+                    self.keys.prefetch(next);
+                }
+                if let Some(&(_, near)) = bucket.get(j + AHEAD / 2) {
+                    self.keys.prefetch_key(near);
+                }
                 let Some(slot) = self.keys.slots.get(kid as usize) else {
                     continue;
                 };

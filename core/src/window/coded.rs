@@ -14,7 +14,7 @@
 
 use super::aggregator::Aggregator;
 use super::batch::Column;
-use super::keys::{check_name, check_tags};
+use super::keys::{check_name, check_tags, AHEAD};
 use crate::error::{Error, Result};
 
 /// Row codes of a categorical column: indexes into its names, in the integer width the producer
@@ -426,10 +426,6 @@ impl Aggregator {
 /// memo (8 bytes per name) retains at most 16 bytes per key, a few percent of a key's cost, plus
 /// 32 KiB.
 const MEMO_SPARE: usize = 4096;
-
-/// Rows looked ahead to prefetch their key slot: enough to cover a miss to memory at a few ns per
-/// row, few enough that the prefetched lines are still there when the row comes.
-const AHEAD: usize = 16;
 
 /// A slot id no key has.
 const UNKNOWN: u32 = u32::MAX;

@@ -175,6 +175,29 @@ fn same_key<K: AsRef<str>, V: AsRef<str>>(key: &Key, d: &str, m: &str, tags: &[(
             .all(|((a, b), (c, e))| same_str(a, c.as_ref()) && same_str(b, e.as_ref()))
 }
 
+/// Rows (or close-schedule entries) looked ahead when prefetching key slots: enough to cover a miss
+/// to memory at a few ns per row, few enough that the lines are still in cache when the row comes.
+pub(crate) const AHEAD: usize = 16;
+
+/// Asks the CPU to start loading the cache lines of `bytes` bytes at `p` (a no-op off x86-64).
+#[inline(always)]
+#[allow(unsafe_code)]
+fn prefetch_bytes(p: *const u8, bytes: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let mut at = 0;
+        while at < bytes {
+            // SAFETY: a prefetch is a hint: it never faults and nothing is read into the program,
+            // whatever the address (here, always inside a live allocation).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at).cast()) };
+            at += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, bytes);
+}
+
 impl KeyTable {
     /// Hash of a key's parts; equal for borrowed and owned forms of the same key.
     #[inline]
@@ -232,23 +255,22 @@ impl KeyTable {
     /// Asks the CPU to start loading slot `id` (its key and first window), when it exists: a hint
     /// for a row a few rows on, so that its slot is in cache when the row comes.
     #[inline(always)]
-    #[allow(unsafe_code)]
     pub fn prefetch(&self, id: u32) {
-        #[cfg(target_arch = "x86_64")]
         if let Some(slot) = self.slots.get(id as usize) {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let p = std::ptr::from_ref(slot).cast::<i8>();
-            let size = std::mem::size_of::<Slot>();
-            let mut at = 0;
-            while at < size {
-                // SAFETY: a prefetch is a hint that never faults nor reads into the program; the
-                // address is inside `slot`.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at)) };
-                at += 64;
-            }
+            prefetch_bytes(std::ptr::from_ref(slot).cast(), std::mem::size_of::<Slot>());
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = id;
+    }
+
+    /// Asks the CPU to start loading the interned key of slot `id` (its reference counts, which a
+    /// result's copy of the key updates): a hint for a window a few on in the close sweep, whose slot
+    /// was prefetched earlier.
+    #[inline(always)]
+    pub fn prefetch_key(&self, id: u32) {
+        if let Some(Some(key)) = self.slots.get(id as usize).map(|s| s.key.as_ref()) {
+            // The counts sit just before the key in the `Arc`'s allocation.
+            let counts = Arc::as_ptr(key).cast::<u8>().wrapping_sub(16);
+            prefetch_bytes(counts, 16 + std::mem::size_of::<Key>());
+        }
     }
 
     /// Interns a key that is not present (the caller has checked with [`find`](Self::find)).
