@@ -14,7 +14,7 @@
 
 use super::aggregator::Aggregator;
 use super::batch::Column;
-use super::keys::{check_name, check_tags, AHEAD};
+use super::keys::{check_name, check_tags, prefetch_str, AHEAD};
 use crate::error::{Error, Result};
 
 /// Row codes of a categorical column: indexes into its names, in the integer width the producer
@@ -380,6 +380,12 @@ impl Aggregator {
                     let k = ahead.index().unwrap_or(0) as usize;
                     if let Some(e) = memo.entries.get(k) {
                         self.keys.prefetch(e.kid);
+                        if e.stamp != memo.stamp {
+                            // And its name, which the memo's check will compare with the slot's.
+                            let (d, m) = key_of(k);
+                            prefetch_str(d);
+                            prefetch_str(m);
+                        }
                     }
                 }
                 let k = c.index().unwrap_or(0) as usize;

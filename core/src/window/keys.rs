@@ -198,6 +198,12 @@ fn prefetch_bytes(p: *const u8, bytes: usize) {
     let _ = (p, bytes);
 }
 
+/// Asks the CPU to start loading the first bytes of `s` (a name, to be compared soon).
+#[inline(always)]
+pub(crate) fn prefetch_str(s: &str) {
+    prefetch_bytes(s.as_ptr(), s.len().min(64));
+}
+
 impl KeyTable {
     /// Hash of a key's parts; equal for borrowed and owned forms of the same key.
     #[inline]
