@@ -23,8 +23,14 @@ use pyo3::types::{PyInt, PyString, PyTuple};
 pub enum Texts<'py> {
     /// One name for every row.
     One(String),
-    /// A sequence of str.
-    Strs(Vec<Bound<'py, PyString>>),
+    /// A sequence of str, dictionary-encoded by object identity: its distinct str objects and, per
+    /// row, the index of its object among them.
+    Strs {
+        /// The distinct str objects (equal strings in distinct objects appear once each).
+        names: Vec<Bound<'py, PyString>>,
+        /// One index into `names` per row.
+        codes: Vec<u32>,
+    },
     /// Categorical: distinct names and one code per row.
     Pair {
         /// The names.
@@ -78,6 +84,26 @@ fn strs<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Bound<'py, PyS
                 .collect()
         })
         .map_err(|_| invalid(format!("{what} must hold str only")))
+}
+
+/// A sequence of str as a categorical column, dictionary-encoded by object identity: a column
+/// usually repeats a few str objects (the same metric names row after row), so one pointer lookup
+/// per row replaces reading and hashing every row's text; the core then resolves each distinct name
+/// once (`Aggregator::add_batch`). The distinct objects are held, so no pointer is reused meanwhile.
+fn by_identity<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Texts<'py>> {
+    let mut index: hashbrown::HashMap<usize, u32> = hashbrown::HashMap::new();
+    let mut names: Vec<Bound<'py, PyString>> = Vec::new();
+    let mut codes = Vec::with_capacity(obj.len().unwrap_or(0));
+    for item in obj.try_iter()? {
+        let s = item?.cast_into::<PyString>()?;
+        let next = names.len();
+        let code = *index.entry(s.as_ptr() as usize).or_insert_with(|| {
+            names.push(s);
+            next as u32
+        });
+        codes.push(code);
+    }
+    Ok(Texts::Strs { names, codes })
 }
 
 fn ints(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Ints> {
@@ -148,7 +174,7 @@ impl<'py> Texts<'py> {
         if arrow::is_arrow(obj)? {
             return Ok(Texts::Arrow(arrow::chunks(obj, what)?));
         }
-        strs(obj, what).map(Texts::Strs).map_err(|_| {
+        by_identity(obj).map_err(|_| {
             invalid(format!(
                 "{what} must be a str, a sequence of str, a (names, codes) pair, a pandas \
                  Categorical or an Arrow array of strings"
@@ -159,7 +185,11 @@ impl<'py> Texts<'py> {
     fn view(&self, what: &str) -> PyResult<TextView<'_>> {
         Ok(match self {
             Texts::One(s) => TextView::One(s),
-            Texts::Strs(items) => TextView::Chunks(vec![TextChunk::Each(utf8_rows(items)?, None)]),
+            Texts::Strs { names, codes } => TextView::Chunks(vec![TextChunk::Coded {
+                names: utf8_rows(names)?,
+                codes: Codes::U32(codes),
+                valid: None,
+            }]),
             Texts::Pair { names, codes } => TextView::Chunks(vec![TextChunk::Coded {
                 names: utf8_rows(names)?,
                 codes: match codes {

@@ -57,6 +57,11 @@ def test_every_column_form_gives_the_per_event_results() -> None:
         "(names, codes) int8": (tuple(NAMES), codes.astype(np.int8)),
         "(names, codes) uint16": (NAMES, codes.astype(np.uint16)),
         "(names, codes) list": (NAMES, codes.tolist()),
+        "list of str (shared objects)": metrics,
+        # Equal texts in distinct objects: the identity encoding must still give one key per text.
+        "list of str (an object per row)": ["".join(["m", str(c)]) for c in codes.tolist()],
+        "list of str (both, mixed)": [m if i % 2 else "".join(m) for i, m in enumerate(metrics)],
+        "tuple of str": tuple(metrics),
         "pandas Categorical": cat,
         "pandas category Series": pd.Series(cat),
         "pyarrow dictionary": pa.array(metrics).dictionary_encode(),
@@ -114,6 +119,8 @@ def test_bad_batches_are_refused_with_invalid_input_and_apply_nothing() -> None:
         "pandas NaN": lambda: agg.add_many("ops", pd.Categorical(["m0", None, "m1", "m1", "m1"]), five, 1),
         "codes length": lambda: agg.add_many("ops", (NAMES, np.array([0, 1])), five, 1),
         "empty name used": lambda: agg.add_many("ops", (["a", ""], np.array([0, 0, 0, 1, 0])), five, 1),
+        "empty name in a list": lambda: agg.add_many("ops", ["a", "b", "a", "", "b"], five, 1),
+        "not a str in a list": lambda: agg.add_many("ops", ["a", "b", 3, "a", "b"], five, 1),
         "arrow null metric": lambda: agg.add_many("ops", pa.array(["a", None, "b", "b", "b"]), five, 1),
         "arrow null code": lambda: agg.add_many(
             "ops", pa.array(["a", None, "b", "b", "b"]).dictionary_encode(), five, 1
@@ -134,6 +141,7 @@ def test_bad_batches_are_refused_with_invalid_input_and_apply_nothing() -> None:
         assert agg.stats == before, f"nothing applied: {label}"
     assert "out of range" in str(pytest.raises(dashfeed.InvalidInputError, cases["code out of range"]).value)
     assert "is null" in str(pytest.raises(dashfeed.InvalidInputError, cases["pandas NaN"]).value)
+    assert "metrics[3]" in str(pytest.raises(dashfeed.InvalidInputError, cases["empty name in a list"]).value)
     # The intact state goes on as if the refused batches never came.
     agg.add_many("ops", (NAMES, codes[100:]), values[100:], ts[100:])
     assert state(agg) == reference(codes, values, ts)
