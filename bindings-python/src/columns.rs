@@ -23,8 +23,10 @@ use pyo3::types::{PyInt, PyString, PyTuple};
 pub enum Texts<'py> {
     /// One name for every row.
     One(String),
-    /// A sequence of str, dictionary-encoded by object identity: its distinct str objects and, per
-    /// row, the index of its object among them.
+    /// A sequence of str of mostly distinct objects, one name per row.
+    Rows(Vec<Bound<'py, PyString>>),
+    /// A sequence of str repeating a few objects, dictionary-encoded by object identity: its
+    /// distinct str objects and, per row, the index of its object among them.
     Strs {
         /// The distinct str objects (equal strings in distinct objects appear once each).
         names: Vec<Bound<'py, PyString>>,
@@ -88,19 +90,28 @@ fn strs<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Bound<'py, PyS
 
 /// A sequence of str as a categorical column, dictionary-encoded by object identity: a column
 /// usually repeats a few str objects (the same metric names row after row), so one pointer lookup
-/// per row replaces reading and hashing every row's text; the core then resolves each distinct name
-/// once (`Aggregator::add_batch`). The distinct objects are held, so no pointer is reused meanwhile.
-fn by_identity<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Texts<'py>> {
+/// per row replaces reading and hashing every row's text, and the core resolves each distinct name
+/// once (`Aggregator::add_batch`). A column of mostly distinct objects (`json.loads` or `csv` output:
+/// one object per row, equal texts or not) stays one name per row, where the encoding would only add
+/// work. The items are held, so no pointer is reused meanwhile.
+fn by_identity<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Texts<'py>> {
+    let items = strs(obj, what)?;
+    if u32::try_from(items.len()).is_err() {
+        return Ok(Texts::Rows(items));
+    }
     let mut index: hashbrown::HashMap<usize, u32> = hashbrown::HashMap::new();
     let mut names: Vec<Bound<'py, PyString>> = Vec::new();
-    let mut codes = Vec::with_capacity(obj.len().unwrap_or(0));
-    for item in obj.try_iter()? {
-        let s = item?.cast_into::<PyString>()?;
+    let mut codes = Vec::with_capacity(items.len());
+    let most = items.len() / 4 + 16;
+    for s in &items {
         let next = names.len();
         let code = *index.entry(s.as_ptr() as usize).or_insert_with(|| {
-            names.push(s);
+            names.push(s.clone());
             next as u32
         });
+        if names.len() > most {
+            return Ok(Texts::Rows(items));
+        }
         codes.push(code);
     }
     Ok(Texts::Strs { names, codes })
@@ -174,7 +185,7 @@ impl<'py> Texts<'py> {
         if arrow::is_arrow(obj)? {
             return Ok(Texts::Arrow(arrow::chunks(obj, what)?));
         }
-        by_identity(obj).map_err(|_| {
+        by_identity(obj, what).map_err(|_| {
             invalid(format!(
                 "{what} must be a str, a sequence of str, a (names, codes) pair, a pandas \
                  Categorical or an Arrow array of strings"
@@ -185,6 +196,7 @@ impl<'py> Texts<'py> {
     fn view(&self, what: &str) -> PyResult<TextView<'_>> {
         Ok(match self {
             Texts::One(s) => TextView::One(s),
+            Texts::Rows(items) => TextView::Chunks(vec![TextChunk::Each(utf8_rows(items)?, None)]),
             Texts::Strs { names, codes } => TextView::Chunks(vec![TextChunk::Coded {
                 names: utf8_rows(names)?,
                 codes: Codes::U32(codes),

@@ -12,16 +12,23 @@ use pyo3::types::PyList;
 use pyo3::{ffi, PyClass};
 
 /// Creates a Python object for `value`, untracked by the cycle collector. For classes whose fields
-/// hold no Python reference only (`T` holds plain Rust data).
+/// hold no Python reference only (`T` holds plain Rust data; the object's one reference is to its
+/// type, which lives as long as the module).
 pub(crate) fn untracked<T: PyClass + Into<PyClassInitializer<T>>>(
     py: Python<'_>,
     value: T,
 ) -> PyResult<Bound<'_, T>> {
     let obj = Bound::new(py, value)?;
-    // SAFETY: `obj` is a live object of a GC type (every pyclass is one), held here with the GIL;
-    // untracking is allowed at any time, and pyo3's deallocator untracks again only if tracked. The
-    // object holds no Python reference, so no cycle can go through it.
-    unsafe { ffi::PyObject_GC_UnTrack(obj.as_ptr().cast()) };
+    let p = obj.as_ptr();
+    // SAFETY: `p` is a live object, held here with the GIL; its type is read through the stable ABI.
+    let gc_type = unsafe { ffi::PyType_IS_GC(ffi::Py_TYPE(p)) } != 0;
+    if gc_type {
+        // SAFETY: `p` is a live object of a GC type (it has the GC header the call reads), held with
+        // the GIL. Untracking is allowed at any time; CPython's `PyObject_GC_UnTrack` does nothing
+        // for an untracked object, so pyo3's deallocator calling it again is fine. The object holds
+        // no reference but to its type, so no cycle can go through it.
+        unsafe { ffi::PyObject_GC_UnTrack(p.cast()) };
+    }
     Ok(obj)
 }
 

@@ -20,7 +20,7 @@
 //! - [`options`]: the bindings' options maps (Python / Node spelling and units), read once.
 //! - [`runtime`]: the one lazily started tokio runtime that the bindings share.
 
-// The library's one unsafe block is a CPU prefetch hint (`window::keys::KeyTable::prefetch`, allowed
+// The library's one unsafe block is a CPU prefetch hint (`prefetch_bytes` in window/keys.rs, allowed
 // there alone); its tests' counting allocators are separate crates.
 #![deny(unsafe_code)]
 

@@ -1,7 +1,8 @@
 //! Memory an aggregator really retains (counted by a global allocator, not by open-window counts):
 //! what one open key costs, that closed windows and forgotten keys give their memory back, and that
 //! a key whose windows spilled out of its slot (several open at once) returns to the inline form,
-//! and that the categorical columns' name → slot memo stays small next to the keys.
+//! that the categorical columns' name → slot memo stays small next to the keys, and that a flush
+//! gives back the memory of every key.
 //!
 //! This binary holds one test, so that no other thread allocates during the measurement.
 
@@ -135,6 +136,15 @@ fn open_keys_cost_a_bounded_few_hundred_bytes_and_closed_state_is_given_back() {
         grown <= 16 * 1024,
         "a call over {} names of which 3 were used kept {grown} bytes",
         many.len()
+    );
+    // Kept again by a call over the keys' own names, then given back with the keys by a flush.
+    agg.add_batch(coded(&refs, &codes, &values)).unwrap();
+    let kept = live() - base;
+    drop(agg.flush());
+    let flushed = live() - base;
+    assert!(
+        flushed <= 4 * 1024,
+        "a flush kept {flushed} bytes of the {kept} that {KEYS} keys held"
     );
     drop(agg);
     assert!(

@@ -81,6 +81,12 @@ def test_every_column_form_gives_the_per_event_results() -> None:
     t = pa.chunked_array([ts[:12345], ts[12345:]])
     assert agg.add_many("ops", pa.array(metrics).dictionary_encode(), v, t) == N
     assert state(agg) == want
+    # The same with the metrics as a list of str: repeated objects (dictionary-encoded by identity)
+    # and one object per row (kept one name per row), cut at the other columns' chunk boundaries.
+    for column in (metrics, ["".join(["m", str(c)]) for c in codes.tolist()]):
+        agg = fresh()
+        assert agg.add_many("ops", column, v, t) == N
+        assert state(agg) == want
     # Timestamps in other units are converted to ms.
     agg = fresh()
     assert agg.add_many("ops", (NAMES, codes), values, pa.array(ts * 1000, pa.timestamp("us"))) == N

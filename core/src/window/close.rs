@@ -3,6 +3,7 @@
 //! `updates`, and `flush`.
 
 use super::aggregator::Aggregator;
+use super::coded::CodeMemo;
 use super::keys::{AHEAD, INLINE_WINDOWS};
 use super::result::WindowResult;
 use std::collections::btree_map::Entry;
@@ -127,6 +128,10 @@ impl Aggregator {
                 self.keys.remove(kid);
             }
         }
+        if !self.memo.fits(self.keys.len()) {
+            // Most keys are gone: the name memo goes with them.
+            self.memo = CodeMemo::default();
+        }
         if let Some(n) = self.keys.trim() {
             self.idle.retain(|&(kid, _, _)| (kid as usize) < n);
             if self.idle.capacity() > 4 * self.idle.len().max(16) {
@@ -170,7 +175,7 @@ impl Aggregator {
     /// Closes every open window (shutdown), emitting final results in (end, id) order — count windows
     /// with fewer than `n` events included — and returns every pending result. For time windows the
     /// watermark rises to the latest end closed, so that later events for those windows are late
-    /// rather than opening them again. All key state is freed.
+    /// rather than opening them again. All key state is freed, with the memory that held it.
     pub fn flush(&mut self) -> Vec<WindowResult> {
         let mut all = Vec::with_capacity(self.open_windows);
         for slot in &mut self.keys.slots {
@@ -189,17 +194,18 @@ impl Aggregator {
         if self.cfg.window.is_time_based() && self.has_time {
             self.wm = max_end;
         }
-        while let Some((_, mut bucket)) = self.sched.pop_first() {
-            bucket.clear();
-            if self.bucket_pool.len() < BUCKET_POOL_MAX && bucket.capacity() <= BUCKET_KEEP_MAX {
-                self.bucket_pool.push(bucket);
-            }
-        }
+        // Every container's memory goes back too (an aggregator may go on after a flush, but with
+        // what it held then gone, its memory should be too).
+        self.sched.clear();
+        self.bucket_pool = Vec::new();
+        self.sketch_pool = Vec::new();
         self.next_close = i64::MAX;
-        self.idle.clear();
+        self.idle = Default::default();
         self.next_evict = i64::MAX;
-        self.dirty.clear();
+        self.dirty = Vec::new();
+        self.order = Vec::new();
         self.keys.clear();
+        self.memo = CodeMemo::default();
         self.open_windows = 0;
         std::mem::take(&mut self.ready)
     }

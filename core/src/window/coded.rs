@@ -422,15 +422,15 @@ impl Aggregator {
         });
         // Kept for the next call only while it is small next to the keys themselves (a column
         // with many unused categories gets a memo for this call only).
-        if names <= 2 * self.keys.len() + MEMO_SPARE {
+        if memo.fits(self.keys.len()) {
             self.memo = memo;
         }
     }
 }
 
 /// Names a [`CodeMemo`] may have beyond two per interned key and still be kept between calls: the
-/// memo (8 bytes per name) retains at most 16 bytes per key, a few percent of a key's cost, plus
-/// 32 KiB.
+/// memo (8 bytes per name, its capacity at most twice its length) retains at most 32 bytes per key,
+/// a few percent of a key's cost, plus 64 KiB.
 const MEMO_SPARE: usize = 4096;
 
 /// A slot id no key has.
@@ -470,6 +470,11 @@ impl CodeMemo {
             self.entries.shrink_to_fit();
         }
         self.restamp();
+    }
+
+    /// Whether the memo is small enough to keep next to `keys` interned keys (see [`MEMO_SPARE`]).
+    pub(super) fn fits(&self, keys: usize) -> bool {
+        self.entries.len() <= 2 * keys + MEMO_SPARE
     }
 
     /// Makes every entry untrusted (a new stamp; entries are reset when the counter wraps).

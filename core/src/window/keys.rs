@@ -186,12 +186,15 @@ fn prefetch_bytes(p: *const u8, bytes: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let mut at = 0;
-        while at < bytes {
+        // From the cache line holding the first byte to the one holding the last.
+        let first = p.wrapping_sub(p as usize % 64);
+        let end = p.wrapping_add(bytes);
+        let mut line = first;
+        while line < end {
             // SAFETY: a prefetch is a hint: it never faults and nothing is read into the program,
-            // whatever the address (here, always inside a live allocation).
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at).cast()) };
-            at += 64;
+            // whatever the address (here, always a line overlapping a live allocation).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.cast()) };
+            line = line.wrapping_add(64);
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -341,12 +344,12 @@ impl KeyTable {
         Some(n)
     }
 
-    /// Forgets every key.
+    /// Forgets every key and gives back the memory that held them.
     pub fn clear(&mut self) {
         self.removals += 1;
-        self.table.clear();
-        self.slots.clear();
-        self.free.clear();
+        self.table = HashTable::new();
+        self.slots = Vec::new();
+        self.free = BinaryHeap::new();
     }
 
     /// Number of interned keys.
