@@ -1,6 +1,6 @@
 """Windowed aggregation benchmark, Python side, in one run on the same events:
 dashfeed per-event `add`; dashfeed `add_many` with numpy values and times and the metric column as a list
-of str, a categorical `(names, codes)` pair, a pandas Categorical and a pyarrow dictionary array; a
+of str (the same few str objects repeated, and a new object per row), a categorical `(names, codes)` pair, a pandas Categorical and a pyarrow dictionary array; a
 pure-Python dict-of-windows loop; and bytewax's tumbling `fold_window` (the stream processor a Python user
 would pick), when installed.
 
@@ -88,7 +88,12 @@ def df_batch(metrics: Any, values: np.ndarray, ts: np.ndarray, quantiles: list[f
 
 def column_forms(metrics: list[str], names: list[str], codes: np.ndarray) -> dict[str, Any]:
     """The metric column in each form add_many takes (those whose library is installed)."""
-    forms: dict[str, Any] = {"list of str": metrics, "(names, codes)": (names, codes)}
+    forms: dict[str, Any] = {
+        "list of str": metrics,
+        # What json.loads or csv give: a new str object per row, equal texts or not.
+        "list of str, an object per row": [m.encode().decode() for m in metrics],
+        "(names, codes)": (names, codes),
+    }
     try:
         import pandas as pd
 
