@@ -101,8 +101,8 @@ fn by_identity<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Texts<'py>>
     }
     let mut index: hashbrown::HashMap<usize, u32> = hashbrown::HashMap::new();
     let mut names: Vec<Bound<'py, PyString>> = Vec::new();
-    let mut codes = Vec::with_capacity(items.len());
     let most = items.len() / 4 + 16;
+    let mut codes = Vec::with_capacity(items.len().min(1024));
     for s in &items {
         let next = names.len();
         let code = *index.entry(s.as_ptr() as usize).or_insert_with(|| {

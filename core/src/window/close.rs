@@ -189,7 +189,8 @@ impl Aggregator {
             self.ready
                 .push(WindowResult::of(&key, &w, &self.cfg.quantiles, true));
             max_end = max_end.max(w.end);
-            self.recycle(w.acc.sketch);
+            // Freed, not pooled: the pools go below.
+            drop(w.acc.sketch);
         }
         if self.cfg.window.is_time_based() && self.has_time {
             self.wm = max_end;

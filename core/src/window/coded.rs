@@ -429,8 +429,8 @@ impl Aggregator {
 }
 
 /// Names a [`CodeMemo`] may have beyond two per interned key and still be kept between calls: the
-/// memo (8 bytes per name, its capacity at most twice its length) retains at most 32 bytes per key,
-/// a few percent of a key's cost, plus 64 KiB.
+/// memo (8 bytes per name, its capacity at most twice its length plus 64) retains at most 32 bytes
+/// per key (some 7% of a key's cost) plus about 64 KiB.
 const MEMO_SPARE: usize = 4096;
 
 /// A slot id no key has.
@@ -443,7 +443,8 @@ const UNKNOWN: u32 = u32::MAX;
 /// slot's key before use, so it stays right when the names, their order or the tags change between
 /// calls, and saves the hash and the table probe when they do not (the usual case: the same
 /// categories call after call). Its size follows the last call's number of names, and it is kept
-/// only while that is at most two per interned key plus [`MEMO_SPARE`].
+/// only while that is at most two per interned key plus [`MEMO_SPARE`]: it is dropped at the end of
+/// a call over more names, when eviction leaves it larger than that, and on `flush()`.
 #[derive(Debug, Default)]
 pub(super) struct CodeMemo {
     entries: Vec<MemoEntry>,

@@ -184,7 +184,7 @@ pub(crate) const AHEAD: usize = 16;
 #[allow(unsafe_code)]
 fn prefetch_bytes(p: *const u8, bytes: usize) {
     #[cfg(target_arch = "x86_64")]
-    {
+    if bytes > 0 {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
         // From the cache line holding the first byte to the one holding the last.
         let first = p.wrapping_sub(p as usize % 64);
