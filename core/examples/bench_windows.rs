@@ -6,7 +6,7 @@
 //! random; each run builds a new aggregator, feeds every event, polls after each batch and flushes at
 //! the end. Prints the median of 5 runs (events/s and ns/event) for: 1k keys and 100k keys without
 //! quantiles through `add_columns` (batches of 4096), 1k keys with p50/p99, 1k keys through the
-//! per-event `add_parts`, and 1k / 100k keys through `add_batch` with the metric column
+//! per-event `add_parts`, and 1k / 10k / 100k keys through `add_batch` with the metric column
 //! dictionary-encoded (names + u32 codes: one key lookup per distinct name).
 
 use dashfeed::window::{
@@ -204,6 +204,13 @@ fn main() -> dashfeed::Result<()> {
         "1k keys, no quantiles, add_batch (codes)",
         events,
         1_000,
+        no_q,
+        Api::Coded,
+    )?;
+    bench(
+        "10k keys, no quantiles, add_batch (codes)",
+        events,
+        10_000,
         no_q,
         Api::Coded,
     )?;

@@ -85,6 +85,22 @@ macro_rules! unsigned_code {
 }
 unsigned_code!(u8, u16, u32, u64);
 
+/// A batch checks all its names up front (rather than finding the names its rows use) when it has
+/// at least this many rows per name.
+const NAMES_PER_ROW_CHECKED: usize = 4;
+
+/// Whether every code is a name index below `names`: the smallest and largest code, in one pass
+/// without branches.
+fn all_in_range<C: Code + Ord>(rows: &[C], names: usize) -> bool {
+    let Some(&first) = rows.first() else {
+        return true;
+    };
+    let (lo, hi) = rows
+        .iter()
+        .fold((first, first), |(lo, hi), &c| (lo.min(c), hi.max(c)));
+    lo.index().is_some() && hi.index().is_some_and(|h| h < names as u64)
+}
+
 impl Codes<'_> {
     /// Number of rows.
     pub fn len(&self) -> usize {
@@ -207,7 +223,17 @@ impl<'a> Names<'a> {
                 if let Some(i) = valid.map(|v| v.first_null(what, n)).transpose()?.flatten() {
                     return Err(Error::invalid(format!("{what}[{i}] is null")));
                 }
-                // First row using each name: only used names are checked, and an error names a row.
+                // The usual batch: every code in range (one pass over the codes without branches)
+                // and every name valid (checked once each, when names are few next to rows).
+                let in_range = with_codes!(codes, rows => all_in_range(rows, names.len()));
+                if in_range
+                    && names.len() <= n / NAMES_PER_ROW_CHECKED
+                    && names.iter().all(|name| check_name(label, name).is_ok())
+                {
+                    return Ok(());
+                }
+                // Otherwise the first row using each name: only used names are checked, and an
+                // error names a row.
                 let mut first_use = vec![usize::MAX; names.len()];
                 with_codes!(codes, rows => {
                     for (i, &c) in rows.iter().enumerate() {
@@ -362,7 +388,8 @@ impl Aggregator {
 
     /// Applies validated rows whose key is `key_of(code)`. Each code's slot comes from the
     /// [`CodeMemo`] (checked against the slot's key the first time a call uses it) or from a lookup,
-    /// and the slot of the row [`AHEAD`] rows on is prefetched while this one is placed.
+    /// and the slot of the row [`AHEAD`] rows on is prefetched while this one is placed (once the
+    /// slots outgrow the cache: [`KeyTable::worth_prefetching`]).
     fn apply_coded<'n>(
         &mut self,
         names: usize,
@@ -376,7 +403,8 @@ impl Aggregator {
         let mut epoch = self.keys.removals;
         with_codes!(codes, rows => {
             for (i, (&c, &v)) in rows.iter().zip(b.values).enumerate() {
-                if let Some(&ahead) = rows.get(i + AHEAD) {
+                let ahead = rows.get(i + AHEAD).filter(|_| self.keys.worth_prefetching());
+                if let Some(&ahead) = ahead {
                     let k = ahead.index().unwrap_or(0) as usize;
                     if let Some(e) = memo.entries.get(k) {
                         self.keys.prefetch(e.kid);

@@ -287,6 +287,65 @@ fn bad_batches_are_refused_with_invalid_input_and_apply_nothing() {
     assert_eq!((r[1].key.metric.as_str(), r[1].count), ("b", 1));
 }
 
+/// Batches with many rows per name take the one-pass check (codes' range, every name); each
+/// refusal below falls back to the row-by-row check and names the same row as a short batch would.
+#[test]
+fn long_batches_over_few_names_are_checked_as_short_ones() {
+    let names = ["a", "b", ""];
+    let n = 64;
+    let vals = vec![1.0; n];
+    let ts: Vec<i64> = (0..n as i64).map(|i| 100 + i).collect();
+    let batch = |codes| Batch {
+        dashboards: Names::One("d"),
+        metrics: Names::Coded {
+            names: &names,
+            codes,
+            valid: None,
+        },
+        values: &vals,
+        values_valid: None,
+        ts: Column::Each(&ts),
+        ts_valid: None,
+        tags: &[],
+    };
+    let mut a = agg(WindowSpec::tumbling(1_000));
+    a.add_parts("d", "a", 5.0, 50, &[], None).unwrap();
+    let before = a.stats();
+    let mut out_of_range = vec![0u32; n];
+    out_of_range[40] = 3;
+    let mut negative = vec![1i32; n];
+    negative[50] = -2;
+    let mut bad_name = vec![0u16; n];
+    bad_name[33] = 2;
+    bad_name[60] = 2;
+    let cases = [
+        (
+            Codes::U32(&out_of_range),
+            "metrics[40]: code 3 is out of range (3 names)",
+        ),
+        (Codes::I32(&negative), "metrics[50] is null (code -2)"),
+        (
+            Codes::U16(&bad_name),
+            "metrics[33]: metric must not be empty",
+        ),
+    ];
+    for (codes, want) in cases {
+        let err = a.add_batch(batch(codes)).unwrap_err();
+        assert_eq!(err.code(), "invalid_input", "{want}");
+        assert!(err.to_string().contains(want), "{err} / {want}");
+        assert_eq!(a.stats(), before, "nothing applied: {want}");
+    }
+    // The bad name unused: accepted, every row applied.
+    let good: Vec<u8> = (0..n).map(|i| (i % 2) as u8).collect();
+    assert_eq!(a.add_batch(batch(Codes::U8(&good))).unwrap(), n);
+    let r = a.flush();
+    assert_eq!(
+        (r[0].key.metric.as_str(), r[0].count),
+        ("a", 1 + n as u64 / 2)
+    );
+    assert_eq!((r[1].key.metric.as_str(), r[1].count), ("b", n as u64 / 2));
+}
+
 #[test]
 fn the_name_memo_stays_right_when_names_order_and_tags_change_between_calls() {
     // Each call sends the names in another order (a code means another name from call to call),
