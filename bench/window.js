@@ -108,6 +108,7 @@ function dfCoded({ names, codes, values, ts }) {
   }
   return out + agg.flush().length;
 }
+
 function dfAdd({ metrics, values, tsNum }, quantiles) {
   const agg = new dashfeed.Aggregator({ window: '1s', quantiles });
   let out = 0;
@@ -148,6 +149,7 @@ function main() {
       console.log(`| ${k} | ${label} | dashfeed add (per event) | ${add.results} | ${add.ns.toFixed(0)} | | 1.00 |`);
       if (quantiles.length) continue;
       const coded = timed(() => dfCoded(events), EVENTS);
+      if (coded.results !== batch.results) throw new Error(`categorical: ${coded.results} results, string[]: ${batch.results}`);
       console.log(`| ${k} | ${label} | dashfeed addMany (categorical { names, codes }) | ${coded.results} | ${coded.ns.toFixed(0)} | | |`);
       const loop = timed(() => mapLoop(events), EVENTS);
       console.log(`| ${k} | ${label} | plain JS Map-of-windows loop | ${loop.results} | ${loop.ns.toFixed(0)} `

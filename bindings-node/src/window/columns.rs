@@ -50,10 +50,10 @@ fn read_names(
     let mut ends = Vec::with_capacity(n as usize);
     for i in 0..n {
         let item = raw::element(env, names, i)?;
-        if raw::type_of(env, item)? != sys::ValueType::napi_string {
+        // One call per name: reading it reports a non-string (no separate type check).
+        if raw::try_str(env, item, |s| text.push_str(s))?.is_none() {
             return Err(Error::invalid(format!("{what}.names[{i}] must be a string")).into());
         }
-        raw::with_str(env, item, |s| text.push_str(s))?;
         ends.push(text.len());
     }
     Ok((text, ends))

@@ -9,8 +9,9 @@
 //! checked against its slot's key the first time a call uses it, so a caller that sends the same
 //! categories call after call pays one byte comparison per name instead of a hash and a probe; a key
 //! forgotten mid-call makes every entry checked again, so the results are exactly those of adding the
-//! rows one by one. While a row is placed, the slot of a row a few on is prefetched: with many keys,
-//! the slots do not fit in cache and each row would otherwise wait for memory.
+//! rows one by one. While a row is placed, the slot of a row a few on is prefetched once the slots
+//! outgrow the cache: with many keys each row would otherwise wait for memory (with few, the
+//! prefetches cost more than they save).
 
 use super::aggregator::Aggregator;
 use super::batch::Column;
@@ -87,7 +88,7 @@ unsigned_code!(u8, u16, u32, u64);
 
 /// A batch checks all its names up front (rather than finding the names its rows use) when it has
 /// at least this many rows per name.
-const NAMES_PER_ROW_CHECKED: usize = 4;
+const ROWS_PER_NAME_CHECKED: usize = 4;
 
 /// Whether every code is a name index below `names`: the smallest and largest code, in one pass
 /// without branches.
@@ -169,7 +170,7 @@ pub enum Names<'a> {
     /// Dictionary-encoded: row `i` is `names[codes[i]]`; a row whose `valid` bit is clear (or whose
     /// code is negative) is a null, which is refused.
     Coded {
-        /// The distinct names (names no row uses are not checked).
+        /// The distinct names (a bad name no row uses is not refused).
         names: &'a [&'a str],
         /// One code per row.
         codes: Codes<'a>,
@@ -225,9 +226,8 @@ impl<'a> Names<'a> {
                 }
                 // The usual batch: every code in range (one pass over the codes without branches)
                 // and every name valid (checked once each, when names are few next to rows).
-                let in_range = with_codes!(codes, rows => all_in_range(rows, names.len()));
-                if in_range
-                    && names.len() <= n / NAMES_PER_ROW_CHECKED
+                if names.len() <= n / ROWS_PER_NAME_CHECKED
+                    && with_codes!(codes, rows => all_in_range(rows, names.len()))
                     && names.iter().all(|name| check_name(label, name).is_ok())
                 {
                     return Ok(());
@@ -389,7 +389,7 @@ impl Aggregator {
     /// Applies validated rows whose key is `key_of(code)`. Each code's slot comes from the
     /// [`CodeMemo`] (checked against the slot's key the first time a call uses it) or from a lookup,
     /// and the slot of the row [`AHEAD`] rows on is prefetched while this one is placed (once the
-    /// slots outgrow the cache: [`KeyTable::worth_prefetching`]).
+    /// slots outgrow the cache: [`super::keys::KeyTable::worth_prefetching`]).
     fn apply_coded<'n>(
         &mut self,
         names: usize,

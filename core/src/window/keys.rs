@@ -179,8 +179,9 @@ fn same_key<K: AsRef<str>, V: AsRef<str>>(key: &Key, d: &str, m: &str, tags: &[(
 /// to memory at a few ns per row, few enough that the lines are still in cache when the row comes.
 pub(crate) const AHEAD: usize = 16;
 
-/// Slot-table size (bytes) above which the row loops prefetch slots. Below it the table stays in
-/// the core's L2 cache and the prefetch instructions cost more than they save: `bench_windows`'s
+/// Slot-table size (bytes) above which slots, keys and names are prefetched (the coded row loop and
+/// the close sweep; [`KeyTable::prefetch`] and [`KeyTable::prefetch_key`] do nothing below it). Below
+/// it the table stays in the core's L2 cache and the prefetch instructions cost more than they save: `bench_windows`'s
 /// coded rows on this machine (1 MiB L2 per core, 184-byte slots) ran 1k keys (184 KB) in 25 ns per
 /// event without and 30 with, 3k keys level, 10k keys (1.8 MB) in 70 with and 85 without, 100k keys
 /// in 330 with and 500 without.
@@ -268,8 +269,9 @@ impl KeyTable {
             })
     }
 
-    /// Asks the CPU to start loading slot `id` (its key and first window), when it exists: a hint
-    /// for a row a few rows on, so that its slot is in cache when the row comes.
+    /// Asks the CPU to start loading slot `id` (its key and first window), when it exists and the
+    /// slots outgrow the cache ([`worth_prefetching`](Self::worth_prefetching)): a hint for a row a
+    /// few rows on, so that its slot is in cache when the row comes.
     #[inline(always)]
     pub fn prefetch(&self, id: u32) {
         if !self.worth_prefetching() {
@@ -282,7 +284,7 @@ impl KeyTable {
 
     /// Asks the CPU to start loading the interned key of slot `id` (its reference counts, which a
     /// result's copy of the key updates): a hint for a window a few on in the close sweep, whose slot
-    /// was prefetched earlier.
+    /// was prefetched earlier; nothing while the slots fit in cache, as for [`prefetch`](Self::prefetch).
     #[inline(always)]
     pub fn prefetch_key(&self, id: u32) {
         if !self.worth_prefetching() {

@@ -287,10 +287,10 @@ fn bad_batches_are_refused_with_invalid_input_and_apply_nothing() {
     assert_eq!((r[1].key.metric.as_str(), r[1].count), ("b", 1));
 }
 
-/// Batches with many rows per name take the one-pass check (codes' range, every name); each
-/// refusal below falls back to the row-by-row check and names the same row as a short batch would.
 #[test]
 fn long_batches_over_few_names_are_checked_as_short_ones() {
+    // Batches with many rows per name may take the one-pass check (codes' range, every name); each
+    // refusal below falls back to the row-by-row check and names the same row as a short batch would.
     let names = ["a", "b", ""];
     let n = 64;
     let vals = vec![1.0; n];
@@ -335,15 +335,24 @@ fn long_batches_over_few_names_are_checked_as_short_ones() {
         assert!(err.to_string().contains(want), "{err} / {want}");
         assert_eq!(a.stats(), before, "nothing applied: {want}");
     }
-    // The bad name unused: accepted, every row applied.
+    // The bad name unused: accepted (by the row-by-row check), every row applied.
     let good: Vec<u8> = (0..n).map(|i| (i % 2) as u8).collect();
     assert_eq!(a.add_batch(batch(Codes::U8(&good))).unwrap(), n);
+    // Every name valid, signed codes: accepted by the one-pass check itself.
+    let valid = ["a", "b"];
+    let signed: Vec<i64> = (0..n as i64).map(|i| (i + 1) % 2).collect();
+    let all_valid = Batch {
+        metrics: Names::Coded {
+            names: &valid,
+            codes: Codes::I64(&signed),
+            valid: None,
+        },
+        ..batch(Codes::U8(&good))
+    };
+    assert_eq!(a.add_batch(all_valid).unwrap(), n);
     let r = a.flush();
-    assert_eq!(
-        (r[0].key.metric.as_str(), r[0].count),
-        ("a", 1 + n as u64 / 2)
-    );
-    assert_eq!((r[1].key.metric.as_str(), r[1].count), ("b", n as u64 / 2));
+    assert_eq!((r[0].key.metric.as_str(), r[0].count), ("a", 1 + n as u64));
+    assert_eq!((r[1].key.metric.as_str(), r[1].count), ("b", n as u64));
 }
 
 #[test]
