@@ -180,11 +180,11 @@ fn same_key<K: AsRef<str>, V: AsRef<str>>(key: &Key, d: &str, m: &str, tags: &[(
 pub(crate) const AHEAD: usize = 16;
 
 /// Slot-table size (bytes) above which slots, keys and names are prefetched (the coded row loop and
-/// the close sweep; [`KeyTable::prefetch`] and [`KeyTable::prefetch_key`] do nothing below it). Below
-/// it the table stays in the core's L2 cache and the prefetch instructions cost more than they save: `bench_windows`'s
-/// coded rows on this machine (1 MiB L2 per core, 184-byte slots) ran 1k keys (184 KB) in 25 ns per
-/// event without and 30 with, 3k keys level, 10k keys (1.8 MB) in 70 with and 85 without, 100k keys
-/// in 330 with and 500 without.
+/// the close sweep; [`KeyTable::prefetch`] and [`KeyTable::prefetch_key`] do nothing below it).
+/// Below it the table stays in the core's L2 cache and the prefetch instructions cost more than
+/// they save: `bench_windows`'s coded rows on this machine (1 MiB L2 per core, 184-byte slots) ran
+/// 1k keys (184 KB) in 25 ns per event without and 30 with, 3k keys level, 10k keys (1.8 MB) in 70
+/// with and 85 without, 100k keys in 330 with and 500 without.
 const PREFETCH_OVER: usize = 512 * 1024;
 
 /// Asks the CPU to start loading the cache lines of `bytes` bytes at `p` (a no-op off x86-64).
