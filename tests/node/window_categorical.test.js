@@ -66,6 +66,10 @@ test('bad categorical batches are refused with invalid_input and apply nothing',
     'codes length': [{ names: NAMES, codes: new Uint32Array([0, 1]) }, /metrics has 2 codes, values has 5/],
     'empty name used': [{ names: ['a', ''], codes: new Uint32Array([0, 0, 0, 1, 0]) }, /metrics\[3\]/],
     'names not strings': [{ names: ['a', 7], codes: new Uint32Array([0, 0, 0, 0, 0]) }, /names\[1\]/],
+    'a name undefined': [{ names: ['a', 'b', undefined], codes: new Uint32Array(5) }, /names\[2\] must be a string/],
+    'a hole in names': [{ names: ['a', , 'c'], codes: new Uint32Array(5) }, /names\[1\] must be a string/], // a sparse array
+    'a Symbol name': [{ names: [Symbol('a')], codes: new Uint32Array(5) }, /names\[0\] must be a string/],
+    'a String object name': [{ names: ['a', new String('b')], codes: new Uint32Array(5) }, /names\[1\] must be a string/],
     'codes of another type': [{ names: NAMES, codes: new Float64Array(5) }, /Uint32Array \| Int32Array/],
     'codes missing': [{ names: NAMES }, /Uint32Array \| Int32Array/],
   };
