@@ -101,12 +101,7 @@ fn open_keys_cost_a_bounded_few_hundred_bytes_and_closed_state_is_given_back() {
         forgotten <= 64 * 1024,
         "forgotten keys still hold {forgotten} bytes (idle: {idle})"
     );
-    drop(agg);
-    assert!(
-        live() <= base + 1024,
-        "a dropped aggregator frees everything: {} bytes left",
-        live() - base
-    );
+    assert_frees_all(agg, base);
 
     // Categorical input: the name → slot memo kept between calls costs at most a few bytes per key.
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -146,11 +141,7 @@ fn open_keys_cost_a_bounded_few_hundred_bytes_and_closed_state_is_given_back() {
         flushed <= 4 * 1024,
         "a flush kept {flushed} bytes of the {kept} that {KEYS} keys held"
     );
-    drop(agg);
-    assert!(
-        live() <= base + 1024,
-        "a dropped aggregator frees everything"
-    );
+    assert_frees_all(agg, base);
 
     // With quantiles: closed windows' sketches are pooled for reuse, and a flush frees the pool too.
     let base = live();
@@ -172,6 +163,16 @@ fn open_keys_cost_a_bounded_few_hundred_bytes_and_closed_state_is_given_back() {
     assert!(
         flushed <= 4 * 1024,
         "a flush with quantiles kept {flushed} bytes of {held}"
+    );
+}
+
+/// Drops `agg` and checks the heap is back to `base` (within 1 KiB).
+fn assert_frees_all(agg: Aggregator, base: usize) {
+    drop(agg);
+    let left = live().saturating_sub(base);
+    assert!(
+        left <= 1024,
+        "a dropped aggregator frees everything: {left} bytes left"
     );
 }
 
