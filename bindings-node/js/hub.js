@@ -12,12 +12,14 @@
 //         gen: number }`; the buffered messages are `buf[head..]` (taken by moving `head`, not by
 //         `shift()`, which moves every element behind V8's write barrier); `closed` is set by `close()`,
 //         which also empties `buf`; `gen` changes on every `on` / `off`.
-// take(state) -> the oldest buffered message (there is one).
+// take(state, shape) -> the oldest buffered message, or undefined when none is; as it is (`shape`
+//         1 or omitted) or as the iterator result `{ value, done: false }` of `next()` (`shape` 2).
 // iterate(sub, state) -> the async iterator of `for await (const msg of sub)`: takes from `buf`,
 //         and asks the native `sub.next()` (refill from the core queue, or wait) when it is empty;
 //         `return()` (leaving the loop early) closes the subscription.
-// fill(state, ...msgs) -> appends the messages the native side took from the core queue to `buf` (one
-//         native call per batch, not one per message).
+// fill(state, shape, ...msgs) -> appends the messages the native side took from the core queue to
+//         `buf` (one native call per batch, not one per message); then, when `shape` is 1 or 2, takes
+//         the oldest as `take` does (for the promise that waited for them), else returns undefined.
 // deliver(rethrow, listeners, state, ...msgs) -> appends `msgs` to `buf`, then hands every buffered
 //         message to each listener in turn, stopping as soon as the subscription is closed or its
 //         listeners change (as each message were its own EventEmitter emit: a listener removed by
@@ -32,6 +34,10 @@
 //         Run once when the module loads (bindings-node/src/fast.rs; bench rows: node bench/hub.js).
 (function hubHelpers() {
   'use strict';
+
+  // The shapes `take` and `fill` hand a message out in (bindings-node/src/hub/buffer.rs, `Shape`).
+  const BARE = 1;
+  const STEP = 2;
 
   function iterate(sub, state) {
     const { buf } = state;
@@ -50,8 +56,9 @@
     };
   }
 
-  function take(state) {
+  function take(state, shape) {
     const { buf } = state;
+    if (state.head >= buf.length) return undefined;
     const msg = buf[state.head];
     state.head += 1;
     if (state.head === buf.length) {
@@ -60,12 +67,13 @@
     } else {
       buf[state.head - 1] = undefined; // let it be collected
     }
-    return msg;
+    return shape === STEP ? { value: msg, done: false } : msg;
   }
 
-  function fill(state) {
+  function fill(state, shape) {
     const { buf } = state;
-    for (let i = 1; i < arguments.length; i += 1) buf.push(arguments[i]);
+    for (let i = 2; i < arguments.length; i += 1) buf.push(arguments[i]);
+    return shape === BARE || shape === STEP ? take(state, shape) : undefined;
   }
 
   function deliver(rethrow, listeners, state) {

@@ -20,7 +20,7 @@ use crate::error::{guard, Code};
 use crate::napi::args::{is_nullish, string, with_text};
 use crate::napi::convert;
 use crate::walk;
-use dashfeed::codec::{Format, Limits};
+use dashfeed::codec::Limits;
 use dashfeed::hub::Hub as CoreHub;
 use feed::Feed;
 use napi::bindgen_prelude::{Env, JavaScriptClassExt, ObjectFinalize, Unknown};
@@ -184,7 +184,7 @@ impl Hub {
                 self.inner.snapshot(d)
             })??;
             let v = match snap {
-                Some(m) => message::to_js(raw_env, m, Format::MsgPack, None)?,
+                Some(m) => message::to_js(raw_env, m, None)?,
                 None => crate::napi::js::null(raw_env)?,
             };
             Ok(convert::unknown(raw_env, v))

@@ -16,6 +16,28 @@ use std::ptr;
 /// The subscription helpers: `{ iterate, take, fill, deliver, installRaw }`.
 pub(crate) const HUB: &str = include_str!("../../js/hub.js");
 
+/// How a message taken from the buffer is handed out: as it is (`tryRecv`, `recv()`, listeners), or
+/// as the iterator result `{ value, done: false }` that `next()` resolves with (made in JavaScript:
+/// through Node-API an object with two properties costs four calls). The numbers are the `shape`
+/// argument of `take` / `fill` in `bindings-node/js/hub.js`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Shape {
+    /// The message object.
+    Bare = 1,
+    /// `{ value: message, done: false }`.
+    Step = 2,
+}
+
+/// `shape` as the helpers' argument (`undefined`: take nothing).
+fn shape_value(env: sys::napi_env, shape: Option<Shape>) -> Result<sys::napi_value> {
+    let mut v = ptr::null_mut();
+    match shape {
+        Some(s) => napi_call!(napi_create_uint32(env, s as u32, &mut v))?,
+        None => napi_call!(napi_get_undefined(env, &mut v))?,
+    }
+    Ok(v)
+}
+
 /// A subscription's `{ buf, closed }` object (strong references, JavaScript thread only; a copy
 /// names the same object).
 #[derive(Clone, Copy)]
@@ -74,24 +96,31 @@ impl JsBuffer {
     }
 
     /// Appends messages (one call into JavaScript; a `napi_set_element` per message costs several
-    /// times more: bench row `node bench/hub.js`, 1,000 subscribers).
-    pub fn push_all(&self, env: sys::napi_env, msgs: &[sys::napi_value]) -> Result<()> {
+    /// times more: bench row `node bench/hub.js`, 1,000 subscribers), then takes the oldest in
+    /// `shape` if one is given (in the same call: the promise that waited for these messages).
+    pub fn push_all(
+        &self,
+        env: sys::napi_env,
+        msgs: &[sys::napi_value],
+        shape: Option<Shape>,
+    ) -> Result<Option<sys::napi_value>> {
         if msgs.is_empty() {
-            return Ok(());
-        }
-        let mut args = Vec::with_capacity(msgs.len() + 1);
-        args.push(JsBuffer::get(env, self.state.0)?);
-        args.extend_from_slice(msgs);
-        script::call(env, HUB, c"fill", &args).map(|_| ())
-    }
-
-    /// Takes the oldest message.
-    pub fn pop(&self, env: sys::napi_env) -> Result<Option<sys::napi_value>> {
-        if self.len(env)? == 0 {
             return Ok(None);
         }
+        let mut args = Vec::with_capacity(msgs.len() + 2);
+        args.push(JsBuffer::get(env, self.state.0)?);
+        args.push(shape_value(env, shape)?);
+        args.extend_from_slice(msgs);
+        let out = script::call(env, HUB, c"fill", &args)?;
+        Ok(shape.map(|_| out))
+    }
+
+    /// Takes the oldest message, in `shape` (one call into JavaScript); `None` when the buffer is
+    /// empty.
+    pub fn pop(&self, env: sys::napi_env, shape: Shape) -> Result<Option<sys::napi_value>> {
         let state = JsBuffer::get(env, self.state.0)?;
-        script::call(env, HUB, c"take", &[state]).map(Some)
+        let out = script::call(env, HUB, c"take", &[state, shape_value(env, Some(shape))?])?;
+        Ok((raw::type_of(env, out)? != sys::ValueType::napi_undefined).then_some(out))
     }
 
     /// Sets `state.gen`, the listener generation the delivery loop compares between messages.

@@ -49,30 +49,25 @@ impl ObjectFinalize for Message {
     }
 }
 
-/// Message objects made during one wake-up pass, by publication (the address and length of its
-/// encoded bytes, which every subscriber shares and which stay alive while the object does). Looked
-/// up once per delivery, hence the Fx hash of two words (SipHash was ~3% of a 1,000-subscriber
-/// fan-out in `node bench/hub.js`).
+/// Message objects made during one wake-up pass, by publication ([`CoreMessage::publication_key`]:
+/// the objects made hold their publications, so a key is not reused within the pass). Looked up once
+/// per delivery, hence the Fx hash of one word (SipHash was ~3% of a 1,000-subscriber fan-out in
+/// `node bench/hub.js`).
 #[derive(Default)]
 pub struct Pass {
-    made: FxHashMap<(usize, usize), sys::napi_value>,
+    made: FxHashMap<usize, sys::napi_value>,
 }
 
-/// A JS `Message` for `m` (received by a subscription in `format`): the object already made for
-/// the same publication in this `pass`, if any.
+/// A JS `Message` for `m`: the object already made for the same publication in this `pass`, if any.
 pub fn to_js(
     env: sys::napi_env,
     m: CoreMessage,
-    format: Format,
     pass: Option<&mut Pass>,
 ) -> Result<sys::napi_value> {
     let Some(pass) = pass else {
         return make(env, m);
     };
-    let key = match m.raw(format) {
-        Ok(b) => (b.as_ptr() as usize, b.len()),
-        Err(_) => return make(env, m),
-    };
+    let key = m.publication_key();
     if let Some(&v) = pass.made.get(&key) {
         return Ok(v);
     }

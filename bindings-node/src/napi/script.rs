@@ -14,6 +14,10 @@ use std::ptr;
 thread_local! {
     /// (env, source address, reference to the helpers object) of the environment on this thread.
     static HELPERS: RefCell<Vec<(usize, usize, sys::napi_ref)>> = const { RefCell::new(Vec::new()) };
+    /// (env, source address, helper name address, reference to that helper function): what [`call`]
+    /// looks up, so that a call does not look the name up on the helpers object (a property read
+    /// by a C string name makes V8 find it in its string table first, every time).
+    static FUNCTIONS: RefCell<Vec<(usize, usize, usize, sys::napi_ref)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The helpers object of `source` in `env`, compiled on first use.
@@ -62,7 +66,7 @@ pub fn call(
     args: &[sys::napi_value],
 ) -> Result<sys::napi_value> {
     let obj = helpers(env, source)?;
-    let f = raw::named(env, obj, name)?;
+    let f = function(env, obj, source, name)?;
     let mut out = ptr::null_mut();
     napi_call!(napi_call_function(
         env,
@@ -73,4 +77,40 @@ pub fn call(
         &mut out
     ))?;
     Ok(out)
+}
+
+/// The helper `name` of the helpers object `obj` (of `source`), by a reference kept per environment.
+fn function(
+    env: sys::napi_env,
+    obj: sys::napi_value,
+    source: &'static str,
+    name: &CStr,
+) -> Result<sys::napi_value> {
+    let key = (
+        env as usize,
+        source.as_ptr() as usize,
+        name.as_ptr() as usize,
+    );
+    let cached = FUNCTIONS.with(|c| {
+        c.borrow()
+            .iter()
+            .find(|(e, s, n, _)| (*e, *s, *n) == key)
+            .map(|(_, _, _, r)| *r)
+    });
+    let mut f = ptr::null_mut();
+    if let Some(r) = cached {
+        napi_call!(napi_get_reference_value(env, r, &mut f))?;
+        if !f.is_null() {
+            return Ok(f);
+        }
+    }
+    f = raw::named(env, obj, name)?;
+    let mut r = ptr::null_mut();
+    napi_call!(napi_create_reference(env, f, 1, &mut r))?;
+    FUNCTIONS.with(|c| {
+        let mut c = c.borrow_mut();
+        c.retain(|(e, s, n, _)| (*e, *s, *n) != key);
+        c.push((key.0, key.1, key.2, r));
+    });
+    Ok(f)
 }

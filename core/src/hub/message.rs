@@ -74,6 +74,14 @@ impl Message {
         self.p.missed
     }
 
+    /// The identity of the publication this message is a handle on: equal for the messages every
+    /// subscriber of one publication receives, and distinct from any other publication's while one
+    /// of these messages is alive (the address of the shared publication, which may be reused once
+    /// every handle is gone). A binding uses it to give the subscribers it wakes together one object.
+    pub fn publication_key(&self) -> usize {
+        Arc::as_ptr(&self.p) as usize
+    }
+
     /// The wire bytes in `format` (gzipped when longer than the hub's `compress_over`). Encoded at most
     /// once per message and format; every subscriber of a publication shares the same bytes.
     pub fn raw(&self, format: Format) -> Result<Bytes> {

@@ -287,3 +287,53 @@ fn try_recv_many_drains_in_order_then_reports_the_end() {
     assert_eq!(sub.try_recv_many(10).unwrap().len(), 1);
     assert_eq!(sub.try_recv_many(10).unwrap_err(), Error::Closed);
 }
+
+#[test]
+fn receivers_are_counted_while_they_wait_and_pushes_wake_only_counted_ones() {
+    // Paused time: the timeouts below fire as soon as every task is idle, not after real waiting.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (hub, _) = hub_with(plain());
+        let sub = hub.subscribe("ops", SubscribeOptions::default()).unwrap();
+        next(&sub);
+        assert_eq!(sub.listening(), 0);
+        // A recv future dropped while it waits (a timeout, a `select!`) uncounts itself.
+        let timed_out = tokio::time::timeout(Duration::from_millis(1), sub.recv()).await;
+        assert!(timed_out.is_err());
+        assert_eq!(sub.listening(), 0, "a dropped recv leaves no count");
+        assert!(sub
+            .recv_timeout(Duration::from_millis(1))
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            sub.listening(),
+            0,
+            "a timed-out recv_timeout leaves no count"
+        );
+        // Pushes without a counted receiver skip the event; a waiting receiver is counted and woken.
+        hub.publish("ops", cpu(1.0)).unwrap();
+        assert_eq!(sub.recv().await.unwrap().unwrap().seq(), 1);
+        // A receiver waiting in another task is counted, and the push wakes it (without the wake
+        // this would time out).
+        let sub = Arc::new(sub);
+        let waiting = tokio::spawn({
+            let sub = sub.clone();
+            async move { sub.recv().await }
+        });
+        for _ in 0..100 {
+            if sub.listening() == 1 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(sub.listening(), 1, "a waiting recv is counted");
+        hub.publish("ops", cpu(2.0)).unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(30), waiting).await;
+        assert_eq!(got.unwrap().unwrap().unwrap().unwrap().seq(), 2);
+        assert_eq!(sub.listening(), 0);
+    });
+}
