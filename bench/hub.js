@@ -8,8 +8,10 @@
 //   `emitter.emit('update', seq, buffer)` to one listener per subscriber (synchronous, unbounded: no
 //   queue, no snapshot, no slow-consumer policy).
 //
-// Run: node bench/hub.js [--rounds 3]   (after a release build: npm install)
-// The publisher publishes in bursts of 50 and yields to the event loop (setImmediate) between bursts.
+// Run: node bench/hub.js [--rounds 3] [--burst 50]   (after a release build: npm install)
+// The publisher publishes in bursts of `--burst` (50) and yields to the event loop (setImmediate)
+// between bursts; `--burst 300` queues each 1,000-subscriber case's 300 publications at once, more
+// than one refill of a subscription's JavaScript buffer (256).
 // Reports deliveries per CPU-second of the process (process.cpuUsage: user + system, all threads),
 // p50 / p99 publish→receive latency in µs (measured on every 10th subscriber), and the ratio
 // dashfeed / EventEmitter of deliveries per CPU-second (> 1: dashfeed better). Markdown table.
@@ -23,7 +25,7 @@ function arg(name, fallback) {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 const ROUNDS = arg('rounds', 3);
-const BURST = 50;
+const BURST = arg('burst', 50);
 const CASES = [[1, 20_000], [100, 2_000], [1_000, 300]];
 const SIZES = [[200, '200 B'], [4096, '4 KiB']];
 

@@ -8,10 +8,14 @@
 // core queue (in batches, into `state.buf`) to their consumer, which JavaScript does far faster than
 // one Node-API call per message can.
 //
-// state — per subscription: `{ buf: Array of Message (oldest first), head: number, closed: boolean,
-//         gen: number }`; the buffered messages are `buf[head..]` (taken by moving `head`, not by
-//         `shift()`, which moves every element behind V8's write barrier); `closed` is set by `close()`,
-//         which also empties `buf`; `gen` changes on every `on` / `off`.
+// state — per subscription: `{ buf: Array of Message (oldest first), head: number, tail: number,
+//         closed: boolean, gen: number }`; the buffered messages are `buf[head..tail]` (taken by moving
+//         `head`, not by `shift()`, which moves every element behind V8's write barrier; a taken slot
+//         is cleared at once, so the buffer keeps no message alive). Once empty, `head` and `tail`
+//         go back to 0 and the slots are written again by the next refill instead of growing a new
+//         array each time (a fan-out wakes every subscriber once per burst), up to `KEEP` slots:
+//         past that the array is let go. `closed` is set by `close()`, which also empties `buf`;
+//         `gen` changes on every `on` / `off`.
 // take(state, shape) -> the oldest buffered message, or undefined when none is; as it is (`shape`
 //         1 or omitted) or as the iterator result `{ value, done: false }` of `next()` (`shape` 2).
 // iterate(sub, state) -> the async iterator of `for await (const msg of sub)`: takes from `buf`,
@@ -38,12 +42,13 @@
   // The shapes `take` and `fill` hand a message out in (bindings-node/src/hub/buffer.rs, `Shape`).
   const BARE = 1;
   const STEP = 2;
+  // Slots an empty buffer keeps for the next refill (8 bytes each; a longer refill's array is let go).
+  const KEEP = 64;
 
   function iterate(sub, state) {
-    const { buf } = state;
     return {
       next() {
-        if (state.head < buf.length) return Promise.resolve({ value: take(state), done: false });
+        if (state.head < state.tail) return Promise.resolve(take(state, STEP));
         return sub.next();
       },
       return() {
@@ -58,29 +63,41 @@
 
   function take(state, shape) {
     const { buf } = state;
-    if (state.head >= buf.length) return undefined;
-    const msg = buf[state.head];
-    state.head += 1;
-    if (state.head === buf.length) {
-      buf.length = 0;
+    const at = state.head;
+    if (at >= state.tail) return undefined;
+    const msg = buf[at];
+    buf[at] = undefined; // let it be collected
+    if (at + 1 === state.tail) {
       state.head = 0;
+      state.tail = 0;
+      if (buf.length > KEEP) buf.length = 0;
     } else {
-      buf[state.head - 1] = undefined; // let it be collected
+      state.head = at + 1;
     }
     return shape === STEP ? { value: msg, done: false } : msg;
   }
 
   function fill(state, shape) {
     const { buf } = state;
-    for (let i = 2; i < arguments.length; i += 1) buf.push(arguments[i]);
+    let t = state.tail;
+    for (let i = 2; i < arguments.length; i += 1) {
+      buf[t] = arguments[i];
+      t += 1;
+    }
+    state.tail = t;
     return shape === BARE || shape === STEP ? take(state, shape) : undefined;
   }
 
   function deliver(rethrow, listeners, state) {
     const { buf } = state;
-    for (let i = 3; i < arguments.length; i += 1) buf.push(arguments[i]);
+    let t = state.tail;
+    for (let i = 3; i < arguments.length; i += 1) {
+      buf[t] = arguments[i];
+      t += 1;
+    }
+    state.tail = t;
     const gen = state.gen;
-    while (state.head < buf.length && !state.closed && state.gen === gen) {
+    while (state.head < state.tail && !state.closed && state.gen === gen) {
       const msg = take(state);
       for (let i = 0; i < listeners.length; i += 1) {
         try {

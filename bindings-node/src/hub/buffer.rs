@@ -1,4 +1,4 @@
-//! The JavaScript-side buffer of a subscription: the state object `{ buf, head, closed, gen }` that the
+//! The JavaScript-side buffer of a subscription: the state object `{ buf, head, tail, closed, gen }` that the
 //! helpers of `bindings-node/js/hub.js` (the `for await` iterator, the listener loop) share with
 //! the native side. The native side moves messages from the core queue into `buf` in batches; the
 //! iterator takes them without a native call per message.
@@ -64,6 +64,7 @@ impl JsBuffer {
         napi_call!(napi_create_uint32(env, 0, &mut zero))?;
         napi_call!(napi_set_named_property(env, state, c"gen".as_ptr(), zero))?;
         napi_call!(napi_set_named_property(env, state, c"head".as_ptr(), zero))?;
+        napi_call!(napi_set_named_property(env, state, c"tail".as_ptr(), zero))?;
         let (mut s, mut b) = (ptr::null_mut(), ptr::null_mut());
         napi_call!(napi_create_reference(env, state, 1, &mut s))?;
         napi_call!(napi_create_reference(env, buf, 1, &mut b))?;
@@ -82,17 +83,21 @@ impl JsBuffer {
         Ok(v)
     }
 
-    /// Messages buffered (`buf.length - head`).
+    /// Messages buffered (`tail - head`).
     pub fn len(&self, env: sys::napi_env) -> Result<u32> {
-        let total = raw::array_len(env, JsBuffer::get(env, self.buf.0)?)?;
-        if total == 0 {
-            return Ok(0);
-        }
         let state = JsBuffer::get(env, self.state.0)?;
-        let head = raw::named(env, state, c"head")?;
-        let mut taken = 0u32;
-        napi_call!(napi_get_value_uint32(env, head, &mut taken))?;
-        Ok(total.saturating_sub(taken))
+        let (mut head, mut tail) = (0u32, 0u32);
+        napi_call!(napi_get_value_uint32(
+            env,
+            raw::named(env, state, c"head")?,
+            &mut head
+        ))?;
+        napi_call!(napi_get_value_uint32(
+            env,
+            raw::named(env, state, c"tail")?,
+            &mut tail
+        ))?;
+        Ok(tail.saturating_sub(head))
     }
 
     /// Appends messages (one call into JavaScript; a `napi_set_element` per message costs several
@@ -140,6 +145,7 @@ impl JsBuffer {
         napi_call!(napi_create_uint32(env, 0, &mut zero))?;
         napi_call!(napi_set_named_property(env, state, c"closed".as_ptr(), yes))?;
         napi_call!(napi_set_named_property(env, state, c"head".as_ptr(), zero))?;
+        napi_call!(napi_set_named_property(env, state, c"tail".as_ptr(), zero))?;
         napi_call!(napi_set_named_property(env, buf, c"length".as_ptr(), zero))
     }
 
