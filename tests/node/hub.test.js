@@ -330,6 +330,23 @@ test('dedupe drops a repeated id; bad input changes nothing', () => {
   assert.equal(hub.stats.topics.d.seq, 2);
 });
 
+test('a timed recv takes what is queued at once, across refills, even with a 0 ms timeout', async () => {
+  const hub = new dashfeed.Hub({ queue: 400 });
+  const sub = hub.subscribe('t');
+  for (let i = 1; i <= 300; i += 1) hub.publish('t', { v: i });
+  // 301 messages queued (the snapshot, then 300 updates): more than one refill (256). recv(0) is a
+  // poll: it must return each one, never time out while one waits.
+  const seqs = [];
+  for (let i = 0; i <= 300; i += 1) {
+    const m = await within(sub.recv(0), 2000);
+    assert.notEqual(m, null, `message ${i} was queued`);
+    seqs.push(m.seq);
+  }
+  assert.deepEqual(seqs, Array.from({ length: 301 }, (_, i) => i));
+  assert.equal(await within(sub.recv(0), 2000), null); // now nothing is queued
+  sub.close();
+});
+
 test('closing works from any state and settles what waits', async () => {
   const hub = new dashfeed.Hub();
   const sub = hub.subscribe('x');

@@ -190,9 +190,9 @@ impl Feed {
             .collect()
     }
 
-    /// The next message for the waiter at the front (in `shape`): from the buffer, else from the
-    /// core (the rest of the batch stays buffered). Runs in a wake-up pass only, whose `pass` lets
-    /// the subscriptions woken together share each publication's object.
+    /// The next message for a waiter (in `shape`): from the buffer, else from the core (the rest of
+    /// the batch stays buffered). In a wake-up pass, `pass` lets the subscriptions woken together
+    /// share each publication's object.
     fn next_item(
         &self,
         env: sys::napi_env,
@@ -254,9 +254,9 @@ impl Feed {
     }
 
     /// A promise for the next message: `{ value, done }` (`next()`), or the message / `null`
-    /// (`recv(timeoutMs)`). A buffered message settles it at once; otherwise it waits, and when the
-    /// core queue already holds messages (or the end) the feed asks for a wake-up pass at once
-    /// rather than taking them here: every subscription that ran dry in this turn of the event loop
+    /// (`recv(timeoutMs)`). A buffered message settles it at once (and a timed `recv` also takes
+    /// from the core queue at once); otherwise it waits, and when the core queue already holds
+    /// messages (or the end) the feed asks for a wake-up pass at once rather than taking them here: every subscription that ran dry in this turn of the event loop
     /// then refills in one pass and shares each publication's message object (taking them here, a
     /// burst longer than one refill gave each subscriber objects of its own — ~4x the CPU per
     /// delivery at 1,000 subscribers, `node bench/hub.js`).
@@ -276,6 +276,11 @@ impl Feed {
                 true => match js.buffer.pop(env, shape)? {
                     Some(m) => Item::Message(m),
                     None if js.closed_by_user => Item::End(None),
+                    // A timed `recv` takes what is queued now: its timer could fire before the
+                    // wake-up pass, and `recv(0)` must still return a queued message.
+                    None if timeout_ms.is_some() => {
+                        self.next_item(env, &js, shape, &mut Pass::default())?
+                    }
                     None => Item::Empty,
                 },
                 false => Item::Empty,
