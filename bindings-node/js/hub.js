@@ -19,8 +19,9 @@
 // take(state, shape) -> the oldest buffered message, or undefined when none is; as it is (`shape`
 //         1 or omitted) or as the iterator result `{ value, done: false }` of `next()` (`shape` 2).
 // iterate(sub, state) -> the async iterator of `for await (const msg of sub)`: takes from `buf`,
-//         and asks the native `sub.next()` (refill from the core queue, or wait) when it is empty;
-//         `return()` (leaving the loop early) closes the subscription.
+//         and asks the native `sub.next()` when it is empty (a promise settled by the next wake-up
+//         pass, which refills `buf` from the core queue); `return()` (leaving the loop early)
+//         closes the subscription.
 // fill(state, shape, ...msgs) -> appends the messages the native side took from the core queue to
 //         `buf` (one native call per batch, not one per message); then, when `shape` is 1 or 2, takes
 //         the oldest as `take` does (for the promise that waited for them), else returns undefined.

@@ -183,7 +183,7 @@ test('subscribers woken by one publication share its message object and wire byt
   assert.equal(a, c); // a subscriber of another wire format too: raw(format) names the format
   assert.equal(a.raw(), b.raw());
   assert.equal(c.raw('json'), c.raw('json'));
-  assert.equal(hub.stats.encodes - encodes, 2); // the update, once per format asked for
+  assert.equal(hub.stats.encodes - encodes, 2); // the update, once per subscribed format
   // Fields are plain read-only properties of the object.
   assert.deepEqual(Object.keys(a), ['kind', 'dashboard', 'epoch', 'seq', 'recovered', 'missed']);
   assert.throws(() => { 'use strict'; a.seq = 7; }, TypeError);
@@ -409,6 +409,50 @@ test('the process exits once its subscriptions are closed', async () => {
   `;
   const { status, err } = await runChild(code, 15_000);
   assert.equal(status, 0, err);
+});
+
+test('a loop over a removed topic ends and lets the process go on and exit', async () => {
+  // The last message arrives in a wake-up pass that also sees the end; the loop's next next() must
+  // resolve done at once (no wake-up will come for it), and the code after the loop must run.
+  const code = `
+    const dashfeed = require('.');
+    const hub = new dashfeed.Hub();
+    const sub = hub.subscribe('gone');
+    (async () => {
+      const seqs = [];
+      for await (const m of sub) seqs.push(m.seq);
+      process.stdout.write('after ' + seqs.join(','));
+    })();
+    setImmediate(() => { hub.publish('gone', { v: 1 }); hub.remove('gone'); });
+  `;
+  const out = await new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    let err = '';
+    child.stdout.on('data', (d) => { text += d; });
+    child.stderr.on('data', (d) => { err += d; });
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`child hung: ${err}`)); }, 15_000);
+    child.on('exit', (status) => { clearTimeout(timer); resolve({ status, text, err }); });
+  });
+  assert.equal(out.status, 0, out.err);
+  assert.equal(out.text, 'after 0,1');
+});
+
+test('a waiting next() comes before a later tryRecv() or timed recv()', async () => {
+  const hub = new dashfeed.Hub();
+  const sub = hub.subscribe('order'); // its snapshot is queued
+  hub.publish('order', { v: 1 });
+  const first = sub.next(); // waits for the wake-up pass, with messages queued for it
+  const taken = sub.tryRecv(); // comes after: `first` gets the snapshot, this the update
+  assert.equal((await within(first, 2000)).value.kind, 'snapshot');
+  assert.equal(taken.seq, 1);
+  hub.publish('order', { v: 2 });
+  hub.publish('order', { v: 3 });
+  const second = sub.next();
+  const polled = sub.recv(0); // a poll behind a waiter: the waiter first, then this one, no timeout
+  assert.equal((await within(second, 2000)).value.seq, 2);
+  assert.equal((await within(polled, 2000)).seq, 3);
+  sub.close();
 });
 
 test('since: only epoch and seq are read; anything else is invalid_input, and loses nothing', () => {

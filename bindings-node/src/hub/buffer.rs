@@ -38,7 +38,7 @@ fn shape_value(env: sys::napi_env, shape: Option<Shape>) -> Result<sys::napi_val
     Ok(v)
 }
 
-/// A subscription's `{ buf, closed }` object (strong references, JavaScript thread only; a copy
+/// A subscription's `{ buf, head, tail, closed, gen }` object (strong references, JavaScript thread only; a copy
 /// names the same object).
 #[derive(Clone, Copy)]
 pub struct JsBuffer {

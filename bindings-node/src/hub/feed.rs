@@ -225,6 +225,7 @@ impl Feed {
     /// Takes what `tryRecv` / `tryRecvMany` return: up to `max` message objects, buffered ones
     /// first; the core error (`closed`, `slow_consumer`) once ended and drained.
     pub fn take(&self, env: sys::napi_env, max: usize) -> Result<Vec<sys::napi_value>> {
+        self.serve_earlier_waiters(env)?;
         let js = self.lock();
         let mut out = Vec::new();
         while out.len() < max {
@@ -254,12 +255,13 @@ impl Feed {
     }
 
     /// A promise for the next message: `{ value, done }` (`next()`), or the message / `null`
-    /// (`recv(timeoutMs)`). A buffered message settles it at once (and a timed `recv` also takes
-    /// from the core queue at once); otherwise it waits, and when the core queue already holds
-    /// messages (or the end) the feed asks for a wake-up pass at once rather than taking them here: every subscription that ran dry in this turn of the event loop
-    /// then refills in one pass and shares each publication's message object (taking them here, a
-    /// burst longer than one refill gave each subscriber objects of its own — ~4x the CPU per
-    /// delivery at 1,000 subscribers, `node bench/hub.js`).
+    /// (`recv(timeoutMs)`). A buffered message settles it at once. Otherwise it waits; when the core
+    /// queue already holds messages (or the end), the feed asks for a wake-up pass at once instead
+    /// of taking them here, so every subscription that ran dry in this turn of the event loop
+    /// refills in one pass and shares each publication's message object. (Taking them here, a burst
+    /// longer than one refill gave each subscriber objects of its own: 4-6x the CPU per delivery
+    /// at 1,000 subscribers, `node bench/hub.js --burst 300`.) A timed `recv` and a call on an
+    /// ended subscription still take from the core at once, after any earlier waiter.
     pub fn wait(
         self: &Arc<Self>,
         env: sys::napi_env,
@@ -269,6 +271,11 @@ impl Feed {
         let (mut deferred, mut promise) = (ptr::null_mut(), ptr::null_mut());
         napi_call!(napi_create_promise(env, &mut deferred, &mut promise))?;
         let shape = if recv { Shape::Bare } else { Shape::Step };
+        // Taken at once (see below): after the waiters that came first.
+        let at_once = timeout_ms.is_some() || self.sub.is_closed();
+        if at_once {
+            self.serve_earlier_waiters(env)?;
+        }
         let item = {
             let mut js = self.lock();
             // Earlier waiters come first.
@@ -277,10 +284,9 @@ impl Feed {
                     Some(m) => Item::Message(m),
                     None if js.closed_by_user => Item::End(None),
                     // A timed `recv` takes what is queued now: its timer could fire before the
-                    // wake-up pass, and `recv(0)` must still return a queued message.
-                    None if timeout_ms.is_some() => {
-                        self.next_item(env, &js, shape, &mut Pass::default())?
-                    }
+                    // wake-up pass, and `recv(0)` must still return a queued message. So does a
+                    // call on an ended subscription: no wake-up may come for it.
+                    None if at_once => self.next_item(env, &js, shape, &mut Pass::default())?,
                     None => Item::Empty,
                 },
                 false => Item::Empty,
@@ -413,6 +419,15 @@ impl Feed {
     /// Delivers what is ready (see the module docs). JavaScript thread only.
     pub fn handle(self: &Arc<Self>, env: sys::napi_env, pass: &mut Pass) -> Result<()> {
         self.queued.store(false, Ordering::Release);
+        self.settle_waiters(env, pass)?;
+        self.deliver(env, pass)?;
+        self.finish(env)?;
+        self.sync_hold(env)
+    }
+
+    /// Settles the waiting promises, oldest first, while there is something for them: a message
+    /// (buffered or queued in the core) or the end.
+    fn settle_waiters(&self, env: sys::napi_env, pass: &mut Pass) -> Result<()> {
         loop {
             let (w, item) = {
                 let mut js = self.lock();
@@ -430,8 +445,17 @@ impl Feed {
                 settle(env, w.deferred.0, w.recv, item)?;
             }
         }
-        self.deliver(env, pass)?;
-        self.finish(env)?;
+        Ok(())
+    }
+
+    /// Before a call that takes messages at once (`tryRecv`, a timed `recv`): the waiters that came
+    /// first get theirs first (a waiting `next()` may have messages queued for it, left to the next
+    /// wake-up pass).
+    fn serve_earlier_waiters(&self, env: sys::napi_env) -> Result<()> {
+        if self.lock().waiters.is_empty() {
+            return Ok(());
+        }
+        self.settle_waiters(env, &mut Pass::default())?;
         self.sync_hold(env)
     }
 
@@ -513,8 +537,9 @@ impl Feed {
     /// Keeps the process and the JS object alive exactly while a consumer waits.
     fn sync_hold(&self, env: sys::napi_env) -> Result<()> {
         let mut js = self.lock();
-        let want = !js.done
-            && (!js.waiters.is_empty() || js.listeners.iter().any(|(e, _)| *e == Event::Message));
+        // A waiter holds until settled, even past the end; listeners hold until `'close'`.
+        let want = !js.waiters.is_empty()
+            || (!js.done && js.listeners.iter().any(|(e, _)| *e == Event::Message));
         if want == js.holding || js.this.0.is_null() {
             return Ok(());
         }

@@ -2,8 +2,9 @@
 //! on first access and kept), its pre-encoded wire bytes (`raw(format)`) and its wire map
 //! (`toJSON()` / `toObject()`).
 //!
-//! A message object is made once per publication per thread: the subscriptions woken together
-//! (one publish reaching many subscribers) share it, as they share the core's encoded bytes. Its
+//! A message object is made once per publication per wake-up pass: the subscriptions woken together
+//! (one publish reaching many subscribers, whatever their wire format) share it, as they share the
+//! core's publication. Its
 //! fields (`kind`, `dashboard`, `epoch`, `seq`, `recovered`, `missed`) are read-only own properties
 //! set when it is made, so reading them costs no native call; the class getters are their
 //! declaration (and answer for an object made otherwise). `raw()` is a plain `#[napi]` method that
@@ -11,7 +12,7 @@
 //! installed over it when the module loads (`crate::fast`), keeps that Buffer on the message object
 //! per format, so the subscribers sharing a message make one native call, not one each.
 //!
-//! Raw Node-API: a message object is made per publication per woken thread (its fields defined in
+//! Raw Node-API: a message object is made per publication per wake-up pass (its fields defined in
 //! one call). Bench rows: `node bench/hub.js`, every row.
 
 use crate::error::{guard, Code, Result};

@@ -16,7 +16,9 @@ thread_local! {
     static HELPERS: RefCell<Vec<(usize, usize, sys::napi_ref)>> = const { RefCell::new(Vec::new()) };
     /// (env, source address, helper name address, reference to that helper function): what [`call`]
     /// looks up, so that a call does not look the name up on the helpers object (a property read
-    /// by a C string name makes V8 find it in its string table first, every time).
+    /// by a C string name makes V8 find it in its string table first, every time). Names are
+    /// `c"..."` literals: the same name at two addresses only makes two entries. Like `HELPERS`,
+    /// kept for the thread's life (an environment per thread: the main one or a worker's).
     static FUNCTIONS: RefCell<Vec<(usize, usize, usize, sys::napi_ref)>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -97,20 +99,15 @@ fn function(
             .find(|(e, s, n, _)| (*e, *s, *n) == key)
             .map(|(_, _, _, r)| *r)
     });
-    let mut f = ptr::null_mut();
     if let Some(r) = cached {
+        // A strong reference: it names the function as long as the environment lives.
+        let mut f = ptr::null_mut();
         napi_call!(napi_get_reference_value(env, r, &mut f))?;
-        if !f.is_null() {
-            return Ok(f);
-        }
+        return Ok(f);
     }
-    f = raw::named(env, obj, name)?;
+    let f = raw::named(env, obj, name)?;
     let mut r = ptr::null_mut();
     napi_call!(napi_create_reference(env, f, 1, &mut r))?;
-    FUNCTIONS.with(|c| {
-        let mut c = c.borrow_mut();
-        c.retain(|(e, s, n, _)| (*e, *s, *n) != key);
-        c.push((key.0, key.1, key.2, r));
-    });
+    FUNCTIONS.with(|c| c.borrow_mut().push((key.0, key.1, key.2, r)));
     Ok(f)
 }

@@ -289,7 +289,7 @@ fn try_recv_many_drains_in_order_then_reports_the_end() {
 }
 
 #[test]
-fn receivers_are_counted_while_they_wait_and_pushes_wake_only_counted_ones() {
+fn receivers_are_counted_while_they_wait_and_a_push_wakes_a_waiting_one() {
     // Paused time: the timeouts below fire as soon as every task is idle, not after real waiting.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -314,7 +314,7 @@ fn receivers_are_counted_while_they_wait_and_pushes_wake_only_counted_ones() {
             0,
             "a timed-out recv_timeout leaves no count"
         );
-        // Pushes without a counted receiver skip the event; a waiting receiver is counted and woken.
+        // With no receiver counted, a push does not touch the event; this one is taken directly.
         hub.publish("ops", cpu(1.0)).unwrap();
         assert_eq!(sub.recv().await.unwrap().unwrap().seq(), 1);
         // A receiver waiting in another task is counted, and the push wakes it (without the wake
