@@ -12,6 +12,7 @@ mod options;
 mod share;
 mod subscription;
 mod timer;
+mod waiter;
 mod waker;
 
 pub(crate) use subscription::subscription_next;

@@ -21,7 +21,8 @@
 
 use super::buffer::{JsBuffer, Shape};
 use super::message::{self, Pass};
-use super::timer::{self, Timer};
+use super::timer;
+use super::waiter::{settle, Item, Waiter};
 use super::waker::Waker;
 use crate::error::Result;
 use crate::napi::js::{self, Handle};
@@ -65,27 +66,6 @@ impl Event {
     }
 }
 
-/// A promise waiting for a message.
-struct Waiter {
-    deferred: Handle<sys::napi_deferred>,
-    /// `next()` resolves `{ value, done }`; `recv()` resolves the message or `null`.
-    recv: bool,
-    /// The id a `recv(timeout)` timer names, and that timer, if any.
-    id: u64,
-    timer: Option<Timer>,
-}
-
-impl Waiter {
-    /// How this waiter's promise takes its message: bare (`recv()`), or as `{ value, done }`.
-    fn shape(&self) -> Shape {
-        if self.recv {
-            Shape::Bare
-        } else {
-            Shape::Step
-        }
-    }
-}
-
 struct Js {
     buffer: JsBuffer,
     waiters: VecDeque<Waiter>,
@@ -101,16 +81,6 @@ struct Js {
     next_id: u64,
     /// Bumped on every `on` / `off`: the listener loop stops between two messages when it changes.
     generation: u32,
-}
-
-/// What a waiter gets.
-enum Item {
-    /// A `Message` object, in the shape its waiter resolves with (see [`Waiter::shape`]).
-    Message(sys::napi_value),
-    /// The end: `None` closed, `Some(err)` slow consumer.
-    End(Option<Error>),
-    /// Nothing yet.
-    Empty,
 }
 
 /// The weak handle a timer keeps on its feed.
@@ -591,18 +561,4 @@ fn listeners(env: sys::napi_env, js: &Js, event: Event) -> Result<sys::napi_valu
         }
     }
     Ok(arr)
-}
-
-/// Resolves (or rejects) a waiter's promise with `item` (a message already in the waiter's shape).
-fn settle(env: sys::napi_env, deferred: sys::napi_deferred, recv: bool, item: Item) -> Result<()> {
-    let value = match item {
-        Item::Message(shaped) => shaped,
-        Item::End(Some(e)) => {
-            let err = crate::error::to_js(env, &e)?;
-            return napi_call!(napi_reject_deferred(env, deferred, err));
-        }
-        Item::End(None) | Item::Empty if recv => js::null(env)?,
-        Item::End(None) | Item::Empty => js::iter_result(env, js::undefined(env)?, true)?,
-    };
-    napi_call!(napi_resolve_deferred(env, deferred, value))
 }
