@@ -289,9 +289,9 @@ export declare class ManualClock {
 /**
  * A hub message: `kind` (`'snapshot'`, `'update'`, `'recovered'`), `dashboard`, `epoch`, `seq`,
  * `data`, `recovered`, `missed`, and `raw(format)`, the wire bytes encoded once for every
- * subscriber. Subscribers woken by the same publication in one thread receive the same object
- * (as EventEmitter listeners share their arguments): treat it, its `data` and its `raw()` Buffer
- * as read-only.
+ * subscriber. Subscribers woken by the same publication in one wake-up pass receive the same
+ * object (as EventEmitter listeners share their arguments; `tryRecv` and a timed `recv` make
+ * their own): treat it, its `data` and its `raw()` Buffer as read-only.
  */
 export declare class Message {
   /** `'snapshot'`, `'update'` or `'recovered'`. */

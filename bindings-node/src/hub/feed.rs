@@ -12,7 +12,8 @@
 //! loop takes the buffered ones in JavaScript.
 //!
 //! Locking: the state is under one mutex, taken only on the JavaScript thread and never held while
-//! JavaScript runs (listeners may call back into the subscription).
+//! user JavaScript runs (listeners may call back into the subscription); the buffer helpers of
+//! `bindings-node/js/hub.js` run under it (they call nothing else).
 //!
 //! Raw Node-API (the `crate::napi` kit): every wake-up and every delivered message crosses this file. Bench
 //! rows: `node bench/hub.js`, the `for await` and `on('message')` columns at 1, 100 and 1,000 subscribers
@@ -193,10 +194,15 @@ impl Feed {
     }
 
     /// Takes what `tryRecv` / `tryRecvMany` return: up to `max` message objects, buffered ones
-    /// first; the core error (`closed`, `slow_consumer`) once ended and drained.
-    pub fn take(&self, env: sys::napi_env, max: usize) -> Result<Vec<sys::napi_value>> {
+    /// first, after the waiters that came first (none while one still waits); the core error
+    /// (`closed`, `slow_consumer`) once ended and drained.
+    pub fn take(self: &Arc<Self>, env: sys::napi_env, max: usize) -> Result<Vec<sys::napi_value>> {
         self.serve_earlier_waiters(env)?;
         let js = self.lock();
+        if !js.waiters.is_empty() {
+            // Nothing was there for them: what comes next is theirs (the ready callback brings it).
+            return Ok(Vec::new());
+        }
         let mut out = Vec::new();
         while out.len() < max {
             match js.buffer.pop(env, Shape::Bare)? {
@@ -217,7 +223,11 @@ impl Feed {
                         out.push(message::to_js(env, m, None)?);
                     }
                 }
-                Err(e) if out.is_empty() => return Err(e.into()),
+                Err(e) if out.is_empty() => {
+                    drop(js);
+                    self.schedule(); // drained and ended: a pass emits 'error' / 'close'
+                    return Err(e.into());
+                }
                 Err(_) => {} // reported by the next call
             }
         }
@@ -230,8 +240,9 @@ impl Feed {
     /// of taking them here, so every subscription that ran dry in this turn of the event loop
     /// refills in one pass and shares each publication's message object. (Taking them here, a burst
     /// longer than one refill gave each subscriber objects of its own: 4-6x the CPU per delivery
-    /// at 1,000 subscribers, `node bench/hub.js --burst 300`.) A timed `recv` and a call on an
-    /// ended subscription still take from the core at once, after any earlier waiter.
+    /// at 1,000 subscribers, `node bench/hub.js --burst 300`.) A timed `recv` (after any earlier
+    /// waiter) and a call on an ended subscription still take from the core at once; settling the
+    /// end there asks for a pass too, which emits `'error'` / `'close'`.
     pub fn wait(
         self: &Arc<Self>,
         env: sys::napi_env,
@@ -241,9 +252,8 @@ impl Feed {
         let (mut deferred, mut promise) = (ptr::null_mut(), ptr::null_mut());
         napi_call!(napi_create_promise(env, &mut deferred, &mut promise))?;
         let shape = if recv { Shape::Bare } else { Shape::Step };
-        // Taken at once (see below): after the waiters that came first.
-        let at_once = timeout_ms.is_some() || self.sub.is_closed();
-        if at_once {
+        if timeout_ms.is_some() {
+            // It takes at once (below), after the waiters that came first.
             self.serve_earlier_waiters(env)?;
         }
         let item = {
@@ -256,7 +266,9 @@ impl Feed {
                     // A timed `recv` takes what is queued now: its timer could fire before the
                     // wake-up pass, and `recv(0)` must still return a queued message. So does a
                     // call on an ended subscription: no wake-up may come for it.
-                    None if at_once => self.next_item(env, &js, shape, &mut Pass::default())?,
+                    None if timeout_ms.is_some() || self.sub.is_closed() => {
+                        self.next_item(env, &js, shape, &mut Pass::default())?
+                    }
                     None => Item::Empty,
                 },
                 false => Item::Empty,
@@ -282,7 +294,11 @@ impl Feed {
             }
             item
         };
+        let ended = matches!(item, Item::End(_));
         settle(env, deferred, recv, item)?;
+        if ended {
+            self.schedule(); // the end reached a consumer: a pass emits 'error' / 'close'
+        }
         Ok(promise)
     }
 

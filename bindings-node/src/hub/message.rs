@@ -29,9 +29,9 @@ use std::ptr;
 
 /// A hub message: `kind` (`'snapshot'`, `'update'`, `'recovered'`), `dashboard`, `epoch`, `seq`,
 /// `data`, `recovered`, `missed`, and `raw(format)`, the wire bytes encoded once for every
-/// subscriber. Subscribers woken by the same publication in one thread receive the same object
-/// (as EventEmitter listeners share their arguments): treat it, its `data` and its `raw()` Buffer
-/// as read-only.
+/// subscriber. Subscribers woken by the same publication in one wake-up pass receive the same
+/// object (as EventEmitter listeners share their arguments; `tryRecv` and a timed `recv` make
+/// their own): treat it, its `data` and its `raw()` Buffer as read-only.
 #[napi(js_name = "Message", custom_finalize)]
 pub struct Message {
     pub(crate) inner: CoreMessage,

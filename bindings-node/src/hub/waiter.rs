@@ -3,8 +3,8 @@
 //! `null`; the slow-consumer end rejects either. The queue of waiters and when they settle are
 //! [`super::feed::Feed`]'s.
 //!
-//! Raw Node-API: a waiter is a napi deferred, settled with a value the buffer helpers already shaped
-//! (no per-settle object built through Node-API). Bench rows: `node bench/hub.js`, the `for await`
+//! Raw Node-API: a waiter is a napi deferred, settled with a message the buffer helpers already
+//! shaped (only the end's `{ done: true }` is built through Node-API). Bench rows: `node bench/hub.js`, the `for await`
 //! columns.
 
 use super::buffer::Shape;

@@ -63,10 +63,10 @@ pub(crate) struct SubShared {
     pub(crate) wire: Wire,
     state: Mutex<SubState>,
     event: Event,
-    /// Receivers inside `recv` / `recv_timeout`, counted before they first check the queue (see
-    /// [`Listening`]). A push notifies `event` only when there is one: `Event::notify` takes the listener list's own lock every time, ~3% of
-    /// a 1,000-subscriber fan-out whose consumers are woken by the ready callback instead
-    /// (`node bench/hub.js`).
+    /// Receivers inside `recv` / `recv_timeout`, counted before the queue check that precedes each
+    /// wait (see [`Listening`]). A push notifies `event` only when there is one: `Event::notify`
+    /// takes the listener list's own lock every time, ~3% of a 1,000-subscriber fan-out whose
+    /// consumers are woken by the ready callback instead (`node bench/hub.js`).
     listening: AtomicUsize,
 }
 
