@@ -618,12 +618,15 @@ export declare class Subscription {
   get policy(): 'conflate' | 'drop_oldest' | 'disconnect'
   /**
    * The next message if one is waiting, else `null`. Throws `closed` once closed and drained,
-   * `slow_consumer` when the `disconnect` policy ended it.
+   * `slow_consumer` when the `disconnect` policy ended it. A pending `next()` / `recv()` is
+   * served first: this returns what is left after it (`null` while one still waits), and throws
+   * only once it has seen the end.
    */
   tryRecv(): Message | null
   /**
    * Up to `max` (default 64) waiting messages, without waiting; throws like `tryRecv` once
-   * ended and drained.
+   * ended and drained. Like `tryRecv`, it comes after a pending `next()` / `recv()` (`[]` while
+   * one still waits).
    */
   tryRecvMany(max?: number): Array<Message>
   /**

@@ -471,7 +471,7 @@ test('a waiting next() comes before a later tryRecv() or timed recv()', async ()
   assert.notEqual(raced, 'pending', 'recv(0) settled within the call');
   assert.equal(raced.seq, 3);
   assert.equal((await within(second, 2000)).value.seq, 2);
-  // While a waiter has nothing, tryRecv takes nothing: the next message is the waiter's.
+  // A waiter that has nothing yet gets the next message first, before a tryRecv.
   const third = sub.next();
   assert.equal(sub.tryRecv(), null);
   hub.publish('order', { v: 4 });

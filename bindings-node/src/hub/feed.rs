@@ -228,7 +228,11 @@ impl Feed {
                     self.schedule(); // drained and ended: a pass emits 'error' / 'close'
                     return Err(e.into());
                 }
-                Err(_) => {} // reported by the next call
+                Err(_) => {
+                    // Reported by the next call; the pass emits 'error' / 'close' now.
+                    drop(js);
+                    self.schedule();
+                }
             }
         }
         Ok(out)

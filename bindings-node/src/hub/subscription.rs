@@ -102,7 +102,9 @@ impl Subscription {
     }
 
     /// The next message if one is waiting, else `null`. Throws `closed` once closed and drained,
-    /// `slow_consumer` when the `disconnect` policy ended it.
+    /// `slow_consumer` when the `disconnect` policy ended it. A pending `next()` / `recv()` is
+    /// served first: this returns what is left after it (`null` while one still waits), and throws
+    /// only once it has seen the end.
     #[napi(catch_unwind, ts_return_type = "Message | null")]
     pub fn try_recv<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>, Code> {
         guard(|| {
@@ -116,7 +118,8 @@ impl Subscription {
     }
 
     /// Up to `max` (default 64) waiting messages, without waiting; throws like `tryRecv` once
-    /// ended and drained.
+    /// ended and drained. Like `tryRecv`, it comes after a pending `next()` / `recv()` (`[]` while
+    /// one still waits).
     #[napi(
         catch_unwind,
         ts_args_type = "max?: number",
