@@ -376,9 +376,9 @@ test('closing works from any state and settles what waits', async () => {
 });
 
 /** Runs `code` in a child node process; resolves with its exit code, or rejects after `ms`. */
-function runChild(code, ms) {
+function runChild(code, ms, flags = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...flags, '-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => { out += d; });
@@ -430,6 +430,45 @@ test('a loop over a removed topic ends and lets the process go on and exit', asy
   const { status, out, err } = await runChild(code, 15_000);
   assert.equal(status, 0, err);
   assert.equal(out, 'after 0,1');
+});
+
+test('an idle subscription keeps no message alive once its loop took them (measured after gc)', async () => {
+  // 300 publications of ~4 KB in one burst: two refills (256, then 44 — under the 64 slots the JS
+  // buffer keeps). Once the loop took them all and the subscription idles, no message object nor its
+  // raw() Buffer may stay reachable from the buffer: weak references to every one are cleared by a
+  // full gc, and the process's ArrayBuffer memory is back within 64 KiB of where it started.
+  const code = `
+    const dashfeed = require('.');
+    const hub = new dashfeed.Hub({ queue: 400, history: 0 });
+    const sub = hub.subscribe('mem');
+    const tick = () => new Promise((resolve) => setImmediate(resolve));
+    async function consume(it, refs) {
+      for (let i = 0; i < 300; i += 1) {
+        const { value } = await it.next();
+        value.raw();
+        refs.push(new WeakRef(value));
+      }
+    }
+    (async () => {
+      const it = sub[Symbol.asyncIterator]();
+      await it.next(); // the snapshot
+      gc(); await tick(); gc();
+      const base = process.memoryUsage().arrayBuffers;
+      const refs = [];
+      for (let i = 1; i <= 300; i += 1) hub.publish('mem', { v: i, pad: 'x'.repeat(4000) });
+      await consume(it, refs); // in a frame of its own: none of its locals outlives it
+      for (let i = 0; i < 3; i += 1) { await tick(); gc(); }
+      const alive = refs.filter((r) => r.deref() !== undefined).length;
+      const extra = process.memoryUsage().arrayBuffers - base;
+      process.stdout.write(JSON.stringify({ alive, extra }));
+      sub.close();
+    })();
+  `;
+  const { status, out, err } = await runChild(code, 15_000, ['--expose-gc']);
+  assert.equal(status, 0, err);
+  const { alive, extra } = JSON.parse(out);
+  assert.equal(alive, 0, 'messages still reachable');
+  assert.ok(extra < 64 * 1024, `${extra} bytes of Buffers kept`);
 });
 
 test("'close' follows the end even when the loop took the last messages from its buffer", async () => {
