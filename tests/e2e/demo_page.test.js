@@ -52,6 +52,38 @@ function sparkStartInPage() {
   return null;
 }
 
+/** The page's and the server's view of the `api` dashboard, for a failed wait's message. */
+async function stateOf(page) {
+  return page.evaluate(async () => {
+    const text = (sel) => document.querySelector(sel)?.textContent?.trim();
+    let server;
+    try {
+      const r = await fetch('/api/dashboards/api');
+      const body = await r.json();
+      server = `${r.status} epoch ${body.epoch} seq ${body.seq}`;
+    } catch (e) {
+      server = String(e);
+    }
+    return {
+      status: document.querySelector('#status')?.dataset.status,
+      epoch: text('[data-dashboard="api"] [data-field="epoch"]'),
+      seq: text('[data-dashboard="api"] [data-field="seq"]'),
+      server,
+      log: [...document.querySelectorAll('#log li')].slice(0, 12).map((li) => li.textContent),
+    };
+  });
+}
+
+/** `page.waitForFunction`, whose timeout error also says what the page and the server show. */
+async function waitFor(page, fn, arg, timeout, what) {
+  try {
+    await page.waitForFunction(fn, arg, { timeout });
+  } catch (e) {
+    const state = await stateOf(page).catch((err) => String(err));
+    throw new Error(`${what}: ${e.message}\n${JSON.stringify(state, null, 2)}`);
+  }
+}
+
 test('demo page: live numbers, reconnecting on outage, live again after restart', { skip: !fs.existsSync(CHROMIUM) && 'no chromium', timeout: 120000 }, async (t) => {
   fs.mkdirSync(OUT, { recursive: true });
   const port = await freePort();
@@ -73,10 +105,10 @@ test('demo page: live numbers, reconnecting on outage, live again after restart'
   // Numbers change within seconds: the request counter of an endpoint and the seq of a dashboard move.
   const seqOf = () => page.$eval('[data-dashboard="api"] [data-field="seq"]', (el) => Number(el.textContent.replace(/\D/g, '')));
   const seq1 = await seqOf();
-  await page.waitForFunction((s) => {
+  await waitFor(page, (s) => {
     const el = document.querySelector('[data-dashboard="api"] [data-field="seq"]');
     return el && Number(el.textContent.replace(/\D/g, '')) > s + 1;
-  }, seq1, { timeout: 10000 });
+  }, seq1, 10000, `api seq past ${seq1 + 1}`);
   const values = await page.$$eval('[data-series^="host/"] .value', (els) => els.map((e) => e.textContent.trim()));
   assert.ok(values.length >= 4, `host series shown: ${values.length}`);
   assert.ok(values.every((v) => v && v !== '—'), `values: ${values.join(', ')}`);
@@ -111,12 +143,12 @@ test('demo page: live numbers, reconnecting on outage, live again after restart'
   // and the values keep moving.
   demo = await startDemo(port);
   await page.evaluate(() => window.dashfeedClient?.reconnect?.());
-  await page.waitForFunction(() => document.querySelector('#status')?.dataset.status === 'live', null, { timeout: 30000 });
+  await waitFor(page, () => document.querySelector('#status')?.dataset.status === 'live', null, 30000, 'live after the restart');
   const seq2 = await seqOf();
-  await page.waitForFunction((s) => {
+  await waitFor(page, (s) => {
     const el = document.querySelector('[data-dashboard="api"] [data-field="seq"]');
     return el && Number(el.textContent.replace(/\D/g, '')) > s;
-  }, seq2, { timeout: 10000 });
+  }, seq2, 10000, `api seq past ${seq2} after the restart`);
   const log = await page.$eval('#log', (el) => el.textContent);
   assert.match(log, /fresh snapshot|recovered/);
   await page.screenshot({ path: path.join(OUT, 'demo-after-restart.png'), fullPage: true });
