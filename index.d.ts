@@ -129,9 +129,16 @@ export declare class CircuitBreaker {
 export declare class Codec {
   /** Validates the options once; `encode` / `decode` then reuse them. */
   constructor(options?: CodecOptions)
-  /** Encodes a value; gzipped when the encoded bytes are longer than `compressOver`. */
+  /**
+   * Encodes a value; gzipped when the encoded bytes are longer than `compressOver`. The method
+   * that runs is a plain Node-API callback with this body, defined over this one when the module
+   * loads (without napi-rs's per-call borrow table; bench rows: `node bench/codec.js`).
+   */
   encode(value: unknown): Buffer
-  /** Decodes bytes (gzipped or not) back to a value. */
+  /**
+   * Decodes bytes (gzipped or not) back to a value. The method that runs is a plain Node-API
+   * callback with this body, defined over this one when the module loads (as `encode`).
+   */
   decode(data: Uint8Array | ArrayBufferView | ArrayBuffer): unknown
   /** The wire format name: `"msgpack"` or `"json"`. */
   get format(): 'msgpack' | 'json'
@@ -187,7 +194,9 @@ export declare class Hub {
   static attach(token: number): Hub
   /**
    * Publishes `data` (an object metric → value) to `dashboard` and returns its seq; with `id`,
-   * returns `null` when that id was already published within the dedupe horizon.
+   * returns `null` when that id was already published within the dedupe horizon. The method that
+   * runs is a plain Node-API callback with this body, defined over this one when the module loads
+   * (without napi-rs's per-call borrow table; bench rows: `node bench/hub.js`).
    */
   publish(dashboard: string, data: Record<string, unknown>, id?: string | null): number | null
   /** The latest value per metric as a `snapshot` message, or `null` for an unknown dashboard. */

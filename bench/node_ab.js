@@ -24,6 +24,18 @@ const KEYS = Array.from({ length: 1000 }, (_, i) => `m${i}`);
 const MSG = { type: 'update', dashboard: 'host', seq: 42, ts: 1700000000000, data: { cpu: 0.5, mem: 1234, name: 'web-1' } };
 const ROWS = Array.from({ length: 4096 }, (_, i) => KEYS[(i * 7919) % 1000]);
 const ROW_VALUES = Float64Array.from({ length: 4096 }, (_, i) => i * 0.5);
+const BATCH = {
+  dashboard_id: 'ops',
+  window: { start: 1764288000000, end: 1764288001000 },
+  metrics: Array.from({ length: 50 }, (_, i) => ({
+    metric_name: `service_${String(i).padStart(2, '0')}_latency_ms`,
+    value: 12.5 + i * 0.731,
+    timestamp: 1764288000000 + i * 7,
+    metadata: { host: `web-${i % 8}`, region: 'eu-west-1', unit: 'ms' },
+  })),
+};
+// 64 prebuilt updates of 8 metrics (as bench/hub.js publishes): building them is not what is timed.
+const UPDATES = Array.from({ length: 64 }, (_, j) => Object.fromEntries(Array.from({ length: 8 }, (_, k) => [`metric_${k}`, j + k * 0.5])));
 const noop = () => 0;
 const asyncNoop = async () => 0;
 let flip = 0;
@@ -47,6 +59,8 @@ function cases(m) {
   open.open();
   const mixed = new m.CircuitBreaker({ failureThreshold: 0, failureRate: 1.0, rateWindow: 100, minimumCalls: 100 });
   const encoded = m.encode(MSG);
+  const codec = new m.Codec();
+  const hub = new m.Hub();
   const agg = new m.Aggregator({ window: '1m' });
   const batched = new m.Aggregator({ window: '1s' });
   let batchTs = 1700000000000;
@@ -57,6 +71,10 @@ function cases(m) {
     ['breaker fire, 50% failures', caught(() => mixed.fire(halfFail)), 20000, true],
     ['encode (small message)', () => m.encode(MSG), 50000, false],
     ['decode (small message)', () => m.decode(encoded), 50000, false],
+    ['Codec.encode (small message)', () => codec.encode(MSG), 50000, false],
+    ['Codec.decode (small message)', () => codec.decode(encoded), 50000, false],
+    ['Codec.encode (4 KiB batch, gzipped)', () => codec.encode(BATCH), 1000, false],
+    ['Hub.publish (8 keys, no subscriber)', (j) => hub.publish('d', UPDATES[j & 63]), 50000, false],
     ['Aggregator.add (1k keys)', (j) => agg.add('d', KEYS[j % 1000], j, 1700000000000), 50000, false],
     // One call: 4,096 rows of 1k keys at one event time, 100 ms later each call (1 s windows close
     // every ten calls), results polled.

@@ -7,19 +7,23 @@
 //! from the decoder. The accepted and produced JS types are listed in `walk` and `build`. Both run
 //! on the JS thread: the work is proportional to the payload, which the decode limits cap.
 //!
-//! Raw Node-API only to read the input bytes in place and to hand the builder's value back (bench rows:
-//! `node bench/codec.js`); the functions and the `Codec` class are plain `#[napi]`.
+//! Raw Node-API to read the input bytes in place, to hand the builder's value back, and in
+//! `codec_encode` / `codec_decode`, which replace napi-rs's glue of `Codec.prototype.encode` /
+//! `decode` when the module loads (`crate::fast`: no per-call borrow table; bench rows: `node
+//! bench/codec.js`, every dashfeed row); the functions and the `Codec` class are declared with
+//! `#[napi]`.
 
 use crate::build::JsBuilder;
 use crate::error::{guard, Code, Result};
 use crate::napi::realm;
-use crate::napi::{convert, raw};
+use crate::napi::{convert, glue, raw};
 use crate::walk::{Source, MAX_SAFE};
 use dashfeed::codec::{Codec as CoreCodec, Format, Limits};
 use dashfeed::Error;
 use napi::bindgen_prelude::{Either, Env, FromNapiValue, Null, Unknown};
-use napi::{JsValue, ValueType};
+use napi::{sys, JsValue, ValueType};
 use napi_derive::napi;
+use std::cell::RefCell;
 
 /// Options of `encode`.
 #[napi(object)]
@@ -150,10 +154,17 @@ fn encode_with<'env>(
     codec: &CoreCodec,
     value: Unknown<'env>,
 ) -> Result<Unknown<'env>> {
-    let env = env.raw();
-    let bytes = codec.encode_from(&mut Source::new(env, value.raw(), codec.limits.max_depth))?;
-    let out = realm::buffer(env, &bytes)?;
-    Ok(convert::unknown(env, out))
+    let out = encode_raw(env.raw(), codec, value.raw())?;
+    Ok(convert::unknown(env.raw(), out))
+}
+
+fn encode_raw(
+    env: sys::napi_env,
+    codec: &CoreCodec,
+    value: sys::napi_value,
+) -> Result<sys::napi_value> {
+    let bytes = codec.encode_from(&mut Source::new(env, value, codec.limits.max_depth))?;
+    realm::buffer(env, &bytes)
 }
 
 fn decode_with<'env>(
@@ -161,16 +172,24 @@ fn decode_with<'env>(
     codec: &CoreCodec,
     data: Unknown<'env>,
 ) -> Result<Unknown<'env>> {
-    let env = env.raw();
+    let out = decode_raw(env.raw(), codec, data.raw())?;
+    Ok(convert::unknown(env.raw(), out))
+}
+
+fn decode_raw(
+    env: sys::napi_env,
+    codec: &CoreCodec,
+    data: sys::napi_value,
+) -> Result<sys::napi_value> {
     // Limits and gunzip on the bytes in place. The builder then runs JavaScript (`Map#set`,
     // `Buffer.from`), so it reads a copy, never memory that JavaScript could detach meanwhile.
-    let plain = raw::with_bytes(env, data.raw(), |b| {
+    let plain = raw::with_bytes(env, data, |b| {
         codec
             .unwrap_gzip(b)
             .map(|unzipped| unzipped.unwrap_or_else(|| b.to_vec()))
     })?;
     let Some(plain) = plain else {
-        let t = raw::type_name(raw::type_of(env, data.raw())?);
+        let t = raw::type_name(raw::type_of(env, data)?);
         let msg = format!(
             "decode needs a Buffer, Uint8Array (or another TypedArray), DataView or ArrayBuffer, \
              not {t}"
@@ -182,12 +201,53 @@ fn decode_with<'env>(
     // the core writes the value as JSON when parsing it gives exactly what the builder would make
     // (`Codec::decode_plain_json`), and the builder takes the rest (bytes, BigInts, Map keys).
     if let Some(text) = codec.decode_plain_json(&plain)? {
-        return Ok(convert::unknown(env, realm::json_parse(env, &text)?));
+        return realm::json_parse(env, &text);
     }
     let mut builder = JsBuilder::new(env);
     let node = codec.decode_plain_with(&plain, &mut builder)?;
-    let out = builder.js(node)?;
-    Ok(convert::unknown(env, out))
+    builder.js(node)
+}
+
+thread_local! {
+    /// The last `Codec` that `encode` / `decode` ran on, in this thread's environment.
+    static RECEIVER: RefCell<glue::ReceiverCache> = const { RefCell::new(glue::ReceiverCache::new()) };
+}
+
+/// `Codec.prototype.encode` as it runs: a plain Node-API callback defined on the prototype when
+/// the module loads (see `crate::fast`; bench row: `node bench/codec.js`, the dashfeed `encode`
+/// rows).
+///
+/// # Safety
+/// A Node-API callback: Node calls it with the environment and the info of the running call.
+pub unsafe extern "C" fn codec_encode(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    glue::run(env, || {
+        // SAFETY: this call's info; the receiver is used only during the call.
+        let (this, [value], _) = unsafe { glue::args::<1>(env, info)? };
+        // SAFETY: as above; the cache serves only `Codec`.
+        let codec = RECEIVER.with(|c| unsafe { glue::receiver_cached::<Codec>(env, this, c) })?;
+        encode_raw(env, &codec.inner, value)
+    })
+}
+
+/// `Codec.prototype.decode` as it runs (see [`codec_encode`]; bench row: `node bench/codec.js`,
+/// the dashfeed `decode` rows).
+///
+/// # Safety
+/// A Node-API callback: Node calls it with the environment and the info of the running call.
+pub unsafe extern "C" fn codec_decode(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    glue::run(env, || {
+        // SAFETY: this call's info; the receiver is used only during the call.
+        let (this, [data], _) = unsafe { glue::args::<1>(env, info)? };
+        // SAFETY: as above; the cache serves only `Codec`.
+        let codec = RECEIVER.with(|c| unsafe { glue::receiver_cached::<Codec>(env, this, c) })?;
+        decode_raw(env, &codec.inner, data)
+    })
 }
 
 /// `encode(value, options?)` → `Buffer`: MessagePack (default) or JSON, gzipped above
@@ -237,7 +297,9 @@ impl Codec {
         })
     }
 
-    /// Encodes a value; gzipped when the encoded bytes are longer than `compressOver`.
+    /// Encodes a value; gzipped when the encoded bytes are longer than `compressOver`. The method
+    /// that runs is a plain Node-API callback with this body, defined over this one when the module
+    /// loads (without napi-rs's per-call borrow table; bench rows: `node bench/codec.js`).
     #[napi(
         catch_unwind,
         ts_args_type = "value: unknown",
@@ -251,7 +313,8 @@ impl Codec {
         guard(|| encode_with(env, &self.inner, value))
     }
 
-    /// Decodes bytes (gzipped or not) back to a value.
+    /// Decodes bytes (gzipped or not) back to a value. The method that runs is a plain Node-API
+    /// callback with this body, defined over this one when the module loads (as `encode`).
     #[napi(
         catch_unwind,
         ts_args_type = "data: Uint8Array | ArrayBufferView | ArrayBuffer",

@@ -6,6 +6,9 @@
 //!   callback, 1,050-1,900 ns with napi-rs's method, 2 alternated runs each); `node bench/hub.js`,
 //!   the `for await` columns (with napi-rs's `next`, 0-24% fewer deliveries per CPU-s by row, means
 //!   of 2 alternated runs on a noisy machine).
+//! - `Codec.prototype.encode` / `decode` and `Hub.prototype.publish` likewise (bench rows: `node
+//!   bench/codec.js`, every dashfeed row; `node bench/hub.js`, the one-subscriber rows, where the
+//!   publish is most of the cost).
 //! - `Message.prototype.raw` becomes the `raw` wrapper of `bindings-node/js/hub.js` (`installRaw`),
 //!   which calls napi-rs's `raw` once per message object and format and keeps the Buffer on the
 //!   object, so the subscribers sharing a message make one native call, not one each (`node
@@ -13,8 +16,9 @@
 //!
 //! Each method's declaration (index.d.ts) says what runs.
 
-use crate::hub::subscription_next;
+use crate::codec::{codec_decode, codec_encode};
 use crate::hub::HUB;
+use crate::hub::{hub_publish, subscription_next};
 use crate::napi::glue::{self, Method};
 use crate::napi::{raw, script};
 use crate::window::aggregator_add;
@@ -23,9 +27,12 @@ use napi::JsValue;
 use napi_derive::napi;
 
 /// The (class, method, callback) triples defined at load (see the module docs).
-const METHODS: [(&std::ffi::CStr, &std::ffi::CStr, Method); 2] = [
+const METHODS: [(&std::ffi::CStr, &std::ffi::CStr, Method); 5] = [
     (c"Aggregator", c"add", aggregator_add),
     (c"Subscription", c"next", subscription_next),
+    (c"Codec", c"encode", codec_encode),
+    (c"Codec", c"decode", codec_decode),
+    (c"Hub", c"publish", hub_publish),
 ];
 
 /// Defines [`METHODS`] on the class prototypes of `exports` and installs the `raw` wrapper (napi-rs

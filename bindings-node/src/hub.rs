@@ -3,6 +3,10 @@
 //! `Subscription` (`for await`, listeners, non-blocking receives; woken by the core through a
 //! threadsafe function, never by polling) and `Message` (fields, lazily built `data`, the
 //! pre-encoded wire bytes).
+//!
+//! Raw Node-API only in `hub_publish`, which replaces napi-rs's glue of `Hub.prototype.publish`
+//! when the module loads (`crate::fast`: no per-call borrow table; bench row: `node bench/hub.js`,
+//! the one-subscriber rows, where publishing is most of the cost).
 
 mod buffer;
 pub(crate) use buffer::HUB;
@@ -19,13 +23,13 @@ pub(crate) use subscription::subscription_next;
 
 use crate::error::{guard, Code};
 use crate::napi::args::{is_nullish, string, with_text};
-use crate::napi::convert;
+use crate::napi::{convert, glue, js};
 use crate::walk;
 use dashfeed::codec::Limits;
 use dashfeed::hub::Hub as CoreHub;
 use feed::Feed;
 use napi::bindgen_prelude::{Env, JavaScriptClassExt, ObjectFinalize, Unknown};
-use napi::JsValue;
+use napi::{sys, JsValue};
 use napi_derive::napi;
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -142,7 +146,9 @@ impl Hub {
     }
 
     /// Publishes `data` (an object metric → value) to `dashboard` and returns its seq; with `id`,
-    /// returns `null` when that id was already published within the dedupe horizon.
+    /// returns `null` when that id was already published within the dedupe horizon. The method that
+    /// runs is a plain Node-API callback with this body, defined over this one when the module loads
+    /// (without napi-rs's per-call borrow table; bench rows: `node bench/hub.js`).
     #[napi(
         catch_unwind,
         ts_args_type = "dashboard: string, data: Record<string, unknown>, id?: string | null"
@@ -155,15 +161,7 @@ impl Hub {
     ) -> napi::Result<Option<f64>, Code> {
         guard(|| {
             let env = dashboard.value().env;
-            let value = walk::to_value(env, data.raw(), Limits::default().max_depth)?;
-            let id = match id {
-                Some(i) if !is_nullish(env, i.raw())? => Some(string(env, i.raw(), "id")?),
-                _ => None,
-            };
-            let seq = with_text(env, dashboard.raw(), "dashboard", |d| match &id {
-                Some(id) => self.inner.publish_with_id(d, id, value),
-                None => self.inner.publish(d, value).map(Some),
-            })??;
+            let seq = self.publish_raw(env, dashboard.raw(), data.raw(), id.map(|i| i.raw()))?;
             Ok(seq.map(|s| s as f64))
         })
     }
@@ -275,4 +273,55 @@ impl Hub {
                 .collect(),
         }
     }
+}
+
+impl Hub {
+    /// `publish(dashboard, data, id?)` on raw arguments (`id` absent, `undefined` or `null`: none).
+    fn publish_raw(
+        &self,
+        env: sys::napi_env,
+        dashboard: sys::napi_value,
+        data: sys::napi_value,
+        id: Option<sys::napi_value>,
+    ) -> crate::error::Result<Option<u64>> {
+        let value = walk::to_value(env, data, Limits::default().max_depth)?;
+        let id = match id {
+            Some(i) if !is_nullish(env, i)? => Some(string(env, i, "id")?),
+            _ => None,
+        };
+        with_text(env, dashboard, "dashboard", |d| match &id {
+            Some(id) => self.inner.publish_with_id(d, id, value),
+            None => self.inner.publish(d, value).map(Some),
+        })?
+        .map_err(Into::into)
+    }
+}
+
+thread_local! {
+    /// The last `Hub` that `publish` ran on, in this thread's environment.
+    static PUBLISH_RECEIVER: std::cell::RefCell<glue::ReceiverCache> =
+        const { std::cell::RefCell::new(glue::ReceiverCache::new()) };
+}
+
+/// `Hub.prototype.publish` as it runs: a plain Node-API callback defined on the prototype when the
+/// module loads (see `crate::fast`; bench row: `node bench/hub.js`, the one-subscriber rows).
+///
+/// # Safety
+/// A Node-API callback: Node calls it with the environment and the info of the running call.
+pub unsafe extern "C" fn hub_publish(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    glue::run(env, || {
+        // SAFETY: this call's info; the receiver is used only during the call.
+        let (this, [dashboard, data, id], argc) = unsafe { glue::args::<3>(env, info)? };
+        // SAFETY: as above; the cache serves only `Hub`.
+        let hub =
+            PUBLISH_RECEIVER.with(|c| unsafe { glue::receiver_cached::<Hub>(env, this, c) })?;
+        let id = (argc > 2).then_some(id);
+        match hub.publish_raw(env, dashboard, data, id)? {
+            Some(seq) => js::number(env, seq as f64),
+            None => js::null(env),
+        }
+    })
 }

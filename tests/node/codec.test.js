@@ -395,3 +395,42 @@ test('a maxDepth high enough to overflow the stack is refused up front', () => {
   const deep = Buffer.concat([Buffer.alloc(300, 0x91), Buffer.from([0xc0])]);
   assert.ok(Array.isArray(dashfeed.decode(deep, { maxDepth: 512 })));
 });
+
+test('encode and decode on interleaved codecs, short-lived ones and foreign receivers reach the right object', () => {
+  // `Codec.prototype.encode` / `decode` remember their last receiver (bindings-node/src/codec.rs,
+  // `codec_encode`, through napi/glue.rs's ReceiverCache): each call must still use the options of the
+  // object it was called on, and a foreign `this` must be refused.
+  const packed = new dashfeed.Codec({ format: 'msgpack', compressOver: null });
+  const text = new dashfeed.Codec({ format: 'json', compressOver: null });
+  const zipped = new dashfeed.Codec({ format: 'msgpack', compressOver: 8 });
+  const value = { metric: 'cpu', values: Array.from({ length: 20 }, (_, i) => i) };
+  for (let i = 0; i < 5; i += 1) {
+    const plain = packed.encode(value);
+    assert.equal(plain[0], 0x82); // a map of two entries, not gzip
+    assert.deepEqual(msgpackr.unpack(plain), value);
+    assert.equal(text.encode(value).toString(), JSON.stringify(value));
+    assert.ok(zlib.gunzipSync(zipped.encode(value)).equals(plain));
+    assert.deepEqual(text.decode(Buffer.from(JSON.stringify(value))), value);
+    assert.deepEqual(packed.decode(msgpackr.pack(value)), value);
+  }
+  // Short-lived codecs, each used once: a new object (perhaps where a collected one was) is never
+  // taken for the previous one. Each has its own depth limit.
+  for (let depth = 1; depth < 100; depth += 1) {
+    const c = new dashfeed.Codec({ maxDepth: depth });
+    const fits = JSON.parse('['.repeat(depth) + ']'.repeat(depth));
+    const over = [fits];
+    assert.deepEqual(c.decode(c.encode(fits)), fits);
+    throwsCode(() => c.encode(over), 'too_deep');
+  }
+  if (global.gc) global.gc();
+  assert.deepEqual(msgpackr.unpack(packed.encode(value)), value);
+  const { encode, decode } = dashfeed.Codec.prototype;
+  throwsCode(() => encode.call({}, 1), 'invalid_input');
+  throwsCode(() => decode.call(new dashfeed.Hub(), Buffer.from([1])), 'invalid_input');
+  throwsCode(() => encode.call(undefined, 1), 'invalid_input');
+  assert.equal(text.encode(1).toString(), '1');
+  // Argument errors are those of the napi-rs glue it replaces.
+  throwsCode(() => packed.decode('text'), 'unsupported_type');
+  throwsCode(() => packed.encode(() => 1), 'unsupported_type');
+  assert.deepEqual(packed.encode(), Buffer.from([0xc0])); // a missing value is undefined: nil
+});

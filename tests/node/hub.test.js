@@ -541,3 +541,30 @@ test('since: only epoch and seq are read; anything else is invalid_input, and lo
   assert.deepEqual(live.tryRecvMany(10).map((m) => [m.kind, m.seq]), [['update', 4]]);
   live.close();
 });
+
+test('publish on interleaved hubs and foreign receivers reaches the right hub; id omitted, undefined or null is none', () => {
+  // `Hub.prototype.publish` remembers its last receiver (bindings-node/src/hub.rs, `hub_publish`).
+  const a = new dashfeed.Hub();
+  const b = new dashfeed.Hub({ dedupe: 10, dedupeHorizon: 60_000 });
+  for (let i = 1; i <= 5; i += 1) {
+    assert.equal(a.publish('d', { v: i }), i);
+    assert.equal(b.publish('d', { v: i * 10 }), 2 * i - 1);
+    assert.equal(b.publish('d', { v: i * 10 }, undefined), 2 * i);
+  }
+  assert.equal(a.snapshot('d').data.v, 5);
+  assert.equal(b.snapshot('d').data.v, 50);
+  assert.equal(b.publish('d', { v: 1 }, null), 11);
+  assert.equal(b.publish('d', { v: 1 }, 'once'), 12);
+  assert.equal(b.publish('d', { v: 2 }, 'once'), null);
+  assert.equal(b.snapshot('d').data.v, 1);
+  for (let i = 0; i < 100; i += 1) assert.equal(new dashfeed.Hub().publish('x', { i }), 1);
+  if (global.gc) global.gc();
+  assert.equal(a.publish('d', { v: 6 }), 6);
+  const { publish } = dashfeed.Hub.prototype;
+  throwsCode(() => publish.call({}, 'd', { v: 1 }), 'invalid_input');
+  throwsCode(() => publish.call(new dashfeed.Codec(), 'd', { v: 1 }), 'invalid_input');
+  throwsCode(() => a.publish(7, { v: 1 }), 'invalid_input');
+  throwsCode(() => a.publish('d', { v: 1 }, 7), 'invalid_input');
+  throwsCode(() => a.publish('d'), 'invalid_input');
+  assert.equal(a.stats.publications, 6);
+});

@@ -1,5 +1,6 @@
-//! Raw Node-API glue for the methods called once per event or per delivered message:
-//! `Aggregator.prototype.add` and `Subscription.prototype.next`.
+//! Raw Node-API glue for the methods called once per event, per message or per publication:
+//! `Aggregator.prototype.add`, `Subscription.prototype.next`, `Codec.prototype.encode` / `decode` and
+//! `Hub.prototype.publish` (the list is `crate::fast`'s).
 //!
 //! napi-rs's generated glue registers a borrow of the receiver in a process-wide table on every
 //! `&self` call (about 150 ns), which is more than the rest of such a call. These methods are
