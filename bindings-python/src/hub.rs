@@ -424,11 +424,12 @@ impl PyMessage {
         self.inner.missed()
     }
     /// The wire bytes of this message in `format` ("msgpack" or "json"; gzipped over the hub's threshold),
-    /// encoded once and shared by every subscriber.
+    /// encoded once and shared by every subscriber: the subscribers of a publication get the same
+    /// `bytes` object (kept for the last 256 publications, 4 MiB at most; see `wire_cache`).
     #[pyo3(signature = (format = "msgpack"))]
     fn raw<'py>(&self, py: Python<'py>, format: &str) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = self.inner.raw(format.parse::<Format>().py()?).py()?;
-        Ok(PyBytes::new(py, &bytes))
+        let format = format.parse::<Format>().py()?;
+        crate::wire_cache::raw(py, &self.inner, format, || self.inner.raw(format).py())
     }
     /// The whole message as a dict (the wire message's fields).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

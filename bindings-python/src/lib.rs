@@ -19,6 +19,7 @@ mod options;
 mod pipeline;
 mod server;
 mod window;
+mod wire_cache;
 
 use pyo3::prelude::*;
 

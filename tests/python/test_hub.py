@@ -194,3 +194,57 @@ def test_dedupe_by_id_and_bad_input() -> None:
     # Stored data is intact after every refusal.
     snap = hub.snapshot("d")
     assert snap is not None and snap.data == {"v": 1} and snap.seq == 1
+
+
+def test_the_subscribers_of_a_publication_share_its_raw_bytes_each_with_its_own_message() -> None:
+    # Message.raw() hands every subscriber of a publication the same bytes object
+    # (bindings-python/src/wire_cache.rs); each still has its own Message and data dict.
+    hub = dashfeed.Hub(compress_over=None)
+    subs = [hub.subscribe("ops") for _ in range(3)]
+    for s in subs:
+        assert s.recv(timeout=1).kind == "snapshot"
+    hub.publish("ops", {"cpu": 0.5})
+    hub.publish("ops", {"cpu": 0.7})
+    got = [s.try_recv_many(10) for s in subs]
+    for i in range(2):
+        a, b, c = (g[i] for g in got)
+        assert a is not b and a.data is not b.data
+        assert a.raw() is b.raw() is c.raw("MsgPack") is a.raw("msgpack")
+        assert a.raw("json") is c.raw("json") and a.raw("json") != a.raw()
+        assert msgpack.unpackb(a.raw())["data"] == {"cpu": [0.5, 0.7][i]}
+        a.data["cpu"] = -1.0  # one subscriber's dict is its own
+        assert b.data == {"cpu": [0.5, 0.7][i]}
+    assert got[0][0].raw() is not got[0][1].raw()
+    with pytest.raises(dashfeed.DashfeedError) as e:
+        got[0][0].raw("yaml")
+    assert e.value.code == "invalid_input"
+    for s in subs:
+        s.close()
+
+
+def test_the_shared_raw_bytes_stay_within_their_budget() -> None:
+    # The cache keeps the bytes objects of at most 256 publications and 4 MiB of them: here 40
+    # publications of ~256 KiB each (10 MiB of raw bytes) taken and let go; what Python still holds
+    # afterwards (tracemalloc: every bytes object is a Python allocation) stays within the budget.
+    import tracemalloc
+
+    hub = dashfeed.Hub(compress_over=None, history=1, queue_bytes=64 << 20)
+    sub = hub.subscribe("big")
+    assert sub.recv(timeout=1).kind == "snapshot"
+    tracemalloc.start()
+    try:
+        start, _ = tracemalloc.get_traced_memory()
+        made = 0
+        for i in range(40):
+            hub.publish("big", {"blob": str(i) * (256 * 1024 // len(str(i)))})
+            m = sub.try_recv()
+            made += len(m.raw()) + len(m.raw("json"))
+            del m
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert made > 20 << 20
+    assert held - start < (4 << 20) + (512 << 10), f"{(held - start) >> 10} KiB held"
+    assert held - start > 1 << 20  # the budget's worth is kept, for the next subscribers
+    hub.publish("big", {"blob": "x"})
+    assert sub.try_recv().data == {"blob": "x"}

@@ -54,12 +54,16 @@ impl fmt::Display for Format {
 impl FromStr for Format {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "msgpack" | "messagepack" => Ok(Format::MsgPack),
-            "json" => Ok(Format::Json),
-            other => Err(Error::invalid(format!(
+        // Case-insensitive without a lowercased copy: bindings parse the format on every `raw()`.
+        if s.eq_ignore_ascii_case("msgpack") || s.eq_ignore_ascii_case("messagepack") {
+            Ok(Format::MsgPack)
+        } else if s.eq_ignore_ascii_case("json") {
+            Ok(Format::Json)
+        } else {
+            let other = s.to_ascii_lowercase();
+            Err(Error::invalid(format!(
                 "unknown format {other:?} (expected \"msgpack\" or \"json\")"
-            ))),
+            )))
         }
     }
 }
