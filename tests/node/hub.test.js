@@ -432,6 +432,49 @@ test('a loop over a removed topic ends and lets the process go on and exit', asy
   assert.equal(out, 'after 0,1');
 });
 
+test("'close' and 'error' listeners fire before the process exits when the end was handed out directly", async () => {
+  // The end reaches a consumer outside a wake-up pass (tryRecv meeting it, a loop's own next() after
+  // its buffer emptied): the pass that emits 'close' / 'error' is asked for then, and the feed holds the
+  // process until it ran. Each case runs alone in its process, so nothing else keeps the event loop
+  // alive.
+  const cases = {
+    polled: [`
+      const polled = hub.subscribe('polled');
+      polled.on('close', () => process.stdout.write('closed;'));
+      polled.tryRecv(); // the snapshot
+      hub.publish('polled', { v: 1 });
+      hub.remove('polled');
+      let n = 0;
+      for (let i = 0; i < 10; i += 1) {
+        try { if (polled.tryRecv()) n += 1; } catch (e) { process.stdout.write(e.code + ' after ' + n + ';'); break; }
+      }`, 'closed after 1;closed;'],
+    slow: [`
+      const slow = hub.subscribe('slow', { policy: 'disconnect', queue: 1 });
+      slow.on('error', (e) => process.stdout.write('error ' + e.code + ';'));
+      slow.on('close', () => process.stdout.write('closed;'));
+      slow.tryRecv(); // the snapshot
+      hub.publish('slow', { v: 1 });
+      hub.publish('slow', { v: 2 });
+      for (let i = 0; i < 10; i += 1) {
+        try { slow.tryRecv(); } catch (e) { process.stdout.write('tryRecv ' + e.code + ';'); break; }
+      }`, 'tryRecv slow_consumer;error slow_consumer;closed;'],
+    looped: [`
+      const looped = hub.subscribe('looped');
+      looped.on('close', () => process.stdout.write('closed;'));
+      const it = looped[Symbol.asyncIterator]();
+      it.next().then(() => {
+        hub.remove('looped');
+        return it.next();
+      }).then((r) => process.stdout.write('done ' + r.done + ';'));`, 'done true;closed;'],
+  };
+  for (const [name, [body, expected]] of Object.entries(cases)) {
+    const code = `const dashfeed = require('.'); const hub = new dashfeed.Hub(); ${body}`;
+    const { status, out, err } = await runChild(code, 15_000);
+    assert.equal(status, 0, `${name}: ${err}`);
+    assert.equal(out, expected, name);
+  }
+});
+
 test('an idle subscription keeps no message alive once its loop took them (measured after gc)', async () => {
   // 300 publications of ~4 KB in one burst: two refills (256, then 44 — under the 64 slots the JS
   // buffer keeps). Once the loop took them all and the subscription idles, no message object nor its

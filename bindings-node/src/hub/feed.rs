@@ -23,7 +23,7 @@
 use super::buffer::{JsBuffer, Shape};
 use super::message::{self, Pass};
 use super::timer;
-use super::waiter::{settle, Item, Waiter};
+use super::waiter::{settle, Event, Item, Waiter};
 use super::waker::Waker;
 use crate::error::Result;
 use crate::napi::js::{self, Handle};
@@ -40,32 +40,6 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 const BATCH: usize = 256;
 /// Batches handed to listeners per wake-up before yielding to the event loop.
 const MAX_BATCHES: usize = 4;
-
-/// A listener event.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Event {
-    /// Each message.
-    Message,
-    /// The subscription ended (once).
-    Close,
-    /// The subscription was ended by the `disconnect` policy (before `'close'`).
-    Error,
-}
-
-impl Event {
-    /// Parses an event name.
-    pub fn parse(name: &str) -> Result<Event> {
-        match name {
-            "message" => Ok(Event::Message),
-            "close" => Ok(Event::Close),
-            "error" => Ok(Event::Error),
-            other => Err(Error::invalid(format!(
-                "unknown event {other:?} (expected 'message', 'close' or 'error')"
-            ))
-            .into()),
-        }
-    }
-}
 
 struct Js {
     buffer: JsBuffer,
@@ -225,13 +199,13 @@ impl Feed {
                 }
                 Err(e) if out.is_empty() => {
                     drop(js);
-                    self.schedule(); // drained and ended: a pass emits 'error' / 'close'
+                    self.end_handed_out(env)?; // drained and ended
                     return Err(e.into());
                 }
                 Err(_) => {
                     // Reported by the next call; the pass emits 'error' / 'close' now.
                     drop(js);
-                    self.schedule();
+                    self.end_handed_out(env)?;
                 }
             }
         }
@@ -301,7 +275,7 @@ impl Feed {
         let ended = matches!(item, Item::End(_));
         settle(env, deferred, recv, item)?;
         if ended {
-            self.schedule(); // the end reached a consumer: a pass emits 'error' / 'close'
+            self.end_handed_out(env)?;
         }
         Ok(promise)
     }
@@ -477,15 +451,35 @@ impl Feed {
         Ok(())
     }
 
+    /// The end reached a consumer outside a wake-up pass (`tryRecv`, a `next()` settled at once):
+    /// asks for the pass that emits `'error'` / `'close'`, and holds the process until it ran
+    /// ([`sync_hold`](Feed::sync_hold)): nothing may be waiting any more to keep the event loop
+    /// alive.
+    fn end_handed_out(self: &Arc<Self>, env: sys::napi_env) -> Result<()> {
+        self.sync_hold(env)?;
+        self.schedule();
+        Ok(())
+    }
+
+    /// Whether [`finish`](Feed::finish) has its end to report: closed by the user, or ended by the
+    /// core with nothing left to take.
+    fn finishable(&self, env: sys::napi_env, js: &Js) -> Result<bool> {
+        if js.done {
+            return Ok(false);
+        }
+        if js.closed_by_user {
+            return Ok(true);
+        }
+        Ok(self.sub.is_closed()
+            && js.buffer.len(env)? == 0
+            && self.sub.stats().queued_messages == 0)
+    }
+
     /// Once ended and drained: `'error'` (slow consumer) and `'close'`, once; listeners let go.
     fn finish(&self, env: sys::napi_env) -> Result<()> {
         let (reason, taken) = {
             let mut js = self.lock();
-            if js.done || !(js.closed_by_user || self.sub.is_closed()) {
-                return Ok(());
-            }
-            let drained = js.buffer.len(env)? == 0 && self.sub.stats().queued_messages == 0;
-            if !(js.closed_by_user || (self.sub.is_closed() && drained)) {
+            if !self.finishable(env, &js)? {
                 return Ok(());
             }
             let reason = match self.sub.try_recv() {
@@ -527,9 +521,11 @@ impl Feed {
     /// Keeps the process and the JS object alive exactly while a consumer waits.
     fn sync_hold(&self, env: sys::napi_env) -> Result<()> {
         let mut js = self.lock();
-        // A waiter holds until settled, even past the end; listeners hold until `'close'`.
+        // A waiter holds until settled, even past the end; `'message'` listeners hold until
+        // `'close'`, and so do `'close'` / `'error'` listeners once the end is there to report.
         let want = !js.waiters.is_empty()
-            || (!js.done && js.listeners.iter().any(|(e, _)| *e == Event::Message));
+            || (!js.done && js.listeners.iter().any(|(e, _)| *e == Event::Message))
+            || (!js.listeners.is_empty() && self.finishable(env, &js)?);
         if want == js.holding || js.this.0.is_null() {
             return Ok(());
         }

@@ -5,7 +5,8 @@
 //! Raw Node-API only in `subscription_next` (bench rows: `node bench/hub.js`, the `for await` columns); the
 //! rest are plain `#[napi]` methods.
 
-use super::feed::{Event, Feed};
+use super::feed::Feed;
+use super::waiter::Event;
 use crate::error::{guard, Code};
 use crate::napi::args::{is_nullish, number, string};
 use crate::napi::glue;

@@ -1,7 +1,7 @@
 //! The promises of `next()` / `recv(timeoutMs)` that wait for a message ([`Waiter`]), what settles
 //! one ([`Item`]) and how ([`settle`]): `next()` resolves `{ value, done }`, `recv()` the message or
-//! `null`; the slow-consumer end rejects either. The queue of waiters and when they settle are
-//! [`super::feed::Feed`]'s.
+//! `null`; the slow-consumer end rejects either. Also the listener events ([`Event`]). The queue of
+//! waiters, the listeners and when they are called are [`super::feed::Feed`]'s.
 //!
 //! Raw Node-API: a waiter is a napi deferred, settled with a message the buffer helpers already
 //! shaped (only the end's `{ done: true }` is built through Node-API). Bench rows: `node bench/hub.js`, the `for await`
@@ -63,4 +63,30 @@ pub(super) fn settle(
         Item::End(None) | Item::Empty => js::iter_result(env, js::undefined(env)?, true)?,
     };
     napi_call!(napi_resolve_deferred(env, deferred, value))
+}
+
+/// A listener event.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Event {
+    /// Each message.
+    Message,
+    /// The subscription ended (once).
+    Close,
+    /// The subscription was ended by the `disconnect` policy (before `'close'`).
+    Error,
+}
+
+impl Event {
+    /// Parses an event name.
+    pub fn parse(name: &str) -> Result<Event> {
+        match name {
+            "message" => Ok(Event::Message),
+            "close" => Ok(Event::Close),
+            "error" => Ok(Event::Error),
+            other => Err(Error::invalid(format!(
+                "unknown event {other:?} (expected 'message', 'close' or 'error')"
+            ))
+            .into()),
+        }
+    }
 }
