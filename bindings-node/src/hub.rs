@@ -234,7 +234,13 @@ impl Hub {
     pub fn remove(&self, dashboard: Unknown<'_>) -> napi::Result<bool, Code> {
         guard(|| {
             let env = dashboard.value().env;
-            with_text(env, dashboard.raw(), "dashboard", |d| self.inner.remove(d))
+            let existed = with_text(env, dashboard.raw(), "dashboard", |d| self.inner.remove(d))?;
+            // The ended subscriptions of this thread emit 'close' in the next pass: keep the
+            // process alive for it.
+            if let Some(waker) = waker::Waker::existing(env) {
+                waker.hold_until_pass(env);
+            }
+            Ok(existed)
         })
     }
 

@@ -434,9 +434,9 @@ test('a loop over a removed topic ends and lets the process go on and exit', asy
 
 test("'close' and 'error' listeners fire before the process exits when the end was handed out directly", async () => {
   // The end reaches a consumer outside a wake-up pass (tryRecv meeting it, a loop's own next() after
-  // its buffer emptied): the pass that emits 'close' / 'error' is asked for then, and the feed holds the
-  // process until it ran. Each case runs alone in its process, so nothing else keeps the event loop
-  // alive.
+  // its buffer emptied), or the topic is removed by this thread: the pass that emits 'close' / 'error'
+  // is asked for then, and the process is held until it ran. Each case runs alone in its process, so
+  // nothing else keeps the event loop alive.
   const cases = {
     polled: [`
       const polled = hub.subscribe('polled');
@@ -466,6 +466,13 @@ test("'close' and 'error' listeners fire before the process exits when the end w
         hub.remove('looped');
         return it.next();
       }).then((r) => process.stdout.write('done ' + r.done + ';'));`, 'done true;closed;'],
+    // Nothing waiting, only listeners, and the topic removed by this thread.
+    removed: [`
+      const a = hub.subscribe('removed');
+      a.on('close', () => process.stdout.write('closed;'));
+      a.on('error', (e) => process.stdout.write('error ' + e.code + ';'));
+      a.tryRecv(); // the snapshot: nothing is left to deliver
+      process.stdout.write('removed ' + hub.remove('removed') + ';');`, 'removed true;closed;'],
   };
   for (const [name, [body, expected]] of Object.entries(cases)) {
     const code = `const dashfeed = require('.'); const hub = new dashfeed.Hub(); ${body}`;

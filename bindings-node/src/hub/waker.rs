@@ -10,8 +10,9 @@
 //!
 //! The threadsafe function is unreferenced (it does not keep the process alive) except while some
 //! consumer waits — a pending `next()` / `recv()` or a `'message'` listener on an open
-//! subscription ([`Waker::hold`] / [`Waker::release`] count them). Node finalizes it when the
-//! environment is torn down; from then on wakes are dropped.
+//! subscription ([`Waker::hold`] / [`Waker::release`] count them), and from a `Hub.remove` on this
+//! thread until the pass that reports the ends ([`Waker::hold_until_pass`]). Node finalizes it when
+//! the environment is torn down; from then on wakes are dropped.
 //!
 //! Raw Node-API: the threadsafe function is called only when the ready list becomes non-empty (one loop
 //! wake-up per burst, whatever the subscriber and message counts) and is referenced only while a consumer
@@ -26,7 +27,7 @@ use napi::sys;
 use std::cell::RefCell;
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The threadsafe function handle (a pointer Node-API lets any thread call).
@@ -48,6 +49,8 @@ pub struct Waker {
     state: Mutex<State>,
     /// Consumers waiting (see the module docs); touched on the JavaScript thread only.
     waiting: AtomicUsize,
+    /// One hold taken until the next pass has run ([`Waker::hold_until_pass`]); JS thread only.
+    pass_hold: AtomicBool,
 }
 
 thread_local! {
@@ -78,6 +81,7 @@ impl Waker {
                 ready: Vec::new(),
             }),
             waiting: AtomicUsize::new(0),
+            pass_hold: AtomicBool::new(false),
         });
         let name = raw::string(env, "dashfeed.Subscription")?;
         let data = Arc::into_raw(waker.clone()) as *mut c_void;
@@ -111,6 +115,27 @@ impl Waker {
         waker.lock().tsfn = Some(Tsfn(tsfn));
         CURRENT.with(|c| *c.borrow_mut() = Some((key, waker.clone())));
         Ok(waker)
+    }
+
+    /// The waker of `env` if it has one (no subscription made one yet: `None`). JavaScript thread
+    /// only.
+    pub fn existing(env: sys::napi_env) -> Option<Arc<Waker>> {
+        CURRENT.with(|c| {
+            c.borrow()
+                .as_ref()
+                .filter(|(e, _)| *e == env as usize)
+                .map(|(_, w)| w.clone())
+        })
+    }
+
+    /// Keeps the process alive until the next wake-up pass has run, when feeds wait for it: for a
+    /// call on this thread that ended subscriptions (`Hub.remove`), whose `'error'` / `'close'`
+    /// that pass emits (nothing else may be waiting to keep the event loop alive). JavaScript
+    /// thread only.
+    pub fn hold_until_pass(&self, env: sys::napi_env) {
+        if !self.lock().ready.is_empty() && !self.pass_hold.swap(true, Ordering::Relaxed) {
+            self.hold(env);
+        }
     }
 
     /// Schedules `feed.handle` on the JavaScript thread. Any thread.
@@ -182,6 +207,9 @@ unsafe extern "C" fn call_js(
     let mut pass = Pass::default();
     for feed in ready {
         feed.handle_reporting(env, &mut pass);
+    }
+    if waker.pass_hold.swap(false, Ordering::Relaxed) {
+        waker.release(env);
     }
     // SAFETY: the scope opened above.
     unsafe { sys::napi_close_handle_scope(env, scope) };
