@@ -8,12 +8,13 @@
 //! publication and format makes the object and the next subscribers' calls return it.
 //!
 //! Bounded: the objects of the last [`ENTRIES`] publications, and at most [`BUDGET`] bytes of them,
-//! oldest dropped first (a publication larger than the budget is not kept at all). An entry holds its
-//! publication (a core `Message`), whose address is the key: no other publication can take that
-//! address while the entry lives, so a hit is always the same publication.
+//! oldest dropped first (an object larger than the budget is not kept at all). The key is the
+//! publication's address; an entry holds a pin on it (`PublicationPin`, a weak reference: a few
+//! hundred bytes, not the publication's data or encodings), so no other publication can take that
+//! address while the entry lives and a hit is always the same publication.
 
 use dashfeed::codec::Format;
-use dashfeed::hub::Message;
+use dashfeed::hub::{Message, PublicationPin};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -26,8 +27,8 @@ pub(crate) const ENTRIES: usize = 256;
 pub(crate) const BUDGET: usize = 4 << 20;
 
 struct Entry {
-    /// Pins the publication: its address (the key) names no other one while the entry lives.
-    _message: Message,
+    /// Its address (the key) names no other publication while the entry lives.
+    _pin: PublicationPin,
     /// The bytes object per format (MessagePack, JSON), once made.
     objects: [Option<Py<PyBytes>>; 2],
     /// Their lengths summed.
@@ -90,13 +91,16 @@ pub(crate) fn raw<'py, B: AsRef<[u8]>>(
     let data = bytes()?;
     let data = data.as_ref();
     let obj = PyBytes::new(py, data);
+    if data.len() > BUDGET {
+        return Ok(obj); // kept, it would push every other entry out, then itself
+    }
     let gone = {
         let mut c = CACHE.lock();
         let c = &mut *c;
         let entry = c.entries.entry(key).or_insert_with(|| {
             c.order.push_back(key);
             Entry {
-                _message: msg.clone(),
+                _pin: msg.pin(),
                 objects: [None, None],
                 held: 0,
             }

@@ -466,6 +466,29 @@ test("'close' and 'error' listeners fire before the process exits when the end w
         hub.remove('looped');
         return it.next();
       }).then((r) => process.stdout.write('done ' + r.done + ';'));`, 'done true;closed;'],
+    // A loop whose next() meets the slow-consumer end at once (no topic removed: nothing else asks for
+    // a pass).
+    slowLooped: [`
+      const s = hub.subscribe('slow', { policy: 'disconnect', queue: 1 });
+      s.on('error', (e) => process.stdout.write('error ' + e.code + ';'));
+      s.on('close', () => process.stdout.write('closed;'));
+      s.tryRecv(); // the snapshot
+      hub.publish('slow', { v: 1 });
+      hub.publish('slow', { v: 2 });
+      s[Symbol.asyncIterator]().next().catch((e) => process.stdout.write('next ' + e.code + ';'));`,
+    'next slow_consumer;error slow_consumer;closed;'],
+    // Drained by tryRecv after the pass that saw the end, then a listener removed: the hold taken for
+    // the end comes with the pass that reports it (without it, the process would never exit).
+    offAfterDrain: [`
+      const s = hub.subscribe('t');
+      const h = (e) => process.stdout.write('error ' + e.code + ';');
+      s.on('error', h);
+      s.on('close', () => process.stdout.write('closed;'));
+      s.tryRecv(); // the snapshot
+      hub.publish('t', { v: 1 });
+      hub.remove('t');
+      setImmediate(() => { process.stdout.write('took ' + s.tryRecv().seq + ';'); s.off('error', h); });`,
+    'took 1;closed;'],
     // Nothing waiting, only listeners, and the topic removed by this thread.
     removed: [`
       const a = hub.subscribe('removed');

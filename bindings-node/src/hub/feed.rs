@@ -294,7 +294,7 @@ impl Feed {
     }
 
     /// The timer of `recv` waiter `id` fired: it resolves with `null`.
-    pub fn expire(&self, env: sys::napi_env, id: u64) -> Result<()> {
+    pub fn expire(self: &Arc<Self>, env: sys::napi_env, id: u64) -> Result<()> {
         let waiter = {
             let mut js = self.lock();
             let at = js.waiters.iter().position(|w| w.id == id);
@@ -331,7 +331,12 @@ impl Feed {
     }
 
     /// Removes one registration of `func` for `event`.
-    pub fn unlisten(&self, env: sys::napi_env, event: Event, func: sys::napi_value) -> Result<()> {
+    pub fn unlisten(
+        self: &Arc<Self>,
+        env: sys::napi_env,
+        event: Event,
+        func: sys::napi_value,
+    ) -> Result<()> {
         let removed = {
             let mut js = self.lock();
             let mut found = None;
@@ -415,7 +420,7 @@ impl Feed {
     /// Before a call that takes messages at once (`tryRecv`, a timed `recv`): the waiters that came
     /// first get theirs first (a waiting `next()` may have messages queued for it, left to the next
     /// wake-up pass).
-    fn serve_earlier_waiters(&self, env: sys::napi_env) -> Result<()> {
+    fn serve_earlier_waiters(self: &Arc<Self>, env: sys::napi_env) -> Result<()> {
         if self.lock().waiters.is_empty() {
             return Ok(());
         }
@@ -457,7 +462,7 @@ impl Feed {
     /// alive.
     fn end_handed_out(self: &Arc<Self>, env: sys::napi_env) -> Result<()> {
         self.sync_hold(env)?;
-        self.schedule();
+        self.schedule(); // also without listeners: a waiter may still be settled by the pass
         Ok(())
     }
 
@@ -518,25 +523,33 @@ impl Feed {
         Ok(())
     }
 
-    /// Keeps the process and the JS object alive exactly while a consumer waits.
-    fn sync_hold(&self, env: sys::napi_env) -> Result<()> {
-        let mut js = self.lock();
-        // A waiter holds until settled, even past the end; `'message'` listeners hold until
-        // `'close'`, and so do `'close'` / `'error'` listeners once the end is there to report.
-        let want = !js.waiters.is_empty()
-            || (!js.done && js.listeners.iter().any(|(e, _)| *e == Event::Message))
-            || (!js.listeners.is_empty() && self.finishable(env, &js)?);
-        if want == js.holding || js.this.0.is_null() {
-            return Ok(());
-        }
-        js.holding = want;
-        let mut count = 0;
-        if want {
-            self.waker.hold(env);
-            napi_call!(napi_reference_ref(env, js.this.0, &mut count))?;
-        } else {
-            self.waker.release(env);
-            napi_call!(napi_reference_unref(env, js.this.0, &mut count))?;
+    /// Keeps the process and the JS object alive exactly while a consumer waits, or while
+    /// `'close'` / `'error'` listeners have an end to report (then a pass is asked for, which
+    /// reports it: nothing else may come to run it).
+    fn sync_hold(self: &Arc<Self>, env: sys::napi_env) -> Result<()> {
+        let finish_pending = {
+            let mut js = self.lock();
+            // A waiter holds until settled, even past the end; `'message'` listeners hold until
+            // `'close'`.
+            let finish_pending = !js.listeners.is_empty() && self.finishable(env, &js)?;
+            let want = !js.waiters.is_empty()
+                || (!js.done && js.listeners.iter().any(|(e, _)| *e == Event::Message))
+                || finish_pending;
+            if want != js.holding && !js.this.0.is_null() {
+                js.holding = want;
+                let mut count = 0;
+                if want {
+                    self.waker.hold(env);
+                    napi_call!(napi_reference_ref(env, js.this.0, &mut count))?;
+                } else {
+                    self.waker.release(env);
+                    napi_call!(napi_reference_unref(env, js.this.0, &mut count))?;
+                }
+            }
+            finish_pending
+        };
+        if finish_pending {
+            self.schedule();
         }
         Ok(())
     }

@@ -132,6 +132,11 @@ impl Waker {
     /// call on this thread that ended subscriptions (`Hub.remove`), whose `'error'` / `'close'`
     /// that pass emits (nothing else may be waiting to keep the event loop alive). JavaScript
     /// thread only.
+    ///
+    /// Called during a pass (`Hub.remove` from a `'message'` listener), the hold is released at
+    /// the end of that pass, before the one that reports the ends: that one still runs, since Node
+    /// runs a threadsafe-function call queued while the JavaScript thread was running one in the
+    /// same tick (nodejs/node#38506, "node-api: faster threadsafe_function", in Node ≥ 16.2).
     pub fn hold_until_pass(&self, env: sys::napi_env) {
         if !self.lock().ready.is_empty() && !self.pass_hold.swap(true, Ordering::Relaxed) {
             self.hold(env);

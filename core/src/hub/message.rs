@@ -7,12 +7,25 @@ use crate::codec::{Format, Value};
 use crate::error::Result;
 use bytes::Bytes;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// A received wire message: `snapshot`, `update` or `recovered`. Cloning it is cheap.
 #[derive(Clone)]
 pub struct Message {
     p: Arc<Publication>,
+}
+
+/// See [`Message::pin`]: a weak reference, which keeps the publication's allocation (a few hundred
+/// bytes) and so its address, not its content.
+#[derive(Clone)]
+pub struct PublicationPin {
+    _publication: Weak<Publication>,
+}
+
+impl fmt::Debug for PublicationPin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PublicationPin")
+    }
 }
 
 impl fmt::Debug for Message {
@@ -80,6 +93,15 @@ impl Message {
     /// every handle is gone). A binding uses it to give the subscribers it wakes together one object.
     pub fn publication_key(&self) -> usize {
         Arc::as_ptr(&self.p) as usize
+    }
+
+    /// Keeps this message's [`publication_key`](Message::publication_key) from naming another
+    /// publication for as long as the pin lives, without keeping the publication's content (its
+    /// data and encoded bytes) alive: a cache keyed by publication holds one per entry.
+    pub fn pin(&self) -> PublicationPin {
+        PublicationPin {
+            _publication: Arc::downgrade(&self.p),
+        }
     }
 
     /// The wire bytes in `format` (gzipped when longer than the hub's `compress_over`). Encoded at most

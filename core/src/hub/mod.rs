@@ -56,7 +56,7 @@ pub use config::{
     DEFAULT_HISTORY, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_MESSAGES,
 };
 pub use dedupe::Dedupe;
-pub use message::Message;
+pub use message::{Message, PublicationPin};
 pub(crate) use mirror::{Applied, MirrorState};
 pub(crate) use processing::Processing;
 pub use processing::ProcessingStats;

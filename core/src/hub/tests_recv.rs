@@ -337,3 +337,28 @@ fn receivers_are_counted_while_they_wait_and_a_push_wakes_a_waiting_one() {
         assert_eq!(sub.listening(), 0);
     });
 }
+
+#[test]
+fn a_pin_keeps_the_publication_key_but_not_its_content() {
+    // A binding's cache keyed by `publication_key` holds a pin per entry: while it lives no other
+    // publication can take that address, yet the data goes with the last message (the encoded bytes
+    // too, but for what history keeps of them).
+    let (hub, _) = hub_with(plain());
+    let sub = hub.subscribe("ops", SubscribeOptions::default()).unwrap();
+    let _snapshot = sub.try_recv().unwrap().unwrap();
+    hub.publish("ops", cpu(0.5)).unwrap();
+    let msg = sub.try_recv().unwrap().unwrap();
+    let key = msg.publication_key();
+    let data = Arc::downgrade(&msg.data().unwrap());
+    let pin = msg.pin();
+    assert!(data.upgrade().is_some());
+    drop(msg);
+    assert!(data.upgrade().is_none(), "the pin kept the data alive");
+    // Later publications never reuse the pinned address.
+    for i in 0..1_000 {
+        hub.publish("ops", cpu(f64::from(i))).unwrap();
+        let m = sub.try_recv().unwrap().unwrap();
+        assert_ne!(m.publication_key(), key);
+    }
+    drop(pin);
+}
