@@ -91,12 +91,14 @@ pub(crate) fn raw<'py, B: AsRef<[u8]>>(
     let data = bytes()?;
     let data = data.as_ref();
     let obj = PyBytes::new(py, data);
-    if data.len() > BUDGET {
-        return Ok(obj); // kept, it would push every other entry out, then itself
-    }
     let gone = {
         let mut c = CACHE.lock();
         let c = &mut *c;
+        let held = c.entries.get(&key).map_or(0, |e| e.held);
+        if held + data.len() > BUDGET {
+            // Not kept: it would push every other entry out, then its own.
+            return Ok(obj);
+        }
         let entry = c.entries.entry(key).or_insert_with(|| {
             c.order.push_back(key);
             Entry {

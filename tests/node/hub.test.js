@@ -433,10 +433,12 @@ test('a loop over a removed topic ends and lets the process go on and exit', asy
 });
 
 test("'close' and 'error' listeners fire before the process exits when the end was handed out directly", async () => {
-  // The end reaches a consumer outside a wake-up pass (tryRecv meeting it, a loop's own next() after
-  // its buffer emptied), or the topic is removed by this thread: the pass that emits 'close' / 'error'
-  // is asked for then, and the process is held until it ran. Each case runs alone in its process, so
-  // nothing else keeps the event loop alive.
+  // The end reaches a consumer outside a wake-up pass (tryRecv meeting it or taking the last message,
+  // a loop's own next() after its buffer emptied), or the topic is removed by this thread: the pass
+  // that emits 'close' / 'error' is asked for then, and the process is held until it ran. Each case
+  // runs alone in its process, so nothing else keeps the event loop alive. (Not covered: a manual
+  // iterator that stops calling next() after the last message JavaScript took from its buffer; a
+  // loop that runs to `done`, or leaves with `break`, gets its 'close'.)
   const cases = {
     polled: [`
       const polled = hub.subscribe('polled');
@@ -488,6 +490,15 @@ test("'close' and 'error' listeners fire before the process exits when the end w
       hub.publish('t', { v: 1 });
       hub.remove('t');
       setImmediate(() => { process.stdout.write('took ' + s.tryRecv().seq + ';'); s.off('error', h); });`,
+    'took 1;closed;'],
+    // The same, with nothing after the tryRecv that took the last message.
+    drainedByTryRecv: [`
+      const s = hub.subscribe('t');
+      s.on('close', () => process.stdout.write('closed;'));
+      s.tryRecv(); // the snapshot
+      hub.publish('t', { v: 1 });
+      hub.remove('t');
+      setImmediate(() => process.stdout.write('took ' + s.tryRecv().seq + ';'));`,
     'took 1;closed;'],
     // Nothing waiting, only listeners, and the topic removed by this thread.
     removed: [`

@@ -206,8 +206,14 @@ impl Feed {
                     // Reported by the next call; the pass emits 'error' / 'close' now.
                     drop(js);
                     self.end_handed_out(env)?;
+                    return Ok(out);
                 }
             }
+        }
+        drop(js);
+        if self.sub.is_closed() {
+            // Perhaps the last message of an ended subscription: a pass reports its end.
+            self.sync_hold(env)?;
         }
         Ok(out)
     }
@@ -276,6 +282,8 @@ impl Feed {
         settle(env, deferred, recv, item)?;
         if ended {
             self.end_handed_out(env)?;
+        } else if self.sub.is_closed() {
+            self.sync_hold(env)?; // perhaps its last message: a pass reports the end
         }
         Ok(promise)
     }

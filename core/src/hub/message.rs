@@ -89,8 +89,9 @@ impl Message {
 
     /// The identity of the publication this message is a handle on: equal for the messages every
     /// subscriber of one publication receives, and distinct from any other publication's while one
-    /// of these messages is alive (the address of the shared publication, which may be reused once
-    /// every handle is gone). A binding uses it to give the subscribers it wakes together one object.
+    /// of these messages or a [`pin`](Message::pin) of it is alive (the address of the shared
+    /// publication, which may be reused once every handle and pin is gone). A binding uses it to
+    /// give the subscribers it wakes together one object.
     pub fn publication_key(&self) -> usize {
         Arc::as_ptr(&self.p) as usize
     }
