@@ -24,16 +24,7 @@ const KEYS = Array.from({ length: 1000 }, (_, i) => `m${i}`);
 const MSG = { type: 'update', dashboard: 'host', seq: 42, ts: 1700000000000, data: { cpu: 0.5, mem: 1234, name: 'web-1' } };
 const ROWS = Array.from({ length: 4096 }, (_, i) => KEYS[(i * 7919) % 1000]);
 const ROW_VALUES = Float64Array.from({ length: 4096 }, (_, i) => i * 0.5);
-const BATCH = {
-  dashboard_id: 'ops',
-  window: { start: 1764288000000, end: 1764288001000 },
-  metrics: Array.from({ length: 50 }, (_, i) => ({
-    metric_name: `service_${String(i).padStart(2, '0')}_latency_ms`,
-    value: 12.5 + i * 0.731,
-    timestamp: 1764288000000 + i * 7,
-    metadata: { host: `web-${i % 8}`, region: 'eu-west-1', unit: 'ms' },
-  })),
-};
+const { BATCH } = require('./messages');
 // 64 prebuilt updates of 8 metrics (as bench/hub.js publishes): building them is not what is timed.
 const UPDATES = Array.from({ length: 64 }, (_, j) => Object.fromEntries(Array.from({ length: 8 }, (_, k) => [`metric_${k}`, j + k * 0.5])));
 const noop = () => 0;
