@@ -465,12 +465,10 @@ impl Feed {
     }
 
     /// The end reached a consumer outside a wake-up pass (`tryRecv`, a `next()` settled at once):
-    /// asks for the pass that emits `'error'` / `'close'`, and holds the process until it ran
-    /// ([`sync_hold`](Feed::sync_hold)): nothing may be waiting any more to keep the event loop
-    /// alive.
+    /// the process is held until the pass that emits `'error'` / `'close'` ran (`sync_hold`).
     fn end_handed_out(self: &Arc<Self>, env: sys::napi_env) -> Result<()> {
         self.sync_hold(env)?;
-        self.schedule(); // also without listeners: a waiter may still be settled by the pass
+        self.schedule(); // without listeners too: one may be added before the pass
         Ok(())
     }
 
@@ -537,8 +535,7 @@ impl Feed {
     fn sync_hold(self: &Arc<Self>, env: sys::napi_env) -> Result<()> {
         let finish_pending = {
             let mut js = self.lock();
-            // A waiter holds until settled, even past the end; `'message'` listeners hold until
-            // `'close'`.
+            // Waiters hold until settled, even past the end; `'message'` listeners until `'close'`.
             let finish_pending = !js.listeners.is_empty() && self.finishable(env, &js)?;
             let want = !js.waiters.is_empty()
                 || (!js.done && js.listeners.iter().any(|(e, _)| *e == Event::Message))
