@@ -42,7 +42,8 @@ pub struct SubscriptionStats {
 /// `disconnect` policy ended it. Leaving a `for await` loop early closes the subscription.
 ///
 /// An open subscription keeps the process alive only while someone waits on it (a pending
-/// `next()` / `recv()`, or a `'message'` listener); `close()` lets go at once.
+/// `next()` / `recv()`, or a `'message'` listener); `close()` lets go at once. Once it has ended and
+/// everything was taken, its `'error'` / `'close'` listeners are called before the process exits.
 #[napi(js_name = "Subscription", custom_finalize)]
 pub struct Subscription {
     pub(crate) feed: Arc<Feed>,

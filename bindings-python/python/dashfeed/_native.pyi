@@ -194,7 +194,8 @@ _Since = Union[tuple[str, int], list[Union[str, int]], dict[str, Any], "Message"
 
 @final
 class Message:
-    """One hub message; ``raw(format)`` gives the pre-encoded wire bytes shared by every subscriber."""
+    """One hub message; ``raw(format)`` gives the pre-encoded wire bytes shared by every subscriber
+    (the same ``bytes`` object, for the last 256 publications); ``data`` is this message's own dict."""
 
     @property
     def kind(self) -> Literal["snapshot", "update", "recovered"]: ...
