@@ -213,6 +213,24 @@ thread_local! {
     static RECEIVER: RefCell<glue::ReceiverCache> = const { RefCell::new(glue::ReceiverCache::new()) };
 }
 
+/// Runs `op` on the `Codec` receiver and the one argument of a plain Node-API method call.
+///
+/// # Safety
+/// `info` must be the callback info of the running call.
+unsafe fn on_codec(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    op: fn(sys::napi_env, &CoreCodec, sys::napi_value) -> Result<sys::napi_value>,
+) -> sys::napi_value {
+    glue::run(env, || {
+        // SAFETY: this call's info (the caller's contract); the receiver is used only during it.
+        let (this, [arg], _) = unsafe { glue::args::<1>(env, info)? };
+        // SAFETY: as above; the cache serves only `Codec`.
+        let codec = RECEIVER.with(|c| unsafe { glue::receiver_cached::<Codec>(env, this, c) })?;
+        op(env, &codec.inner, arg)
+    })
+}
+
 /// `Codec.prototype.encode` as it runs: a plain Node-API callback defined on the prototype when
 /// the module loads (see `crate::fast`; bench row: `node bench/codec.js`, the dashfeed `encode`
 /// rows).
@@ -223,13 +241,8 @@ pub unsafe extern "C" fn codec_encode(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    glue::run(env, || {
-        // SAFETY: this call's info; the receiver is used only during the call.
-        let (this, [value], _) = unsafe { glue::args::<1>(env, info)? };
-        // SAFETY: as above; the cache serves only `Codec`.
-        let codec = RECEIVER.with(|c| unsafe { glue::receiver_cached::<Codec>(env, this, c) })?;
-        encode_raw(env, &codec.inner, value)
-    })
+    // SAFETY: forwarded: Node's call with its info.
+    unsafe { on_codec(env, info, encode_raw) }
 }
 
 /// `Codec.prototype.decode` as it runs (see [`codec_encode`]; bench row: `node bench/codec.js`,
@@ -241,13 +254,8 @@ pub unsafe extern "C" fn codec_decode(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    glue::run(env, || {
-        // SAFETY: this call's info; the receiver is used only during the call.
-        let (this, [data], _) = unsafe { glue::args::<1>(env, info)? };
-        // SAFETY: as above; the cache serves only `Codec`.
-        let codec = RECEIVER.with(|c| unsafe { glue::receiver_cached::<Codec>(env, this, c) })?;
-        decode_raw(env, &codec.inner, data)
-    })
+    // SAFETY: forwarded: Node's call with its info.
+    unsafe { on_codec(env, info, decode_raw) }
 }
 
 /// `encode(value, options?)` → `Buffer`: MessagePack (default) or JSON, gzipped above
