@@ -17,6 +17,7 @@ mod hub;
 mod limit;
 mod options;
 mod pipeline;
+mod result_columns;
 mod server;
 mod window;
 mod wire_cache;

@@ -1,12 +1,14 @@
 //! Python face of `dashfeed::window`: the `Aggregator` (per-event `add`, columnar `add_many` over
-//! numpy / buffer-protocol columns with the GIL released, `poll`, `take_late`, `flush`, `advance_to`) and
-//! `WindowResult`. Configuration goes through `AggregatorConfig::from_value`, as in every language.
+//! numpy / buffer-protocol columns with the GIL released, `poll`, `poll_columns` (an Arrow record
+//! batch: `result_columns.rs`), `take_late`, `flush`, `advance_to`) and `WindowResult`. Configuration
+//! goes through `AggregatorConfig::from_value`, as in every language.
 
 use crate::clock::{shared, PyManualClock};
 use crate::codec::{to_object, to_value};
 use crate::columns::{self, Floats, Texts, Times};
 use crate::error::{to_py, IntoPyResult};
 use crate::gc::untracked_list;
+use crate::result_columns::PyWindowColumns;
 use arrow_array::Array;
 use dashfeed::codec::Value;
 use dashfeed::event::now_ms;
@@ -233,6 +235,19 @@ impl PyAggregator {
         )
     }
 
+    /// Like `poll()`, as columns: one `WindowColumns` (an Arrow record batch) instead of a
+    /// `WindowResult` per result.
+    fn poll_columns(&self) -> PyResult<PyWindowColumns> {
+        let cols = self.lock()?.poll_columns();
+        PyWindowColumns::new(cols)
+    }
+
+    /// Like `flush()`, as columns.
+    fn flush_columns(&self) -> PyResult<PyWindowColumns> {
+        let cols = self.lock()?.flush_columns();
+        PyWindowColumns::new(cols)
+    }
+
     /// Closes every open window and returns all pending results (for shutdown).
     fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let results = self.lock()?.flush();
@@ -365,8 +380,9 @@ impl PyWindowResult {
     }
 }
 
-/// Adds `Aggregator` and `WindowResult` to the module.
+/// Adds `Aggregator`, `WindowResult` and `WindowColumns` to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyAggregator>()?;
-    m.add_class::<PyWindowResult>()
+    m.add_class::<PyWindowResult>()?;
+    m.add_class::<PyWindowColumns>()
 }

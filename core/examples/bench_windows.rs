@@ -7,7 +7,8 @@
 //! the end. Prints the median of 5 runs (events/s and ns/event) for: 1k keys and 100k keys without
 //! quantiles through `add_columns` (batches of 4096), 1k keys with p50/p99, 1k keys through the
 //! per-event `add_parts`, and 1k / 10k / 100k keys through `add_batch` with the metric column
-//! dictionary-encoded (names + u32 codes: one key lookup per distinct name).
+//! dictionary-encoded (names + u32 codes: one key lookup per distinct name), and the last at 1k and
+//! 100k keys again polling the results as columns (`poll_columns`).
 
 use dashfeed::window::{
     Aggregator, AggregatorConfig, Batch, Codes, Column, Names, WindowResult, WindowSpec,
@@ -55,6 +56,8 @@ enum Api {
     Columns,
     Parts,
     Coded,
+    /// `Coded`, polling with `poll_columns` (the results as columns) instead of `poll_into`.
+    CodedColumns,
 }
 
 /// One run: returns (seconds, results emitted).
@@ -85,7 +88,7 @@ fn run(d: &Data, metrics: &[&str], quantiles: &[f64], api: Api) -> dashfeed::Res
                 out.clear();
             }
         }
-        Api::Coded => {
+        Api::Coded | Api::CodedColumns => {
             let names: Vec<&str> = d.names.iter().map(String::as_str).collect();
             for ((c, v), t) in d
                 .key_of
@@ -106,9 +109,13 @@ fn run(d: &Data, metrics: &[&str], quantiles: &[f64], api: Api) -> dashfeed::Res
                     ts_valid: None,
                     tags: &[],
                 })?);
-                agg.poll_into(&mut out);
-                emitted += out.len();
-                out.clear();
+                if matches!(api, Api::CodedColumns) {
+                    emitted += black_box(agg.poll_columns()).len();
+                } else {
+                    agg.poll_into(&mut out);
+                    emitted += out.len();
+                    out.clear();
+                }
             }
         }
         Api::Parts => {
@@ -122,7 +129,10 @@ fn run(d: &Data, metrics: &[&str], quantiles: &[f64], api: Api) -> dashfeed::Res
             }
         }
     }
-    emitted += agg.flush().len();
+    emitted += match api {
+        Api::CodedColumns => agg.flush_columns().len(),
+        _ => agg.flush().len(),
+    };
     Ok((start.elapsed().as_secs_f64(), emitted))
 }
 
@@ -220,5 +230,19 @@ fn main() -> dashfeed::Result<()> {
         100_000,
         no_q,
         Api::Coded,
+    )?;
+    bench(
+        "1k keys, add_batch (codes), poll_columns",
+        events,
+        1_000,
+        no_q,
+        Api::CodedColumns,
+    )?;
+    bench(
+        "100k keys, add_batch (codes), poll_columns",
+        events,
+        100_000,
+        no_q,
+        Api::CodedColumns,
     )
 }

@@ -1,8 +1,9 @@
 //! Memory an aggregator really retains (counted by a global allocator, not by open-window counts):
 //! what one open key costs, that closed windows and forgotten keys give their memory back, and that
 //! a key whose windows spilled out of its slot (several open at once) returns to the inline form,
-//! that the categorical columns' name → slot memo stays small next to the keys, and that a flush
-//! gives back the memory of every key.
+//! that the categorical columns' name → slot memo stays small next to the keys, that results
+//! written as columns keep no memory per result once polled, and that a flush gives back the
+//! memory of every key.
 //!
 //! This binary holds one test, so that no other thread allocates during the measurement.
 
@@ -140,6 +141,43 @@ fn open_keys_cost_a_bounded_few_hundred_bytes_and_closed_state_is_given_back() {
     assert!(
         flushed <= 4 * 1024,
         "a flush kept {flushed} bytes of the {kept} that {KEYS} keys held"
+    );
+    assert_frees_all(agg, base);
+
+    // Results as columns: a pending result costs its row of numbers and codes (85 bytes, with the
+    // vectors' room to grow: ~190 with the metric's text and the per-slot memo; a row of
+    // `WindowResult` alone is 128), and between polls the aggregator keeps a 16-byte memo entry per slot plus room for
+    // the next batch (at most 16,384 rows of 85 bytes, and their texts' table), nothing per result.
+    let base = live();
+    let mut agg = Aggregator::new(AggregatorConfig::new(WindowSpec::Tumbling {
+        size_ms: 1000,
+    }))
+    .unwrap();
+    assert!(agg.poll_columns().is_empty()); // results are written as columns from now on
+    agg.add_batch(coded(&refs, &codes, &values)).unwrap();
+    let open = live() - base;
+    agg.advance_to(1_100).unwrap(); // every window closes: KEYS results pending
+    assert_eq!(agg.stats().pending_results, KEYS);
+    let pending = live() as isize - (base + open) as isize;
+    assert!(
+        pending <= (KEYS * 224) as isize,
+        "{} bytes per pending result as columns",
+        pending / KEYS as isize
+    );
+    let cols = agg.poll_columns();
+    assert_eq!(cols.len(), KEYS);
+    assert_eq!(cols.metric.names_len(), KEYS);
+    drop(cols);
+    let kept = live() as isize - (base + open) as isize;
+    assert!(
+        kept <= (KEYS * 16 + 16_384 * 104 + 64 * 1024) as isize,
+        "after a poll as columns, {kept} bytes kept beyond the {open} bytes of the open keys"
+    );
+    drop(agg.flush_columns());
+    let flushed = live() - base;
+    assert!(
+        flushed <= 4 * 1024,
+        "a flush as columns kept {flushed} bytes"
     );
     assert_frees_all(agg, base);
 

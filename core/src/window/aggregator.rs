@@ -6,6 +6,7 @@
 use super::coded::CodeMemo;
 use super::config::AggregatorConfig;
 use super::keys::{check_name, check_tags, KeyTable};
+use super::ready::Ready;
 use super::result::WindowResult;
 use super::sketch::QuantileSketch;
 use super::spec::EmitMode;
@@ -55,7 +56,7 @@ pub struct Aggregator {
     pub(super) dirty: Vec<(u32, u64)>,
     /// Scratch buffer for ordering partial results.
     pub(super) order: Vec<(i64, u64, u32)>,
-    pub(super) ready: Vec<WindowResult>,
+    pub(super) ready: Ready,
     pub(super) late: Vec<Event>,
     /// Whether any event time was seen (`max_ts` and `wm` are meaningful).
     pub(super) has_time: bool,
@@ -114,7 +115,7 @@ impl Aggregator {
             sketch_pool: Vec::new(),
             dirty: Vec::new(),
             order: Vec::new(),
-            ready: Vec::new(),
+            ready: Ready::default(),
             late: Vec::new(),
             has_time: false,
             max_ts: i64::MIN,
@@ -254,16 +255,16 @@ impl Aggregator {
     /// `idle_close` set, first advances the watermark by the quiet time on the clock.
     pub fn poll(&mut self) -> Vec<WindowResult> {
         self.check_idle();
-        std::mem::take(&mut self.ready)
+        self.ready.take_rows()
     }
 
     /// Like [`poll`](Self::poll) but appends to `out`, so that a caller can reuse its buffer.
     pub fn poll_into(&mut self, out: &mut Vec<WindowResult>) {
         self.check_idle();
-        out.append(&mut self.ready);
+        self.ready.append_rows(out);
     }
 
-    fn check_idle(&mut self) {
+    pub(super) fn check_idle(&mut self) {
         if self.cfg.idle_close_ms.is_some() {
             let now = self.clock.now_ms();
             self.idle_advance(now);

@@ -32,12 +32,11 @@ impl Aggregator {
     /// Closes window `pos` of key `kid`: emits its final result, recycles its sketch and, when it was
     /// the key's last window, lists the key as idle since event time `tag`.
     pub(super) fn finish(&mut self, kid: u32, pos: usize, tag: i64) {
+        let removals = self.keys.removals;
         let slot = &mut self.keys.slots[kid as usize];
         let w = slot.windows.remove(pos);
-        if let Some(key) = &slot.key {
-            self.ready
-                .push(WindowResult::of(key, &w, &self.cfg.quantiles, true));
-        }
+        self.ready
+            .push(kid, slot, removals, &w, &self.cfg.quantiles, true);
         if slot.windows.spilled() && slot.windows.len() <= INLINE_WINDOWS {
             // Back inline (a key that keeps two windows open around each boundary, with lateness,
             // spills and comes back once per window).
@@ -84,12 +83,15 @@ impl Aggregator {
             }
             for (j, &(id, kid)) in bucket.iter().enumerate() {
                 // Prefetch the slot of the entry AHEAD on, and the key of the one half as far
-                // (whose slot was prefetched earlier): with many keys both are out of cache.
+                // (whose slot was prefetched earlier) — or, when results are written as columns,
+                // what they keep of its slot: with many keys both are out of cache.
                 if let Some(&(_, next)) = bucket.get(j + AHEAD) {
                     self.keys.prefetch(next);
                 }
                 if let Some(&(_, near)) = bucket.get(j + AHEAD / 2) {
-                    self.keys.prefetch_key(near);
+                    if self.keys.worth_prefetching() && !self.ready.prefetch(near) {
+                        self.keys.prefetch_key(near);
+                    }
                 }
                 let Some(slot) = self.keys.slots.get(kid as usize) else {
                     continue;
@@ -159,15 +161,22 @@ impl Aggregator {
         self.dirty.clear();
         order.sort_unstable();
         order.dedup();
+        let removals = self.keys.removals;
         for &(_, id, kid) in &order {
             let slot = &mut self.keys.slots[kid as usize];
-            let (Some(key), Some(w)) = (&slot.key, slot.windows.iter_mut().find(|w| w.id == id))
-            else {
+            let Some(pos) = slot.windows.iter().position(|w| w.id == id) else {
                 continue;
             };
-            w.dirty = false;
-            self.ready
-                .push(WindowResult::of(key, w, &self.cfg.quantiles, false));
+            slot.windows[pos].dirty = false;
+            let slot = &self.keys.slots[kid as usize];
+            self.ready.push(
+                kid,
+                slot,
+                removals,
+                &slot.windows[pos],
+                &self.cfg.quantiles,
+                false,
+            );
         }
         self.order = order;
     }
@@ -177,17 +186,26 @@ impl Aggregator {
     /// watermark rises to the latest end closed, so that later events for those windows are late
     /// rather than opening them again. All key state is freed, with the memory that held it.
     pub fn flush(&mut self) -> Vec<WindowResult> {
+        self.close_all();
+        self.ready.take_rows()
+    }
+
+    /// What [`flush`](Self::flush) does but take the results: they stay pending, in the form the
+    /// last poll took.
+    pub(super) fn close_all(&mut self) {
         let mut all = Vec::with_capacity(self.open_windows);
-        for slot in &mut self.keys.slots {
-            if let Some(key) = &slot.key {
-                all.extend(slot.windows.drain(..).map(|w| (key.clone(), w)));
+        for (kid, slot) in (0u32..).zip(&mut self.keys.slots) {
+            if slot.key.is_some() {
+                all.extend(slot.windows.drain(..).map(|w| (kid, w)));
             }
         }
         all.sort_unstable_by_key(|(_, w)| (w.end, w.id));
         let mut max_end = self.wm;
-        for (key, w) in all {
+        let removals = self.keys.removals;
+        for (kid, w) in all {
+            let slot = &self.keys.slots[kid as usize];
             self.ready
-                .push(WindowResult::of(&key, &w, &self.cfg.quantiles, true));
+                .push(kid, slot, removals, &w, &self.cfg.quantiles, true);
             max_end = max_end.max(w.end);
             // Freed, not pooled: the pools go below.
             drop(w.acc.sketch);
@@ -208,6 +226,5 @@ impl Aggregator {
         self.keys.clear();
         self.memo = CodeMemo::default();
         self.open_windows = 0;
-        std::mem::take(&mut self.ready)
     }
 }

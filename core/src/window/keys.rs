@@ -97,6 +97,17 @@ pub(crate) struct Slot {
     pub gen: u32,
 }
 
+impl Slot {
+    /// The key's dashboard and metric from the slot's inline copy, when it has one (a tag-less key
+    /// with short names): read without going to the key's own allocation.
+    pub fn names(&self) -> Option<(&str, &str)> {
+        let short = self.short.as_ref()?;
+        let d = std::str::from_utf8(&short.d[..usize::from(short.dl)]).ok()?;
+        let m = std::str::from_utf8(&short.m[..usize::from(short.ml)]).ok()?;
+        Some((d, m))
+    }
+}
+
 /// Interned keys, addressed by slot id.
 #[derive(Debug, Default)]
 pub(crate) struct KeyTable {
@@ -190,7 +201,7 @@ const PREFETCH_OVER: usize = 512 * 1024;
 /// Asks the CPU to start loading the cache lines of `bytes` bytes at `p` (a no-op off x86-64).
 #[inline(always)]
 #[allow(unsafe_code)]
-fn prefetch_bytes(p: *const u8, bytes: usize) {
+pub(crate) fn prefetch_bytes(p: *const u8, bytes: usize) {
     #[cfg(target_arch = "x86_64")]
     if bytes > 0 {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
@@ -207,6 +218,14 @@ fn prefetch_bytes(p: *const u8, bytes: usize) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (p, bytes);
+}
+
+/// Asks the CPU to start loading the allocation of an interned key: its reference counts (just
+/// before the key in the `Arc`'s allocation) and its parts' headers.
+#[inline(always)]
+pub(crate) fn prefetch_arc_key(key: &Arc<Key>) {
+    let counts = Arc::as_ptr(key).cast::<u8>().wrapping_sub(16);
+    prefetch_bytes(counts, 16 + std::mem::size_of::<Key>());
 }
 
 /// Asks the CPU to start loading the first bytes of `s` (a name, to be compared soon).
@@ -291,9 +310,7 @@ impl KeyTable {
             return;
         }
         if let Some(Some(key)) = self.slots.get(id as usize).map(|s| s.key.as_ref()) {
-            // The counts sit just before the key in the `Arc`'s allocation.
-            let counts = Arc::as_ptr(key).cast::<u8>().wrapping_sub(16);
-            prefetch_bytes(counts, 16 + std::mem::size_of::<Key>());
+            prefetch_arc_key(key);
         }
     }
 

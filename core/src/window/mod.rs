@@ -77,7 +77,9 @@ mod coded;
 mod config;
 mod keys;
 mod place;
+mod ready;
 mod result;
+mod result_columns;
 mod sketch;
 mod spec;
 
@@ -86,6 +88,7 @@ pub use batch::Column;
 pub use coded::{Batch, Bitmap, Codes, Names};
 pub use config::{AggregatorConfig, DEFAULT_MAX_PENDING, MAX_QUANTILES};
 pub use result::{quantile_name, WindowResult};
+pub use result_columns::{Categorical, ResultColumns, TagSets};
 pub use sketch::{QuantileSketch, EXACT_MAX, MAX_BUCKETS, RELATIVE_ACCURACY};
 pub use spec::{
     parse_duration_ms, EmitMode, WindowSpec, MAX_DURATION_MS, MAX_WINDOWS_PER_EVENT,

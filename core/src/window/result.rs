@@ -48,22 +48,38 @@ pub fn quantile_name(q: f64) -> String {
     format!("p{text}")
 }
 
+/// The estimates of `quantiles` for window `w`, clamped to its `[min, max]`, written to the start of
+/// `out`; `None` when the window keeps no sketch (no quantiles configured).
+pub(crate) fn estimates<'o>(
+    w: &Win,
+    quantiles: &[f64],
+    out: &'o mut [f64; MAX_QUANTILES],
+) -> Option<&'o [f64]> {
+    let acc = &w.acc;
+    match acc.sketch.as_deref() {
+        Some(s) if !quantiles.is_empty() && quantiles.len() <= MAX_QUANTILES => {
+            let est = &mut out[..quantiles.len()];
+            est.fill(acc.min);
+            s.quantiles_into(quantiles, est);
+            est.iter_mut().for_each(|v| *v = v.clamp(acc.min, acc.max));
+            Some(est)
+        }
+        _ => None,
+    }
+}
+
 impl WindowResult {
     /// Builds the result of window `w` of `key`, with the configured quantiles.
     pub(crate) fn of(key: &Arc<Key>, w: &Win, quantiles: &[f64], is_final: bool) -> Self {
         let acc = &w.acc;
-        let quantiles = match acc.sketch.as_deref() {
-            Some(s) if !quantiles.is_empty() && quantiles.len() <= MAX_QUANTILES => {
-                let mut est = [acc.min; MAX_QUANTILES];
-                let est = &mut est[..quantiles.len()];
-                s.quantiles_into(quantiles, est);
-                quantiles
-                    .iter()
-                    .zip(est.iter())
-                    .map(|(&q, &v)| (q, v.clamp(acc.min, acc.max)))
-                    .collect()
+        let quantiles = if acc.sketch.is_some() && !quantiles.is_empty() {
+            let mut est = [0.0; MAX_QUANTILES];
+            match estimates(w, quantiles, &mut est) {
+                Some(est) => quantiles.iter().copied().zip(est.iter().copied()).collect(),
+                None => Vec::new(),
             }
-            _ => Vec::new(),
+        } else {
+            Vec::new()
         };
         WindowResult {
             key: Arc::clone(key),
