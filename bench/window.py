@@ -1,6 +1,8 @@
 """Windowed aggregation benchmark, Python side, in one run on the same events:
 dashfeed per-event `add`; dashfeed `add_many` with numpy values and times and the metric column as a list
-of str (the same few str objects repeated, and a new object per row), a categorical `(names, codes)` pair, a pandas Categorical and a pyarrow dictionary array; a
+of str (the same few str objects repeated, and a new object per row), a categorical `(names, codes)` pair, a pandas Categorical and a pyarrow dictionary array
+(results taken by `poll()`, a WindowResult each, and for two forms also by `poll_columns()`, one Arrow
+record batch per poll); a
 pure-Python dict-of-windows loop; and bytewax's tumbling `fold_window` (the stream processor a Python user
 would pick), when installed.
 
@@ -71,10 +73,14 @@ def df_add(metrics: list[str], values: list[float], ts: list[int], quantiles: li
     return out + len(agg.flush())
 
 
-def df_batch(metrics: Any, values: np.ndarray, ts: np.ndarray, quantiles: list[float]) -> int:
+def df_batch(
+    metrics: Any, values: np.ndarray, ts: np.ndarray, quantiles: list[float], columns: bool = False
+) -> int:
     """add_many in batches of 65,536 rows; `metrics` is anything add_many takes that slices by rows,
-    or a (names, codes) pair."""
+    or a (names, codes) pair. `columns`: results taken with poll_columns() (one Arrow record batch
+    per poll) instead of poll() (a WindowResult each)."""
     agg = dashfeed.Aggregator(window="1s", quantiles=quantiles)
+    poll = agg.poll_columns if columns else agg.poll
     out = 0
     for i in range(0, len(values), 65536):
         if isinstance(metrics, tuple):
@@ -82,8 +88,8 @@ def df_batch(metrics: Any, values: np.ndarray, ts: np.ndarray, quantiles: list[f
         else:
             m = metrics[i : i + 65536]
         agg.add_many("ops", m, values[i : i + 65536], ts[i : i + 65536])
-        out += len(agg.poll())
-    return out + len(agg.flush())
+        out += len(poll())
+    return out + len(agg.flush_columns() if columns else agg.flush())
 
 
 def column_forms(metrics: list[str], names: list[str], codes: np.ndarray) -> dict[str, Any]:
@@ -174,6 +180,9 @@ def main() -> None:
                     continue
                 ns = timed(lambda: df_batch(column, values, ts, quantiles), a.rounds) / n * 1e9
                 rows.append((f"dashfeed add_many ({form})", ns))
+                if form in ("(names, codes)", "pyarrow dictionary"):
+                    ns = timed(lambda: df_batch(column, values, ts, quantiles, True), a.rounds)
+                    rows.append((f"dashfeed add_many ({form}) + poll_columns", ns / n * 1e9))
             add = timed(lambda: df_add(metrics, vl, tl, quantiles), a.rounds) / n * 1e9
             rows.append(("dashfeed add (per event)", add))
             loop = None

@@ -1,5 +1,6 @@
 //! Node face of `dashfeed::window`: the `Aggregator` class (per-event `add`, columnar `addMany` over
-//! TypedArrays read in place, `poll`, `flush`, `takeLate`, `advanceTo`, `watermark`, `stats`), the
+//! TypedArrays read in place, `poll`, `pollColumns`, `flush`, `flushColumns`, `takeLate`, `advanceTo`,
+//! `watermark`, `stats`), the
 //! window helpers `tumbling` / `hopping` / `session` / `count`, and the plain result objects.
 //! Options become the core's configuration map and go through `AggregatorConfig::from_value`, as in
 //! every language, so validation and defaults are the core's.
@@ -8,6 +9,7 @@
 //! the rest are plain `#[napi]` methods.
 
 mod columns;
+mod result_columns;
 mod results;
 
 pub(crate) use results::WindowResultObject;
@@ -303,6 +305,14 @@ impl Aggregator {
         let arr = results::results_to_js(env.raw(), results)?;
         Ok(crate::napi::convert::unknown(env.raw(), arr))
     }
+
+    fn columns<'env>(
+        env: &'env Env,
+        cols: &dashfeed::window::ResultColumns,
+    ) -> Result<Unknown<'env>> {
+        let obj = result_columns::columns_to_js(env.raw(), cols)?;
+        Ok(crate::napi::convert::unknown(env.raw(), obj))
+    }
 }
 
 #[napi]
@@ -462,6 +472,26 @@ impl Aggregator {
         guard(|| {
             let results = self.core()?.poll();
             Aggregator::results(env, &results)
+        })
+    }
+
+    /// Like `poll()`, as columns: one TypedArray per number and the dashboards, metrics and tags
+    /// dictionary-encoded, instead of an object per result. From this call on, results are written
+    /// as columns while windows close, until `poll()` asks for objects again.
+    #[napi(catch_unwind, ts_return_type = "WindowColumns")]
+    pub fn poll_columns<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>, Code> {
+        guard(|| {
+            let cols = self.core()?.poll_columns();
+            Aggregator::columns(env, &cols)
+        })
+    }
+
+    /// Like `flush()`, as columns.
+    #[napi(catch_unwind, ts_return_type = "WindowColumns")]
+    pub fn flush_columns<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>, Code> {
+        guard(|| {
+            let cols = self.core()?.flush_columns();
+            Aggregator::columns(env, &cols)
         })
     }
 

@@ -134,7 +134,7 @@ fn js_string(env: sys::napi_env, s: &str) -> Result<sys::napi_value> {
 }
 
 /// A TypedArray of `kind` holding a copy of `data`.
-fn typed<T: Copy>(env: sys::napi_env, kind: i32, data: &[T]) -> Result<sys::napi_value> {
+pub(super) fn typed<T: Copy>(env: sys::napi_env, kind: i32, data: &[T]) -> Result<sys::napi_value> {
     let bytes = std::mem::size_of_val(data);
     let (mut buf, mut ab, mut out) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
     napi_call!(napi_create_arraybuffer(env, bytes, &mut buf, &mut ab))?;
