@@ -477,7 +477,8 @@ impl Aggregator {
 
     /// Like `poll()`, as columns: one TypedArray per number and the dashboards, metrics and tags
     /// dictionary-encoded, instead of an object per result. From this call on, results are written
-    /// as columns while windows close, until `poll()` asks for objects again.
+    /// as columns while windows close, until `poll()` or `flush()` asks for objects again (either
+    /// way each result is returned once, in order).
     #[napi(catch_unwind, ts_return_type = "WindowColumns")]
     pub fn poll_columns<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>, Code> {
         guard(|| {

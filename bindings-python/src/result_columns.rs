@@ -2,7 +2,8 @@
 //! and `flush_columns()` return — the results as one Arrow record batch, handed out through the Arrow
 //! PyCapsule interface (`__arrow_c_array__`, `__arrow_c_stream__`, `__arrow_c_schema__`), so that
 //! `pyarrow.record_batch(cols)`, `pyarrow.table(cols)` and `polars.DataFrame(cols)` take it without a
-//! copy and without a Python object per result.
+//! Python object per result. The number columns and the texts' bytes move into Arrow without a copy;
+//! the dictionary codes and offsets are converted to `i32`, and the tags column is built row by row.
 //!
 //! The batch's columns are the keys of `WindowResult.to_dict()`, in its order, with the quantiles
 //! flattened: `dashboard` and `metric` (dictionary<int32, utf8>, unique categories), `tags`
@@ -39,15 +40,26 @@ fn arrow_err(e: ArrowError) -> PyErr {
     )))
 }
 
-/// A categorical column (`dictionary<int32, utf8>`): its texts' bytes and offsets as they are.
+/// A categorical column (`dictionary<int32, utf8>`): the texts' bytes handed over as they are, the
+/// offsets and codes converted to Arrow's `i32`.
 fn categorical(cat: Categorical) -> Result<ArrayRef, ArrowError> {
-    let offsets: Vec<i32> = cat.offsets.iter().map(|&o| o as i32).collect();
+    let too_large =
+        |_| ArrowError::InvalidArgumentError("over 2 GiB of distinct texts in one batch".into());
+    let offsets = cat
+        .offsets
+        .iter()
+        .map(|&o| i32::try_from(o).map_err(too_large))
+        .collect::<Result<Vec<i32>, _>>()?;
     let texts = StringArray::try_new(
         OffsetBuffer::new(ScalarBuffer::from(offsets)),
         Buffer::from_vec(cat.bytes.into_bytes()),
         None,
     )?;
-    let codes: Vec<i32> = cat.codes.into_iter().map(|c| c as i32).collect();
+    let codes = cat
+        .codes
+        .into_iter()
+        .map(|c| i32::try_from(c).map_err(too_large))
+        .collect::<Result<Vec<i32>, _>>()?;
     let dict = DictionaryArray::<Int32Type>::try_new(Int32Array::from(codes), Arc::new(texts))?;
     Ok(Arc::new(dict))
 }

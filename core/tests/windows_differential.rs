@@ -3,7 +3,8 @@
 //! The model keeps every value of every open window in a plain list, recomputes aggregates from scratch
 //! and rescans all windows on each watermark move; it shares no code with the engine. Seeded scenarios
 //! (every window kind, lateness, out-of-order and late events, `advance_to`, idle close on a manual
-//! clock, emit `updates`, quantiles, `flush`) must give exactly the same results in the same order, the
+//! clock, emit `updates`, quantiles, `flush`; results taken as rows or as columns) must give exactly
+//! the same results in the same order, the
 //! same late events and the same open-window counts. Values are small integers, so sums are exact in any
 //! order; quantiles are checked within 1% against the exact order statistic of nearest rank ⌈q·n⌉.
 
@@ -405,7 +406,9 @@ fn run(seed: u64) -> usize {
                 model.idle(now);
                 agg.poll_into(&mut got);
             }
-            2 => agg.poll_into(&mut got),
+            // Results taken as rows or as columns (the aggregator switches form either way).
+            2 if r.below(2) == 0 => agg.poll_into(&mut got),
+            2 => got.extend(agg.poll_columns().to_rows()),
             3 => {
                 // A columnar batch: one key, one event time per row.
                 let metric = metrics[r.below(metrics.len() as u64) as usize];
@@ -464,7 +467,11 @@ fn run(seed: u64) -> usize {
             "seed {seed}"
         );
     }
-    got.extend(agg.flush());
+    if r.below(2) == 0 {
+        got.extend(agg.flush());
+    } else {
+        got.extend(agg.flush_columns().to_rows());
+    }
     model.flush();
     let from_buckets = check_same(seed, &got, &model.out, &cfg.quantiles);
     let late: Vec<(K, f64, i64)> = agg

@@ -384,7 +384,8 @@ class Aggregator:
     def poll(self) -> list[WindowResult]: ...
     def poll_columns(self) -> WindowColumns:
         """Like `poll()`, as one Arrow record batch: no Python object per result. From this call on,
-        results are written as columns while windows close, until `poll()` asks for rows again."""
+        results are written as columns while windows close, until `poll()` or `flush()` asks for
+        `WindowResult`s again (either way each result is returned once, in order)."""
         ...
     def flush(self) -> list[WindowResult]: ...
     def flush_columns(self) -> WindowColumns:

@@ -67,24 +67,24 @@ impl Ready {
         self.columnar
     }
 
-    /// Takes the pending results as rows; results are written as rows from now on.
+    /// Takes the pending results as rows; results are written as rows from now on (and what the
+    /// column form kept is given back).
     pub fn take_rows(&mut self) -> Vec<WindowResult> {
-        self.columnar = false;
-        if self.cols.out.is_empty() {
+        if !self.columnar {
             return std::mem::take(&mut self.rows);
         }
+        self.columnar = false;
         let rows = self.cols.out.to_rows();
-        self.cols.reset(&[], 0);
+        self.cols = Builder::default();
         rows
     }
 
     /// Appends the pending results to `out` as rows; results are written as rows from now on.
     pub fn append_rows(&mut self, out: &mut Vec<WindowResult>) {
-        if self.cols.out.is_empty() {
-            self.columnar = false;
-            out.append(&mut self.rows);
-        } else {
+        if self.columnar {
             out.extend(self.take_rows());
+        } else {
+            out.append(&mut self.rows);
         }
     }
 
@@ -100,13 +100,21 @@ impl Ready {
     }
 
     /// Takes the pending results as columns; results are written as columns from now on. `slots`
-    /// is the key table's size, which bounds the per-slot memo kept.
+    /// is the key table's size, which bounds the per-slot memo kept; 0 (after a flush) keeps
+    /// nothing.
     pub fn take_columns(&mut self, quantiles: &[f64], slots: usize) -> ResultColumns {
         self.prefer_columns(quantiles);
+        if slots == 0 {
+            let out = std::mem::take(&mut self.cols.out);
+            self.cols = Builder::default();
+            self.cols.out = ResultColumns::new(quantiles);
+            return out;
+        }
         let out = std::mem::replace(&mut self.cols.out, ResultColumns::new(quantiles));
         self.cols.reset(quantiles, slots);
         // The next batch is likely to be about as long (a poll per input call): room for it now
-        // saves growing thirteen vectors row by row (up to RESERVE_MAX rows, ~1.4 MB).
+        // saves growing the columns row by row (up to RESERVE_MAX rows: 85 bytes each, plus 8
+        // per quantile column).
         self.cols.out.reserve(out.len().min(RESERVE_MAX));
         out
     }
@@ -120,12 +128,12 @@ struct Seen {
 }
 
 /// Columns being written (see the module docs).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Builder {
     out: ResultColumns,
     /// Per slot id: its key's codes, when seen in this batch.
     seen: Vec<Seen>,
-    /// The stamp of this batch's `seen` entries (0: none valid).
+    /// The stamp of this batch's `seen` entries (never 0, the stamp of an entry never set).
     stamp: u32,
     /// The key table's removals count when `stamp` was taken.
     removals: u64,
@@ -133,6 +141,25 @@ struct Builder {
     metrics: Texts,
     tags: HashTable<u32>,
     build: DefaultHashBuilder,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            out: ResultColumns::default(),
+            seen: Vec::new(),
+            // Entries start at stamp 0: never the builder's.
+            stamp: 1,
+            removals: 0,
+            dashboards: Texts {
+                repeats: true,
+                ..Texts::default()
+            },
+            metrics: Texts::default(),
+            tags: HashTable::new(),
+            build: DefaultHashBuilder::default(),
+        }
+    }
 }
 
 impl Builder {
@@ -146,8 +173,7 @@ impl Builder {
         }
         self.dashboards.clear();
         self.metrics.clear();
-        shrink(&mut self.tags);
-        self.tags.clear();
+        empty(&mut self.tags);
     }
 
     fn restamp(&mut self) {
@@ -235,19 +261,21 @@ impl Builder {
 #[derive(Debug, Default)]
 struct Texts {
     table: HashTable<u32>,
-    /// The latest code, compared first (one dashboard for every key).
+    /// Whether consecutive keys usually share the text (dashboards; not metrics), so that comparing
+    /// with the latest one first saves a hash.
+    repeats: bool,
+    /// The latest code.
     last: Option<u32>,
 }
 
 impl Texts {
     fn clear(&mut self) {
-        shrink(&mut self.table);
-        self.table.clear();
+        empty(&mut self.table);
         self.last = None;
     }
 
     fn code(&mut self, text: &str, cat: &mut Categorical, build: &DefaultHashBuilder) -> u32 {
-        if let Some(c) = self.last.filter(|&c| cat.name(c) == text) {
+        if let Some(c) = self.last.filter(|&c| self.repeats && cat.name(c) == text) {
             return c;
         }
         let hash = build.hash_one(text);
@@ -286,10 +314,11 @@ fn tag_code(
     c
 }
 
-/// Gives back a table's memory when it has room for more than [`RESERVE_MAX`] entries (kept for the
-/// next batch up to that).
-fn shrink<T>(table: &mut HashTable<T>) {
+/// Empties a table, keeping room for at most [`RESERVE_MAX`] entries for the next batch.
+fn empty<T>(table: &mut HashTable<T>) {
+    table.clear();
     if table.capacity() > RESERVE_MAX {
-        *table = HashTable::new();
+        // Empty: the hasher is never called.
+        table.shrink_to(RESERVE_MAX, |_| 0);
     }
 }

@@ -62,7 +62,7 @@ pub struct Categorical {
     /// The distinct texts, one after the other: text `c` is `bytes[offsets[c]..offsets[c + 1]]`.
     pub bytes: String,
     /// `names + 1` offsets into [`bytes`](Self::bytes), starting at 0 (the Arrow layout).
-    pub offsets: Vec<u32>,
+    pub offsets: Vec<usize>,
     /// Per row: the index of its text.
     pub codes: Vec<u32>,
 }
@@ -80,14 +80,14 @@ impl Default for Categorical {
 impl Categorical {
     /// Number of distinct texts.
     pub fn names_len(&self) -> usize {
-        self.offsets.len() - 1
+        self.offsets.len().saturating_sub(1)
     }
 
     /// Text `c` (empty past the end).
     pub fn name(&self, c: u32) -> &str {
         let c = c as usize;
         match (self.offsets.get(c), self.offsets.get(c + 1)) {
-            (Some(&a), Some(&b)) => self.bytes.get(a as usize..b as usize).unwrap_or(""),
+            (Some(&a), Some(&b)) => self.bytes.get(a..b).unwrap_or(""),
             _ => "",
         }
     }
@@ -101,7 +101,7 @@ impl Categorical {
     pub(super) fn push_name(&mut self, name: &str) -> u32 {
         let code = self.names_len() as u32;
         self.bytes.push_str(name);
-        self.offsets.push(self.bytes.len() as u32);
+        self.offsets.push(self.bytes.len());
         code
     }
 }
@@ -258,8 +258,8 @@ impl ResultColumns {
                 .quantiles
                 .iter()
                 .zip(&self.quantile_values)
-                .filter(|(_, col)| !col[i].is_nan())
-                .map(|(&q, col)| (q, col[i]))
+                .filter_map(|(&q, col)| Some((q, *col.get(i)?)))
+                .filter(|(_, v)| !v.is_nan())
                 .collect(),
             is_final: *self.is_final.get(i)?,
         })
@@ -286,8 +286,9 @@ impl ResultColumns {
 impl Aggregator {
     /// Like [`poll`](Self::poll), as columns: the results ready so far, oldest first, without a
     /// struct (and, in a binding, an object) per result. From this call on, the aggregator writes
-    /// its results as columns as it closes windows, until a [`poll`](Self::poll) asks for rows again
-    /// (either way every result is returned once, in order).
+    /// its results as columns as it closes windows, until [`poll`](Self::poll),
+    /// [`poll_into`](Self::poll_into) or [`flush`](Self::flush) asks for rows again (either way
+    /// every result is returned once, in order).
     pub fn poll_columns(&mut self) -> ResultColumns {
         self.check_idle();
         let slots = self.keys.slots.len();
