@@ -64,7 +64,8 @@ export declare class Aggregator {
   /**
    * Like `poll()`, as columns: one TypedArray per number and the dashboards, metrics and tags
    * dictionary-encoded, instead of an object per result. From this call on, results are written
-   * as columns while windows close, until `poll()` asks for objects again.
+   * as columns while windows close, until `poll()` or `flush()` asks for objects again (either
+   * way each result is returned once, in order).
    */
   pollColumns(): WindowColumns
   /** Like `flush()`, as columns. */

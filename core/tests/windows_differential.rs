@@ -4,9 +4,9 @@
 //! and rescans all windows on each watermark move; it shares no code with the engine. Seeded scenarios
 //! (every window kind, lateness, out-of-order and late events, `advance_to`, idle close on a manual
 //! clock, emit `updates`, quantiles, `flush`; results taken as rows or as columns) must give exactly
-//! the same results in the same order, the
-//! same late events and the same open-window counts. Values are small integers, so sums are exact in any
-//! order; quantiles are checked within 1% against the exact order statistic of nearest rank ⌈q·n⌉.
+//! the same results in the same order, the same late events and the same open-window counts. Values
+//! are small integers, so sums are exact in any order; quantiles are checked within 1% against the
+//! exact order statistic of nearest rank ⌈q·n⌉.
 
 use dashfeed::clock::ManualClock;
 use dashfeed::window::{
