@@ -81,6 +81,17 @@ impl AggregatorConfig {
             if self.quantiles[..i].contains(&q) {
                 return Err(Error::invalid(format!("quantile {q} is listed twice")));
             }
+            // Results name each quantile (`p50`, `p99.9`: six decimals of a percentage); two that
+            // share a name would overwrite each other in a result's map and its columns.
+            let name = super::result::quantile_name(q);
+            if let Some(&other) = self.quantiles[..i]
+                .iter()
+                .find(|&&o| super::result::quantile_name(o) == name)
+            {
+                return Err(Error::invalid(format!(
+                    "quantiles {other} and {q} have the same name {name:?}"
+                )));
+            }
         }
         if self.max_pending_results == 0 || self.max_pending_late == 0 {
             return Err(Error::invalid("pending caps must be at least 1"));
@@ -326,6 +337,7 @@ mod tests {
             r#"{"window": {"kind": "tumbling", "size": "1s"}, "quantiles": [0]}"#,
             r#"{"window": {"kind": "tumbling", "size": "1s"}, "quantiles": [-0.5]}"#,
             r#"{"window": {"kind": "tumbling", "size": "1s"}, "quantiles": [0.5, 0.5]}"#,
+            r#"{"window": {"kind": "tumbling", "size": "1s"}, "quantiles": [0.5, 0.500000001]}"#,
             r#"{"window": {"kind": "tumbling", "size": "1s"}, "quantiles": ["p50"]}"#,
             r#"{"window": {"kind": "tumbling", "size": "1s"}, "quantiles": 0.5}"#,
             r#"{"window": {"kind": "tumbling", "size": "1s"}, "emit": "updates"}"#,

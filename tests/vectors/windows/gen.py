@@ -455,6 +455,8 @@ ERRORS = [
     bad("quantile_zero", tumbling("1s", quantiles=[0])),
     bad("quantile_nan", tumbling("1s", quantiles=["NaN"])),
     bad("quantile_twice", tumbling("1s", quantiles=[0.5, 0.5])),
+    # Both are named "p50" (a result names a quantile by its percentage with six decimals).
+    bad("quantiles_sharing_a_name", tumbling("1s", quantiles=[0.5, 0.500000001])),
     bad("updates_without_interval", tumbling("1s", emit="updates")),
     bad("unknown_option", tumbling("1s", latenes="1s")),
     {
