@@ -3,6 +3,7 @@
 
 use super::config::MAX_QUANTILES;
 use super::keys::Win;
+use super::result_columns::Numbers;
 use crate::codec::Value;
 use crate::event::Key;
 use std::sync::Arc;
@@ -81,20 +82,7 @@ impl WindowResult {
         } else {
             Vec::new()
         };
-        WindowResult {
-            key: Arc::clone(key),
-            start_ms: w.start,
-            end_ms: w.end,
-            count: acc.count,
-            sum: acc.sum,
-            min: acc.min,
-            max: acc.max,
-            mean: acc.mean(),
-            first: acc.first.value,
-            last: acc.last.value,
-            quantiles,
-            is_final,
-        }
+        Numbers::of_window(w).into_result(Arc::clone(key), quantiles, is_final)
     }
 
     /// The result as a map, ready to publish or encode, with keys in this order:

@@ -146,6 +146,29 @@ impl Numbers {
         }
     }
 
+    /// The result of `key` with these numbers.
+    pub(super) fn into_result(
+        self,
+        key: Arc<Key>,
+        quantiles: Vec<(f64, f64)>,
+        is_final: bool,
+    ) -> WindowResult {
+        WindowResult {
+            key,
+            start_ms: self.start_ms,
+            end_ms: self.end_ms,
+            count: self.count,
+            sum: self.sum,
+            min: self.min,
+            max: self.max,
+            mean: self.mean,
+            first: self.first,
+            last: self.last,
+            quantiles,
+            is_final,
+        }
+    }
+
     /// The numbers of a result.
     pub(super) fn of_result(r: &WindowResult) -> Self {
         Numbers {
@@ -243,8 +266,7 @@ impl ResultColumns {
             metric: self.metric.name(*self.metric.codes.get(i)?).to_owned(),
             tags: tags.clone(),
         };
-        Some(WindowResult {
-            key: Arc::new(key),
+        let numbers = Numbers {
             start_ms: *self.start_ms.get(i)?,
             end_ms: *self.end_ms.get(i)?,
             count: *self.count.get(i)?,
@@ -254,15 +276,15 @@ impl ResultColumns {
             mean: *self.mean.get(i)?,
             first: *self.first.get(i)?,
             last: *self.last.get(i)?,
-            quantiles: self
-                .quantiles
-                .iter()
-                .zip(&self.quantile_values)
-                .filter_map(|(&q, col)| Some((q, *col.get(i)?)))
-                .filter(|(_, v)| !v.is_nan())
-                .collect(),
-            is_final: *self.is_final.get(i)?,
-        })
+        };
+        let quantiles = self
+            .quantiles
+            .iter()
+            .zip(&self.quantile_values)
+            .filter_map(|(&q, col)| Some((q, *col.get(i)?)))
+            .filter(|(_, v)| !v.is_nan())
+            .collect();
+        Some(numbers.into_result(Arc::new(key), quantiles, *self.is_final.get(i)?))
     }
 
     /// Every row as a [`WindowResult`], in order; a key shared by several rows is made once.
