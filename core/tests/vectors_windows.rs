@@ -246,8 +246,14 @@ fn expect_outcome<T: std::fmt::Debug>(ctx: &str, got: dashfeed::Result<T>, step:
     }
 }
 
-fn run(file: &str, sc: &Value) {
-    let name = format!("{file}/{}", text(sc.get("name").unwrap()));
+/// Replays scenario `sc`; `columns`: results taken with `poll_columns` / `flush_columns` (as rows
+/// again through `ResultColumns::to_rows`) instead of `poll` / `flush`.
+fn run(file: &str, sc: &Value, columns: bool) {
+    let name = format!(
+        "{file}/{}{}",
+        text(sc.get("name").unwrap()),
+        if columns { " (columns)" } else { "" }
+    );
     let config = AggregatorConfig::from_value(&config_value(sc.get("config").unwrap()));
     if let Some(code) = sc.get("config_error") {
         assert_eq!(config.unwrap_err().code(), text(code), "{name}");
@@ -268,8 +274,15 @@ fn run(file: &str, sc: &Value) {
                 expect_outcome(&ctx, agg.advance_to(ts), step);
             }
             "clock" => clock.advance_ms(int(step.get("advance_ms").unwrap()) as u64),
-            "poll" => check_results(&ctx, &agg.poll(), step.get("expect").unwrap(), tol),
-            "flush" => check_results(&ctx, &agg.flush(), step.get("expect").unwrap(), tol),
+            "poll" | "flush" => {
+                let results = match (op, columns) {
+                    ("poll", false) => agg.poll(),
+                    ("poll", true) => agg.poll_columns().to_rows(),
+                    (_, false) => agg.flush(),
+                    (_, true) => agg.flush_columns().to_rows(),
+                };
+                check_results(&ctx, &results, step.get("expect").unwrap(), tol);
+            }
             "take_late" => check_late(&ctx, &agg.take_late(), step.get("expect").unwrap()),
             "stats" => check_stats(&ctx, &agg, step.get("expect").unwrap()),
             other => panic!("{ctx}: unknown op {other}"),
@@ -307,7 +320,8 @@ fn window_vectors_replay() {
     for (path, name) in files.iter().zip(&names) {
         let doc = load(path);
         for sc in items(doc.get("scenarios").unwrap()) {
-            run(name, sc);
+            run(name, sc, false);
+            run(name, sc, true);
             count += 1;
         }
     }

@@ -63,7 +63,35 @@ function columns(step, typed) {
   return [Float64Array.from(values), ts];
 }
 
-function replay(scenario, typed) {
+/** The rows of a pollColumns() object as the plain result objects poll() returns. */
+function columnRows(cols) {
+  const out = [];
+  for (let i = 0; i < cols.length; i += 1) {
+    const quantiles = {};
+    for (const [name, col] of Object.entries(cols.quantiles)) quantiles[name] = col[i];
+    out.push({
+      dashboard: cols.dashboard.names[cols.dashboard.codes[i]],
+      metric: cols.metric.names[cols.metric.codes[i]],
+      tags: { ...cols.tags.sets[cols.tags.codes[i]] },
+      start: cols.start[i],
+      end: cols.end[i],
+      count: cols.count[i],
+      sum: cols.sum[i],
+      min: cols.min[i],
+      max: cols.max[i],
+      mean: cols.mean[i],
+      first: cols.first[i],
+      last: cols.last[i],
+      quantiles,
+      final: cols.final[i] === 1,
+    });
+  }
+  return out;
+}
+
+/** Replays `scenario`; `typed`: columns as TypedArrays; `asColumns`: results taken with
+ * pollColumns() / flushColumns() instead of poll() / flush(). */
+function replay(scenario, typed, asColumns = false) {
   const clock = new dashfeed.ManualClock();
   if ('config_error' in scenario) {
     assert.throws(() => make(scenario.config, clock), (err) => err.code === scenario.config_error);
@@ -104,7 +132,9 @@ function replay(scenario, typed) {
         break;
       case 'poll':
       case 'flush': {
-        const got = step.op === 'poll' ? agg.poll() : agg.flush();
+        let got;
+        if (asColumns) got = columnRows(step.op === 'poll' ? agg.pollColumns() : agg.flushColumns());
+        else got = step.op === 'poll' ? agg.poll() : agg.flush();
         assert.equal(got.length, step.expect.length, `${where}: got ${JSON.stringify(got)}`);
         got.forEach((r, j) => sameResult(r, step.expect[j], tol, `${where} [${j}]`));
         break;
@@ -144,5 +174,6 @@ for (const file of FILES) {
     for (const typed of [false, true]) {
       test(`${file}: ${scenario.name}${typed ? ' (TypedArrays)' : ''}`, () => replay(scenario, typed));
     }
+    test(`${file}: ${scenario.name} (pollColumns)`, () => replay(scenario, true, true));
   }
 }

@@ -48,8 +48,20 @@ def same_result(got: dict[str, Any], exp: dict[str, Any], tol: float) -> bool:
     return True
 
 
+def column_rows(cols: dashfeed.WindowColumns, quantiles: list[str]) -> list[dict[str, Any]]:
+    """The rows of a WindowColumns as WindowResult.to_dict() gives them (quantiles nested again)."""
+    d = cols.to_pydict()
+    rows = []
+    for i in range(len(cols)):
+        row = {k: v[i] for k, v in d.items() if k not in quantiles}
+        row["quantiles"] = {q: d[q][i] for q in quantiles}
+        rows.append(row)
+    return rows
+
+
 @pytest.mark.parametrize("scenario", [s for _, s in SCENARIOS], ids=[f"{f}:{s['name']}" for f, s in SCENARIOS])
-def test_window_scenario(scenario: dict[str, Any]) -> None:
+@pytest.mark.parametrize("columns", [False, True], ids=["rows", "columns"])
+def test_window_scenario(scenario: dict[str, Any], columns: bool) -> None:
     clock = dashfeed.ManualClock()
     if "config_error" in scenario:
         with pytest.raises(dashfeed.DashfeedError) as info:
@@ -85,8 +97,13 @@ def test_window_scenario(scenario: dict[str, Any]) -> None:
         elif op == "clock":
             clock.advance_ms(step["advance_ms"])
         elif op in ("poll", "flush"):
-            results = agg.poll() if op == "poll" else agg.flush()
-            got = [r.to_dict() for r in results]
+            if columns:
+                cols = agg.poll_columns() if op == "poll" else agg.flush_columns()
+                names = cols.column_names
+                got = column_rows(cols, names[names.index("last") + 1 : names.index("final")])
+            else:
+                results = agg.poll() if op == "poll" else agg.flush()
+                got = [r.to_dict() for r in results]
             exp = step["expect"]
             assert len(got) == len(exp), f"{where}: got {got}"
             for g, e in zip(got, exp):
