@@ -17,7 +17,7 @@ use dashfeed::event::now_ms;
 use dashfeed::window::{Batch, Bitmap, Codes, Column, Names};
 use dashfeed::Error;
 use pyo3::prelude::*;
-use pyo3::types::{PyInt, PyString, PyTuple};
+use pyo3::types::{PyInt, PyList, PyString, PyTuple};
 
 /// A text argument, kept alive while the batch is applied.
 pub enum Texts<'py> {
@@ -95,6 +95,11 @@ fn strs<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Bound<'py, PyS
 /// one object per row, equal texts or not) stays one name per row, where the encoding would only add
 /// work. The items are held, so no pointer is reused meanwhile.
 fn by_identity<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Texts<'py>> {
+    if let Ok(list) = obj.cast::<PyList>() {
+        if let Some(texts) = list_by_identity(list)? {
+            return Ok(texts);
+        }
+    }
     let items = strs(obj, what)?;
     if u32::try_from(items.len()).is_err() {
         return Ok(Texts::Rows(items));
@@ -115,6 +120,50 @@ fn by_identity<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Texts<'py>>
         codes.push(code);
     }
     Ok(Texts::Strs { names, codes })
+}
+
+/// [`by_identity`] for a list, without holding every row's item: each row's object is looked up
+/// by address, and only the distinct ones (checked to be `str` when first met) are held. A list of
+/// mostly distinct objects goes on row by row from where that showed (the rows read so far are
+/// rebuilt from the names met). `None` when an item is not a `str`: the caller reports it.
+fn list_by_identity<'py>(list: &Bound<'py, PyList>) -> PyResult<Option<Texts<'py>>> {
+    let n = list.len();
+    if u32::try_from(n).is_err() {
+        return Ok(None);
+    }
+    let mut index: hashbrown::HashMap<usize, u32> = hashbrown::HashMap::new();
+    let mut names: Vec<Bound<'py, PyString>> = Vec::new();
+    let most = n / 4 + 16;
+    let mut codes = Vec::with_capacity(n);
+    for i in 0..n {
+        let item = list.get_item(i)?;
+        let next = names.len() as u32;
+        let code = match index.entry(item.as_ptr() as usize) {
+            hashbrown::hash_map::Entry::Occupied(e) => *e.get(),
+            hashbrown::hash_map::Entry::Vacant(e) => {
+                let Ok(s) = item.cast_into::<PyString>() else {
+                    return Ok(None);
+                };
+                names.push(s);
+                if names.len() > most {
+                    // Mostly distinct objects: one name per row, this one included.
+                    let mut items: Vec<Bound<'py, PyString>> = Vec::with_capacity(n);
+                    items.extend(codes.iter().map(|&c: &u32| names[c as usize].clone()));
+                    items.extend(names.pop());
+                    for j in i + 1..n {
+                        let Ok(s) = list.get_item(j)?.cast_into::<PyString>() else {
+                            return Ok(None);
+                        };
+                        items.push(s);
+                    }
+                    return Ok(Some(Texts::Rows(items)));
+                }
+                *e.insert(next)
+            }
+        };
+        codes.push(code);
+    }
+    Ok(Some(Texts::Strs { names, codes }))
 }
 
 fn ints(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Ints> {

@@ -127,6 +127,10 @@ def test_bad_batches_are_refused_with_invalid_input_and_apply_nothing() -> None:
         "empty name used": lambda: agg.add_many("ops", (["a", ""], np.array([0, 0, 0, 1, 0])), five, 1),
         "empty name in a list": lambda: agg.add_many("ops", ["a", "b", "a", "", "b"], five, 1),
         "not a str in a list": lambda: agg.add_many("ops", ["a", "b", 3, "a", "b"], five, 1),
+        # Mostly distinct names: read row by row from the 27th name on, where the bad item is.
+        "not a str after many names": lambda: agg.add_many(
+            "ops", [f"n{i}" for i in range(40)] + [3], np.ones(41), 1
+        ),
         "arrow null metric": lambda: agg.add_many("ops", pa.array(["a", None, "b", "b", "b"]), five, 1),
         "arrow null code": lambda: agg.add_many(
             "ops", pa.array(["a", None, "b", "b", "b"]).dictionary_encode(), five, 1
