@@ -7,6 +7,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const dashfeed = require('../..');
+const { columnRows } = require('./window_rows');
 
 /** Event i of a stream over ~4 minutes of event time (keys are forgotten and their slots reused):
  * two dashboards, short and long metric names, tag sets shared by several keys, late rows. */
@@ -17,31 +18,10 @@ function add(agg, i) {
   agg.add(i % 5 === 0 ? 'd2' : 'd1', metric, (i % 17) - 4.5, ts, tags);
 }
 
-/** The rows of a columns object, as the plain result objects poll() returns. */
+/** The rows of a columns object, as the plain result objects poll() returns (the length checked). */
 function rows(cols) {
   assert.equal(cols.start.length, cols.length);
-  const out = [];
-  for (let i = 0; i < cols.length; i += 1) {
-    const quantiles = {};
-    for (const [name, col] of Object.entries(cols.quantiles)) quantiles[name] = col[i];
-    out.push({
-      dashboard: cols.dashboard.names[cols.dashboard.codes[i]],
-      metric: cols.metric.names[cols.metric.codes[i]],
-      tags: { ...cols.tags.sets[cols.tags.codes[i]] },
-      start: cols.start[i],
-      end: cols.end[i],
-      count: cols.count[i],
-      sum: cols.sum[i],
-      min: cols.min[i],
-      max: cols.max[i],
-      mean: cols.mean[i],
-      first: cols.first[i],
-      last: cols.last[i],
-      quantiles,
-      final: cols.final[i] === 1,
-    });
-  }
-  return out;
+  return columnRows(cols);
 }
 
 function unique(list) {

@@ -8,6 +8,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const dashfeed = require('../..');
+const { columnRows } = require('./window_rows');
 
 const DIR = path.join(__dirname, '..', 'vectors', 'windows');
 const FILES = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
@@ -61,32 +62,6 @@ function columns(step, typed) {
   if (!typed) return [values, ts];
   if (Array.isArray(ts)) ts = BigInt64Array.from(ts.map(BigInt));
   return [Float64Array.from(values), ts];
-}
-
-/** The rows of a pollColumns() object as the plain result objects poll() returns. */
-function columnRows(cols) {
-  const out = [];
-  for (let i = 0; i < cols.length; i += 1) {
-    const quantiles = {};
-    for (const [name, col] of Object.entries(cols.quantiles)) quantiles[name] = col[i];
-    out.push({
-      dashboard: cols.dashboard.names[cols.dashboard.codes[i]],
-      metric: cols.metric.names[cols.metric.codes[i]],
-      tags: { ...cols.tags.sets[cols.tags.codes[i]] },
-      start: cols.start[i],
-      end: cols.end[i],
-      count: cols.count[i],
-      sum: cols.sum[i],
-      min: cols.min[i],
-      max: cols.max[i],
-      mean: cols.mean[i],
-      first: cols.first[i],
-      last: cols.last[i],
-      quantiles,
-      final: cols.final[i] === 1,
-    });
-  }
-  return out;
 }
 
 /** Replays `scenario`; `typed`: columns as TypedArrays; `asColumns`: results taken with

@@ -1,0 +1,31 @@
+'use strict';
+// Shared by the window tests (not a test file): the rows of an `Aggregator.pollColumns()` object as the
+// plain result objects `poll()` returns, so that both forms can be compared with deepEqual.
+
+/** The rows of `cols` (a pollColumns() / flushColumns() object), in order. */
+function columnRows(cols) {
+  const out = [];
+  for (let i = 0; i < cols.length; i += 1) {
+    const quantiles = {};
+    for (const [name, col] of Object.entries(cols.quantiles)) quantiles[name] = col[i];
+    out.push({
+      dashboard: cols.dashboard.names[cols.dashboard.codes[i]],
+      metric: cols.metric.names[cols.metric.codes[i]],
+      tags: { ...cols.tags.sets[cols.tags.codes[i]] },
+      start: cols.start[i],
+      end: cols.end[i],
+      count: cols.count[i],
+      sum: cols.sum[i],
+      min: cols.min[i],
+      max: cols.max[i],
+      mean: cols.mean[i],
+      first: cols.first[i],
+      last: cols.last[i],
+      quantiles,
+      final: cols.final[i] === 1,
+    });
+  }
+  return out;
+}
+
+module.exports = { columnRows };
