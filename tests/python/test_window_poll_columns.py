@@ -122,3 +122,20 @@ def test_columns_outlive_the_aggregator_and_its_next_results() -> None:
     del agg
     assert pa.record_batch(cols).equals(first)
     assert first.column("sum").to_pylist() == [float(i) for i in range(9)]
+
+
+def test_pending_columns_count_toward_the_pending_bound() -> None:
+    agg = dashfeed.Aggregator(window="1s", max_pending_results=3)
+    assert len(agg.poll_columns()) == 0  # results are written as columns from now on
+    for i, m in enumerate(["a", "b", "c"]):
+        agg.add("d", m, 1.0, i)
+    agg.advance_to(5_000)
+    assert agg.stats["pending_results"] == 3
+    with pytest.raises(dashfeed.TooLargeError) as err:
+        agg.add("d", "a", 1.0, 5_000)
+    assert err.value.code == "too_large"
+    cols = agg.poll_columns()
+    assert cols.to_pydict()["metric"] == ["a", "b", "c"]
+    assert agg.stats["pending_results"] == 0
+    agg.add("d", "a", 1.0, 5_000)  # room again; the refused add applied nothing
+    assert agg.flush_columns().to_pydict()["count"] == [1]
