@@ -12,12 +12,15 @@
 use crate::arrow;
 use crate::buffer::{Column as Buf, Elem};
 use crate::error::to_py;
+use crate::names::{NameCache, Names as KeptNames, Slot};
 use arrow_array::ArrayRef;
 use dashfeed::event::now_ms;
 use dashfeed::window::{Batch, Bitmap, Codes, Column, Names};
 use dashfeed::Error;
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyList, PyString, PyTuple};
+use std::borrow::Cow;
+use std::sync::Arc;
 
 /// A text argument, kept alive while the batch is applied.
 pub enum Texts<'py> {
@@ -35,8 +38,8 @@ pub enum Texts<'py> {
     },
     /// Categorical: distinct names and one code per row.
     Pair {
-        /// The names.
-        names: Vec<Bound<'py, PyString>>,
+        /// The names (kept between calls: [`NameCache`]).
+        names: Arc<KeptNames>,
         /// The codes.
         codes: Ints,
     },
@@ -200,16 +203,22 @@ fn categorical<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny
 }
 
 impl<'py> Texts<'py> {
-    /// Reads a text argument (see the module docs for the forms).
-    pub fn read(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Self> {
+    /// Reads a text argument (see the module docs for the forms); the names of a categorical one
+    /// come from `cache` when they are the ones it kept.
+    pub fn read(
+        obj: &Bound<'py, PyAny>,
+        what: &str,
+        (cache, slot): (&NameCache, Slot),
+    ) -> PyResult<Self> {
         if let Ok(s) = obj.cast::<PyString>() {
             return Ok(Texts::One(s.to_cow()?.into_owned()));
         }
         if let Ok(t) = obj.cast::<PyTuple>() {
             let first = t.get_item(0).ok();
             if t.len() == 2 && first.is_some_and(|f| !f.is_instance_of::<PyString>()) {
+                let names = t.get_item(0)?;
                 return Ok(Texts::Pair {
-                    names: strs(&t.get_item(0)?, &format!("{what} names"))?,
+                    names: cache.get(slot, &names, || strs(&names, &format!("{what} names")))?,
                     codes: ints(&t.get_item(1)?, &format!("{what} codes"))?,
                 });
             }
@@ -224,7 +233,9 @@ impl<'py> Texts<'py> {
                 names = names.call_method0(tolist)?;
             }
             return Ok(Texts::Pair {
-                names: strs(&names, &format!("{what} categories"))?,
+                names: cache.get(slot, &names, || {
+                    strs(&names, &format!("{what} categories"))
+                })?,
                 codes: ints(
                     &cat.getattr(pyo3::intern!(py, "codes"))?,
                     &format!("{what} codes"),
@@ -247,12 +258,12 @@ impl<'py> Texts<'py> {
             Texts::One(s) => TextView::One(s),
             Texts::Rows(items) => TextView::Chunks(vec![TextChunk::Each(utf8_rows(items)?, None)]),
             Texts::Strs { names, codes } => TextView::Chunks(vec![TextChunk::Coded {
-                names: utf8_rows(names)?,
+                names: Cow::Owned(utf8_rows(names)?),
                 codes: Codes::U32(codes),
                 valid: None,
             }]),
             Texts::Pair { names, codes } => TextView::Chunks(vec![TextChunk::Coded {
-                names: utf8_rows(names)?,
+                names: Cow::Borrowed(names.texts()),
                 codes: match codes {
                     Ints::Buf(b) => b.as_codes(),
                     Ints::Owned(v) => Codes::I64(v),
@@ -265,7 +276,7 @@ impl<'py> Texts<'py> {
                     let valid = arrow::validity(c.as_ref());
                     out.push(match arrow::dictionary(c.as_ref(), what)? {
                         Some((names, codes)) => TextChunk::Coded {
-                            names,
+                            names: Cow::Owned(names),
                             codes,
                             valid,
                         },
@@ -370,7 +381,7 @@ impl Times {
 enum TextChunk<'a> {
     Each(Vec<&'a str>, Option<Bitmap<'a>>),
     Coded {
-        names: Vec<&'a str>,
+        names: Cow<'a, [&'a str]>,
         codes: Codes<'a>,
         valid: Option<Bitmap<'a>>,
     },

@@ -15,6 +15,7 @@ mod event;
 mod gc;
 mod hub;
 mod limit;
+mod names;
 mod options;
 mod pipeline;
 mod result_columns;

@@ -8,6 +8,7 @@ use crate::codec::{to_object, to_value};
 use crate::columns::{self, Floats, Texts, Times};
 use crate::error::{to_py, IntoPyResult};
 use crate::gc::untracked_list;
+use crate::names::{NameCache, Slot};
 use crate::result_columns::PyWindowColumns;
 use arrow_array::Array;
 use dashfeed::codec::Value;
@@ -23,6 +24,8 @@ use std::sync::Arc;
 #[pyclass(module = "dashfeed", name = "Aggregator", frozen)]
 pub struct PyAggregator {
     pub(crate) inner: Arc<Mutex<Aggregator>>,
+    /// The categorical names of the last `add_many` call, per column.
+    names: NameCache,
 }
 
 impl PyAggregator {
@@ -89,6 +92,7 @@ impl PyAggregator {
         let inner = Aggregator::with_clock(config, shared(clock)).py()?;
         Ok(PyAggregator {
             inner: Arc::new(Mutex::new(inner)),
+            names: NameCache::default(),
         })
     }
 
@@ -105,6 +109,7 @@ impl PyAggregator {
         let inner = Aggregator::with_clock(config, shared(clock)).py()?;
         Ok(PyAggregator {
             inner: Arc::new(Mutex::new(inner)),
+            names: NameCache::default(),
         })
     }
 
@@ -148,8 +153,8 @@ impl PyAggregator {
     ) -> PyResult<usize> {
         let values = Floats::read(values)?;
         let ts = Times::read(ts)?;
-        let d = Texts::read(dashboards, "dashboards")?;
-        let m = Texts::read(metrics, "metrics")?;
+        let d = Texts::read(dashboards, "dashboards", (&self.names, Slot::Dashboards))?;
+        let m = Texts::read(metrics, "metrics", (&self.names, Slot::Metrics))?;
         let tags = tags_vec(tags)?;
         let tag_refs: Vec<(&str, &str)> =
             tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -244,12 +249,14 @@ impl PyAggregator {
 
     /// Like `flush()`, as columns.
     fn flush_columns(&self) -> PyResult<PyWindowColumns> {
+        self.names.clear();
         let cols = self.lock()?.flush_columns();
         PyWindowColumns::new(cols)
     }
 
     /// Closes every open window and returns all pending results (for shutdown).
     fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        self.names.clear();
         let results = self.lock()?.flush();
         untracked_list(
             py,
