@@ -233,9 +233,7 @@ impl<'py> Texts<'py> {
                 names = names.call_method0(tolist)?;
             }
             return Ok(Texts::Pair {
-                names: cache.get(slot, &names, || {
-                    strs(&names, &format!("{what} categories"))
-                })?,
+                names: cache.get(slot, &names, || strs(&names, &format!("{what} categories")))?,
                 codes: ints(
                     &cat.getattr(pyo3::intern!(py, "codes"))?,
                     &format!("{what} codes"),

@@ -140,7 +140,8 @@ impl PyAggregator {
     /// `values` a float64 buffer (numpy array), a sequence of numbers or Arrow float64; `ts` None
     /// (now), one int, an int64 buffer, a sequence of ints or Arrow int64 / timestamp (ms); `tags`
     /// apply to every row. The whole batch is validated first (nothing is applied on error) and
-    /// aggregated with the GIL released. Returns the row count.
+    /// aggregated with the GIL released. Returns the row count. The names of a categorical column
+    /// are kept for the next call (`crate::names`).
     #[pyo3(signature = (dashboards, metrics, values, ts = None, tags = None))]
     fn add_many(
         &self,

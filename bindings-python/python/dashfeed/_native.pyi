@@ -370,7 +370,9 @@ class Aggregator:
         """Adds a batch of columns. ``dashboards`` / ``metrics``: a str, a sequence of str, a
         categorical ``(names, codes)`` pair, a pandas ``Categorical`` / category Series, or an Arrow
         array of (dictionary-encoded) strings; ``values``: float64 numpy / sequence / Arrow;
-        ``ts``: None, an int, int64 numpy / sequence, Arrow int64 or timestamp. All or nothing."""
+        ``ts``: None, an int, int64 numpy / sequence, Arrow int64 or timestamp. All or nothing.
+        The names of the last categorical per column are kept (references, 64 to 2**20 names,
+        until other names come or ``flush()``): the same str objects again are not read again."""
     def add_table(
         self,
         table: Any,
