@@ -34,6 +34,9 @@ pub struct PyWindowColumns {
     batch: RecordBatch,
 }
 
+/// The largest offset an Arrow string or map array (32-bit offsets) holds.
+const ARROW_MAX: usize = i32::MAX as usize;
+
 fn arrow_err(e: ArrowError) -> PyErr {
     to_py(Error::Internal(format!(
         "cannot build the Arrow batch of window results ({e})"
@@ -67,6 +70,26 @@ fn categorical(cat: Categorical) -> Result<ArrayRef, ArrowError> {
 impl PyWindowColumns {
     /// The record batch of `cols` (see the module docs).
     pub fn new(cols: ResultColumns) -> PyResult<Self> {
+        // Arrow's strings and maps have 32-bit offsets: a batch holding more text than that (only
+        // possible with over 2 GiB of distinct names, or of tags over its rows) is refused whole.
+        let (entries, tag_names, tag_values) = cols.tags.expanded_size();
+        for (what, size) in [
+            (
+                "distinct dashboard texts of a poll",
+                cols.dashboard.bytes.len(),
+            ),
+            ("distinct metric texts of a poll", cols.metric.bytes.len()),
+            ("tag entries of a poll", entries),
+            ("tag names of a poll", tag_names),
+            ("tag values of a poll", tag_values),
+        ] {
+            if size > ARROW_MAX {
+                return Err(to_py(Error::TooLarge {
+                    what,
+                    limit: ARROW_MAX,
+                }));
+            }
+        }
         Self::build(cols).map_err(arrow_err)
     }
 

@@ -116,6 +116,31 @@ pub struct TagSets {
     pub codes: Vec<u32>,
 }
 
+impl TagSets {
+    /// The size of the tags written out row by row, as a map column (Arrow's) holds them: the
+    /// number of entries, the bytes of their names and the bytes of their values, over all rows.
+    /// A binding checks these against its format's limits (Arrow's 32-bit offsets) before building.
+    pub fn expanded_size(&self) -> (usize, usize, usize) {
+        let per_set: Vec<(usize, usize, usize)> = self
+            .sets
+            .iter()
+            .map(|set| {
+                let names = set.iter().map(|(k, _)| k.len()).sum();
+                let values = set.iter().map(|(_, v)| v.len()).sum();
+                (set.len(), names, values)
+            })
+            .collect();
+        self.codes.iter().fold((0, 0, 0), |(e, n, v), &c| {
+            let (se, sn, sv) = per_set.get(c as usize).copied().unwrap_or_default();
+            (
+                e.saturating_add(se),
+                n.saturating_add(sn),
+                v.saturating_add(sv),
+            )
+        })
+    }
+}
+
 /// The numbers of one result: a row of [`ResultColumns`] but its texts, quantiles and finality.
 pub(super) struct Numbers {
     start_ms: i64,
@@ -329,6 +354,23 @@ impl Aggregator {
 mod tests {
     use super::*;
     use crate::window::{AggregatorConfig, EmitMode, WindowSpec};
+
+    #[test]
+    fn tags_expanded_size_counts_every_row() {
+        let tags = TagSets {
+            sets: vec![
+                Vec::new(),
+                vec![
+                    ("host".into(), "a1".into()),
+                    ("dc".into(), "eu-west".into()),
+                ],
+            ],
+            codes: vec![1, 0, 1, 1],
+        };
+        // 3 rows of 2 entries: names 6 bytes a row, values 9.
+        assert_eq!(tags.expanded_size(), (6, 18, 27));
+        assert_eq!(TagSets::default().expanded_size(), (0, 0, 0));
+    }
 
     fn configs() -> Vec<AggregatorConfig> {
         let mut updates = AggregatorConfig::new(WindowSpec::tumbling(1_000));
