@@ -64,18 +64,19 @@ impl Names {
         })
     }
 
-    /// Whether `seq` (a list or tuple) holds exactly these objects, in this order.
+    /// Whether `seq`, a list or tuple (exactly: a subclass may iterate other items than it holds),
+    /// holds exactly these objects, in this order.
     fn same_as(&self, seq: &Bound<'_, PyAny>) -> bool {
         let n = self.objects.len();
         let item: unsafe extern "C" fn(
             *mut pyo3::ffi::PyObject,
             pyo3::ffi::Py_ssize_t,
-        ) -> *mut pyo3::ffi::PyObject = if let Ok(list) = seq.cast::<PyList>() {
+        ) -> *mut pyo3::ffi::PyObject = if let Ok(list) = seq.cast_exact::<PyList>() {
             if list.len() != n {
                 return false;
             }
             pyo3::ffi::PyList_GetItem
-        } else if let Ok(tuple) = seq.cast::<PyTuple>() {
+        } else if let Ok(tuple) = seq.cast_exact::<PyTuple>() {
             if tuple.len() != n {
                 return false;
             }

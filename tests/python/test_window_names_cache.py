@@ -119,3 +119,22 @@ def test_names_past_the_bound_are_not_kept() -> None:
     agg.add_many("d", (names, np.array([1, MAX_NAMES], dtype=np.int64)), np.ones(2), 0)
     assert sys.getrefcount(probe) == base
     assert sorted(r.metric for r in agg.flush()) == ["x1", f"x{MAX_NAMES}"]
+
+
+def test_a_list_subclass_is_read_the_way_it_iterates_on_every_call() -> None:
+    class Renaming(list):  # type: ignore[type-arg]
+        """Holds the same objects call after call, but iterates other names each time."""
+
+        k = 0
+
+        def __iter__(self) -> Any:
+            Renaming.k += 1
+            if Renaming.k == 1:  # the first time, the very objects it holds
+                return list.__iter__(self)
+            return iter([f"{x}-{Renaming.k}" for x in list.__iter__(self)])
+
+    names = Renaming(f"m{i}" for i in range(100))
+    agg = dashfeed.Aggregator(window="1s")
+    for _ in range(2):
+        agg.add_many("d", (names, np.array([0], dtype=np.int32)), np.ones(1), 0)
+    assert sorted(r.metric for r in agg.flush()) == ["m0", "m0-2"]
