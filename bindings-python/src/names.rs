@@ -8,9 +8,10 @@
 //! text stays valid) with their text: a call whose names are the same objects in the same order
 //! costs one pointer comparison per name.
 //!
-//! Bound: one list of names per column (dashboards, metrics), at most [`MAX_NAMES`] names, the
-//! last one given; what it holds are references to the caller's str objects (8 bytes each) plus
-//! one text view (16 bytes each). A call with other names replaces it; `Aggregator.flush()` and
+//! Bound: one list of names per column (dashboards, metrics), the last one given, of at most
+//! [`MAX_NAMES`] names and [`MAX_BYTES`] bytes of text; what it holds are references to those str
+//! objects (which it keeps alive: at most `MAX_BYTES` of text per column beyond what the caller
+//! holds) plus 24 bytes per name. A call with other names replaces it; `Aggregator.flush()` and
 //! `flush_columns()` drop it.
 
 use parking_lot::Mutex;
@@ -20,6 +21,9 @@ use std::sync::Arc;
 
 /// Lists of names longer than this are read on every call and not kept.
 pub const MAX_NAMES: usize = 1 << 20;
+
+/// Lists whose texts take more bytes than this (UTF-8, summed) are read on every call and not kept.
+pub const MAX_BYTES: usize = 64 << 20;
 
 /// Lists shorter than this are read on every call (reading them costs less than keeping them).
 const MIN_NAMES: usize = 64;
@@ -40,6 +44,8 @@ pub struct Names {
     /// The text of each object. Each borrows from the object at the same index of `objects`,
     /// which this struct holds for as long as the texts exist.
     texts: Vec<&'static str>,
+    /// The texts' bytes, summed.
+    bytes: usize,
 }
 
 impl Names {
@@ -60,6 +66,7 @@ impl Names {
         }
         Ok(Names {
             objects: items.into_iter().map(Bound::unbind).collect(),
+            bytes: texts.iter().map(|t| t.len()).sum(),
             texts,
         })
     }
@@ -114,14 +121,20 @@ impl NameCache {
             return Ok(names);
         }
         let names = Arc::new(Names::read(read()?)?);
-        let n = names.objects.len();
-        self.slots.lock()[slot as usize] =
-            (MIN_NAMES..=MAX_NAMES).contains(&n).then(|| names.clone());
+        let keep =
+            (MIN_NAMES..=MAX_NAMES).contains(&names.objects.len()) && names.bytes <= MAX_BYTES;
+        let new = keep.then(|| names.clone());
+        let old = std::mem::replace(&mut self.slots.lock()[slot as usize], new);
+        // Released after the lock: dropping the last reference to a str (a subclass with `__del__`,
+        // a weakref callback) may run Python code, which may call back into this aggregator.
+        drop(old);
         Ok(names)
     }
 
     /// Drops the kept names.
     pub fn clear(&self) {
-        *self.slots.lock() = Default::default();
+        let old = std::mem::take(&mut *self.slots.lock());
+        // After the lock, as in `get`.
+        drop(old);
     }
 }

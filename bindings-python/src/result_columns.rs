@@ -21,7 +21,7 @@ use arrow_array::{
 };
 use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::ArrowError;
-use dashfeed::window::{quantile_name, Categorical, ResultColumns};
+use dashfeed::window::{quantile_name, Aggregator, Categorical, ResultColumns};
 use dashfeed::Error;
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict, PyList, PyTuple};
@@ -68,22 +68,30 @@ fn categorical(cat: Categorical) -> Result<ArrayRef, ArrowError> {
 }
 
 impl PyWindowColumns {
-    /// The record batch of `cols` (see the module docs).
-    pub fn new(cols: ResultColumns) -> PyResult<Self> {
-        // Arrow's strings and maps have 32-bit offsets: a batch holding more text than that (only
-        // possible with over 2 GiB of distinct names, or of tags over its rows) is refused whole.
+    /// The record batch of `cols` (see the module docs), taken from `agg` by a poll. Arrow's strings
+    /// and maps have 32-bit offsets: a batch holding more text than that (only possible with over
+    /// 2 GiB of distinct names, or of tags over its rows) is refused whole with `too_large`, and its
+    /// results go back to `agg` (the next `poll()` returns them), so nothing is lost.
+    pub fn new_or_unpoll(cols: ResultColumns, agg: &mut Aggregator) -> PyResult<Self> {
         let (entries, tag_names, tag_values) = cols.tags.expanded_size();
         for (what, size) in [
             (
-                "distinct dashboard texts of a poll",
+                "distinct dashboard texts of a poll (kept: poll() returns them)",
                 cols.dashboard.bytes.len(),
             ),
-            ("distinct metric texts of a poll", cols.metric.bytes.len()),
-            ("tag entries of a poll", entries),
-            ("tag names of a poll", tag_names),
-            ("tag values of a poll", tag_values),
+            (
+                "distinct metric texts of a poll (kept: poll() returns them)",
+                cols.metric.bytes.len(),
+            ),
+            ("tag entries of a poll (kept: poll() returns them)", entries),
+            ("tag names of a poll (kept: poll() returns them)", tag_names),
+            (
+                "tag values of a poll (kept: poll() returns them)",
+                tag_values,
+            ),
         ] {
             if size > ARROW_MAX {
+                agg.unpoll_columns(cols);
                 return Err(to_py(Error::TooLarge {
                     what,
                     limit: ARROW_MAX,

@@ -244,15 +244,17 @@ impl PyAggregator {
     /// Like `poll()`, as columns: one `WindowColumns` (an Arrow record batch) instead of a
     /// `WindowResult` per result.
     fn poll_columns(&self) -> PyResult<PyWindowColumns> {
-        let cols = self.lock()?.poll_columns();
-        PyWindowColumns::new(cols)
+        let mut agg = self.lock()?;
+        let cols = agg.poll_columns();
+        PyWindowColumns::new_or_unpoll(cols, &mut agg)
     }
 
     /// Like `flush()`, as columns.
     fn flush_columns(&self) -> PyResult<PyWindowColumns> {
         self.names.clear();
-        let cols = self.lock()?.flush_columns();
-        PyWindowColumns::new(cols)
+        let mut agg = self.lock()?;
+        let cols = agg.flush_columns();
+        PyWindowColumns::new_or_unpoll(cols, &mut agg)
     }
 
     /// Closes every open window and returns all pending results (for shutdown).

@@ -2,7 +2,7 @@
 call whose names are the same str objects in the same order does not read them again. These tests
 check that what it keeps never changes a result (names replaced, reordered or mutated in place
 between calls) and what it holds: one reference per kept name, for the last names of each column
-only, none past the bound or after flush()."""
+only, none past the bounds (names, bytes) or after flush(), released outside the cache's lock."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import dashfeed
 # The cache's bounds (names.rs): lists from MIN_NAMES to MAX_NAMES names are kept.
 MIN_NAMES = 64
 MAX_NAMES = 1 << 20
+MAX_BYTES = 64 << 20
 
 
 def results(agg: dashfeed.Aggregator) -> list[Any]:
@@ -138,3 +139,61 @@ def test_a_list_subclass_is_read_the_way_it_iterates_on_every_call() -> None:
     for _ in range(2):
         agg.add_many("d", (names, np.array([0], dtype=np.int32)), np.ones(1), 0)
     assert sorted(r.metric for r in agg.flush()) == ["m0", "m0-2"]
+
+
+def test_each_column_keeps_its_own_names() -> None:
+    dashboards = [f"d{i}" for i in range(80)]
+    metrics = [f"m{i}" for i in range(80)]
+    codes = np.array([3, 7, 3], dtype=np.int32)
+    agg = dashfeed.Aggregator(window="1s")
+    for ts in (0, 1000):
+        agg.add_many((dashboards, codes), (metrics, codes[::-1].copy()), np.ones(3), ts)
+    agg.add_many((metrics, codes), (dashboards, codes), np.ones(3), 2000)  # the lists swapped
+    got = sorted((r.dashboard, r.metric, r.start, r.count) for r in agg.flush())
+    want = sorted(
+        [(d, m, t, n) for t in (0, 1000) for d, m, n in [("d3", "m3", 2), ("d7", "m7", 1)]]
+        + [("m3", "d3", 2000, 2), ("m7", "d7", 2000, 1)]
+    )
+    assert got == want
+
+
+def test_a_name_finalizer_that_calls_the_aggregator_does_not_deadlock() -> None:
+    """The kept names are released outside the cache's lock: dropping the last reference to a str
+    subclass runs its __del__, which here calls back into the same aggregator. Run in a child process
+    with a timeout, since a deadlock would hang it."""
+    code = r'''
+import numpy as np, dashfeed
+agg = dashfeed.Aggregator(window="1s")
+calls = []
+class Name(str):
+    def __del__(self):
+        calls.append(agg.add_many("d", ([f"x{i}" for i in range(70)], np.array([0])), np.ones(1), 0))
+names = [Name(f"n{i}") for i in range(70)]
+agg.add_many("d", (names, np.array([0])), np.ones(1), 0)
+del names
+agg.add_many("d", ([f"o{i}" for i in range(70)], np.array([1])), np.ones(1), 0)  # replaces: 70 __del__
+agg.flush()
+print(len(calls))
+'''
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "70"
+
+
+def test_names_past_the_byte_bound_are_not_kept() -> None:
+    big = MAX_BYTES // (MIN_NAMES - 1) + 1  # 63 names of just over 1 MiB: over the bound together
+    names = [f"{i:04d}" + "x" * big for i in range(MIN_NAMES)]
+    agg = dashfeed.Aggregator(window="1s")
+    # Names longer than a metric may be are refused, but only when a row uses them: code 0 is short.
+    names[0] = "short"
+    probe = names[0]
+    base = sys.getrefcount(probe)
+    agg.add_many("d", (names, np.array([0])), np.ones(1), 0)
+    assert sys.getrefcount(probe) == base, "over MAX_BYTES of text: not kept"
+    small = [n[:100] for n in names[1:]] + ["short2"]
+    first = small[0]
+    before = sys.getrefcount(first)
+    agg.add_many("d", (small, np.array([0])), np.ones(1), 0)
+    assert sys.getrefcount(first) == before + 1, "the same count of short names is kept"

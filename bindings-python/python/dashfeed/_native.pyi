@@ -371,8 +371,8 @@ class Aggregator:
         categorical ``(names, codes)`` pair, a pandas ``Categorical`` / category Series, or an Arrow
         array of (dictionary-encoded) strings; ``values``: float64 numpy / sequence / Arrow;
         ``ts``: None, an int, int64 numpy / sequence, Arrow int64 or timestamp. All or nothing.
-        The names of the last categorical per column are kept (references, 64 to 2**20 names,
-        until other names come or ``flush()``): the same str objects again are not read again."""
+        The names of the last categorical per column are kept (references, 64 to 2**20 names, at
+        most 64 MiB of text, until other names come or ``flush()``): the same str objects again are not read again."""
     def add_table(
         self,
         table: Any,

@@ -88,6 +88,12 @@ impl Ready {
         }
     }
 
+    /// Puts `front` before the pending results, as rows; results are written as rows from now on.
+    pub fn put_back(&mut self, mut front: Vec<WindowResult>) {
+        self.append_rows(&mut front);
+        self.rows = front;
+    }
+
     /// Makes results be written as columns from now on (pending rows are converted).
     pub fn prefer_columns(&mut self, quantiles: &[f64]) {
         if !self.columnar {

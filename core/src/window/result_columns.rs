@@ -348,12 +348,52 @@ impl Aggregator {
         self.close_all();
         self.ready.take_columns(&self.cfg.quantiles, 0)
     }
+
+    /// Puts back results that [`poll_columns`](Self::poll_columns) or
+    /// [`flush_columns`](Self::flush_columns) returned and the caller could not hand on (a binding
+    /// whose format cannot hold them): they come first in the next poll, so nothing is lost.
+    pub fn unpoll_columns(&mut self, results: ResultColumns) {
+        self.ready.put_back(results.to_rows());
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::window::{AggregatorConfig, EmitMode, WindowSpec};
+
+    #[test]
+    fn results_put_back_come_first_in_the_next_poll() {
+        for cfg in configs() {
+            let (mut a, mut b) = (
+                Aggregator::new(cfg.clone()).unwrap(),
+                Aggregator::new(cfg).unwrap(),
+            );
+            let mut want = Vec::new();
+            let mut got = Vec::new();
+            for i in 0..2_500 {
+                feed(&mut a, i);
+                feed(&mut b, i);
+                if i % 97 == 96 {
+                    want.extend(a.poll());
+                    // b takes its results as columns, gives them back, and polls again later.
+                    let cols = b.poll_columns();
+                    b.unpoll_columns(cols);
+                    if i % 3 == 0 {
+                        got.extend(b.poll_columns().to_rows());
+                    } else if i % 3 == 1 {
+                        got.extend(b.poll());
+                    }
+                }
+            }
+            want.extend(a.flush());
+            let cols = b.flush_columns();
+            b.unpoll_columns(cols);
+            got.extend(b.poll());
+            assert_eq!(got, want);
+            assert!(b.poll_columns().is_empty());
+        }
+    }
 
     #[test]
     fn tags_expanded_size_counts_every_row() {
