@@ -4,12 +4,29 @@
 // Not a module: bindings-node/src/window.rs includes this file in the native addon (include_str!),
 // and bindings-node/src/napi/script.rs compiles and runs it once per thread; it must stay one function
 // expression returning the helpers. The native side does the aggregation; these do what JavaScript does far faster than
-// Node-API calls can: look strings up in a Map (rather than copying every row's text out of V8),
+// Node-API calls can: look strings up in a dictionary (rather than copying every row's text out of V8),
 // and make objects with a literal (rather than defining fourteen properties per object through
 // Node-API) — a batch may hold a million rows, a poll a result per key.
 //
-// codes(texts) -> [names, Uint32Array codes] with texts[i] === names[codes[i]], or the index of the
-// first element that is not a string.
+// Each aggregator keeps, per text column (0: dashboards, 1: metrics), the names addMany last
+// dictionary-encoded, so that a batch over names seen before costs neither a new dictionary nor a
+// new copy of its names on the native side: `{ gen, names, seen, chars, categorical }`, in a
+// WeakMap keyed by the aggregator (gone with it; `forget` drops it, as flush() does). `gen` names
+// one list of names: the native side keeps its copy of `names` for that gen and reads only what
+// was appended since (bindings-node/src/window/names.rs). Bounds: a column that holds more than
+// MAX_NAMES names or MAX_CHARS UTF-16 units is started over by the next call (so at most that plus
+// one call's names are kept); a categorical list is kept from MIN_KEPT to MAX_NAMES names.
+//
+// codes(agg, column, texts) -> [gen, names, Uint32Array codes] with texts[i] === names[codes[i]],
+// or the index of the first element that is not a string. The dictionary is a prototype-less
+// object (a V8 dictionary-mode lookup by string is about twice as fast as a Map's): every row's
+// type is checked before it is used as a key, so the number 5 is never the name "5".
+//
+// categorical(agg, column, names) -> [gen, list]: the names to read (`list`), and the gen under
+// which the native side may keep them (0: read them this call only). Names equal (===) one by one
+// to the kept ones give the kept gen, and the native side reads nothing.
+//
+// forget(agg): drops what the aggregator keeps.
 //
 // results(n, strs, ids, nums, refs, qvals) -> Array of n objects with the keys of the core's
 // WindowResult::to_value(), in its order:
@@ -25,24 +42,86 @@
   'use strict';
 
   const FIELDS = 12;
+  const MIN_KEPT = 64;
+  const MAX_NAMES = 1 << 20;
+  const MAX_CHARS = 1 << 25;
 
-  function codes(texts) {
+  const kept = new WeakMap();
+  let generation = 0;
+
+  function fresh() {
+    generation += 1;
+    return { gen: generation, names: [], seen: null, chars: 0, categorical: false };
+  }
+
+  function columnsOf(agg) {
+    let cols = kept.get(agg);
+    if (cols === undefined) {
+      cols = [fresh(), fresh()];
+      kept.set(agg, cols);
+    }
+    return cols;
+  }
+
+  function codes(agg, column, texts) {
+    const cols = columnsOf(agg);
+    let col = cols[column];
+    if (col.categorical || col.names.length > MAX_NAMES || col.chars > MAX_CHARS) {
+      col = fresh();
+      cols[column] = col;
+    }
+    if (col.seen === null) col.seen = Object.create(null);
+    const { seen, names } = col;
     const n = texts.length;
     const out = new Uint32Array(n);
-    const seen = new Map();
-    const names = [];
     for (let i = 0; i < n; i += 1) {
       const s = texts[i];
-      let c = seen.get(s);
+      if (typeof s !== 'string') return i;
+      let c = seen[s];
       if (c === undefined) {
-        if (typeof s !== 'string') return i;
         c = names.length;
         names.push(s);
-        seen.set(s, c);
+        seen[s] = c;
+        col.chars += s.length;
       }
       out[i] = c;
     }
-    return [names, out];
+    return [col.gen, names, out];
+  }
+
+  function categorical(agg, column, names) {
+    const cols = columnsOf(agg);
+    const col = cols[column];
+    const n = names.length;
+    if (col.categorical && col.names.length === n) {
+      const list = col.names;
+      let i = 0;
+      while (i < n && list[i] === names[i]) i += 1;
+      if (i === n) return [col.gen, list];
+    }
+    if (n < MIN_KEPT || n > MAX_NAMES) {
+      cols[column] = fresh();
+      return [0, names];
+    }
+    const list = new Array(n);
+    let chars = 0;
+    for (let i = 0; i < n; i += 1) {
+      const s = names[i];
+      if (typeof s !== 'string') return [0, names]; // refused by the native side; nothing changes
+      list[i] = s;
+      chars += s.length;
+    }
+    const next = fresh();
+    cols[column] = next;
+    if (chars > MAX_CHARS) return [0, names];
+    next.names = list;
+    next.chars = chars;
+    next.categorical = true;
+    return [next.gen, list];
+  }
+
+  function forget(agg) {
+    kept.delete(agg);
   }
 
   /** Sets `obj[key] = value` as an own data property, even for the key "__proto__". */
@@ -84,5 +163,5 @@
     return out;
   }
 
-  return { codes, results };
+  return { codes, categorical, forget, results };
 })

@@ -9,6 +9,7 @@
 //! the rest are plain `#[napi]` methods.
 
 mod columns;
+mod names;
 mod result_columns;
 mod results;
 
@@ -18,20 +19,22 @@ use crate::clock::ManualClock;
 use crate::error::{guard, Code, Result};
 use crate::napi::args::{self, entries, integer, is_nullish, number, with_text};
 use crate::napi::glue;
+use crate::napi::script;
 use crate::walk;
 use columns::{Texts, Times, Values};
 use dashfeed::codec::Value;
 use dashfeed::event::now_ms;
 use dashfeed::window::{Aggregator as CoreAggregator, AggregatorConfig, Batch};
 use dashfeed::Error;
-use napi::bindgen_prelude::{ClassInstance, Either, Env, JsValue, Unknown};
+use names::{KeptNames, Slot};
+use napi::bindgen_prelude::{ClassInstance, Either, Env, JsValue, This, Unknown};
 use napi::sys;
 use napi_derive::napi;
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The aggregator's JavaScript helpers (`{ codes, results }`, see `napi::script`).
+/// The aggregator's JavaScript helpers (`{ codes, categorical, forget, results }`, see `napi::script`).
 const HELPERS: &str = include_str!("../js/window.js");
 
 /// Deepest nesting read from an option value (`{window: {kind, size}}` is 2).
@@ -222,6 +225,8 @@ fn window_value(env: sys::napi_env, v: sys::napi_value) -> Result<Value> {
 pub struct Aggregator {
     /// Shared with sources attached to it (`source.attach(aggregator)`).
     pub(crate) inner: Arc<Mutex<CoreAggregator>>,
+    /// The names `addMany` keeps between calls (see `window/names.rs`).
+    names: Mutex<KeptNames>,
 }
 
 thread_local! {
@@ -259,7 +264,15 @@ impl Aggregator {
         let config = AggregatorConfig::from_value(config)?;
         Ok(Aggregator {
             inner: Arc::new(Mutex::new(CoreAggregator::with_clock(config, clock)?)),
+            names: Mutex::new(KeptNames::default()),
         })
+    }
+
+    /// Drops the names `addMany` keeps (here and in the JS helper), as `flush()` does.
+    fn forget_names(&self, env: &Env, this: &This<'_>) -> Result<()> {
+        script::call(env.raw(), HELPERS, c"forget", &[this.object.raw()])?;
+        self.names.lock().clear();
+        Ok(())
     }
 
     /// The core aggregator, for the length of one call.
@@ -417,6 +430,7 @@ impl Aggregator {
     )]
     pub fn add_many(
         &self,
+        this: This<'_>,
         dashboards: Unknown<'_>,
         metrics: Unknown<'_>,
         values: Unknown<'_>,
@@ -426,14 +440,18 @@ impl Aggregator {
         guard(|| {
             let env = dashboards.value().env;
             // Everything that may run JavaScript first; the TypedArrays are borrowed last.
-            let d_texts = Texts::read(env, dashboards.raw(), "dashboards")?;
-            let m_texts = Texts::read(env, metrics.raw(), "metrics")?;
+            let this = this.object.raw();
+            let d_kept = (this, Slot::Dashboards, &self.names);
+            let d_texts = Texts::read(env, dashboards.raw(), "dashboards", d_kept)?;
+            let m_kept = (this, Slot::Metrics, &self.names);
+            let m_texts = Texts::read(env, metrics.raw(), "metrics", m_kept)?;
             let tags = args::tags(env, tags.map(|t| t.raw()))?;
             let values = Values::read(env, values.raw())?;
             let times = Times::read(env, ts.map(|t| t.raw()))?;
             let tag_refs: Vec<(&str, &str)> =
                 tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let (d_names, m_names) = (d_texts.names(), m_texts.names());
+            let kept = self.names.lock();
+            let (d_names, m_names) = (d_texts.names(&kept), m_texts.names(&kept));
             // SAFETY: from here to the end of the core call no JavaScript runs.
             let (d_codes, m_codes, vals, ts_rows) = unsafe {
                 (
@@ -489,8 +507,13 @@ impl Aggregator {
 
     /// Like `flush()`, as columns.
     #[napi(catch_unwind, ts_return_type = "WindowColumns")]
-    pub fn flush_columns<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>, Code> {
+    pub fn flush_columns<'env>(
+        &self,
+        env: &'env Env,
+        this: This<'_>,
+    ) -> napi::Result<Unknown<'env>, Code> {
         guard(|| {
+            self.forget_names(env, &this)?;
             let cols = self.core()?.flush_columns();
             Aggregator::columns(env, &cols)
         })
@@ -498,8 +521,9 @@ impl Aggregator {
 
     /// Closes every open window and returns all pending results (for shutdown).
     #[napi(catch_unwind, ts_return_type = "Array<WindowResult>")]
-    pub fn flush<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>, Code> {
+    pub fn flush<'env>(&self, env: &'env Env, this: This<'_>) -> napi::Result<Unknown<'env>, Code> {
         guard(|| {
+            self.forget_names(env, &this)?;
             let results = self.core()?.flush();
             Aggregator::results(env, &results)
         })

@@ -10,6 +10,7 @@
 //! Raw Node-API: typed arrays are read in place and string columns go to the core as names + codes. Bench
 //! rows: `node bench/window.js`, the `addMany` rows.
 
+use super::names::{KeptNames, NameList, Slot};
 use super::HELPERS;
 use crate::error::Result;
 use crate::napi::args::{integer, number, whole};
@@ -19,19 +20,17 @@ use dashfeed::event::now_ms;
 use dashfeed::window::{Codes, Column, Names};
 use dashfeed::Error;
 use napi::sys;
+use parking_lot::Mutex;
 use std::ptr;
 
 /// A text column: one string for every row, or dictionary-encoded names plus one code per row.
 pub enum Texts {
     /// The same text for every row.
     One(String),
-    /// One per row, dictionary-encoded: name `k` is `text[ends[k - 1]..ends[k]]`, and row `i` is
-    /// name `codes[i]` (validated by the core).
+    /// One per row, dictionary-encoded: row `i` is name `codes[i]` (validated by the core).
     Codes {
-        /// The distinct names, concatenated.
-        text: String,
-        /// End offset of each name in `text`.
-        ends: Vec<usize>,
+        /// The distinct names: read for this call, or kept by the aggregator.
+        names: NameSource,
         /// A Uint32Array or an Int32Array of one name index per row (read in place).
         codes: Handle,
         /// Its TypedArray kind.
@@ -39,31 +38,33 @@ pub enum Texts {
     },
 }
 
-/// Copies the strings of a JS array into one buffer: (text, end offset of each).
-fn read_names(
-    env: sys::napi_env,
-    names: sys::napi_value,
-    what: &str,
-) -> Result<(String, Vec<usize>)> {
-    let n = raw::array_len(env, names)?;
-    let mut text = String::new();
-    let mut ends = Vec::with_capacity(n as usize);
-    for i in 0..n {
-        let item = raw::element(env, names, i)?;
-        // One call per name: reading it reports a non-string (no separate type check).
-        if raw::try_str(env, item, |s| text.push_str(s))?.is_none() {
-            return Err(Error::invalid(format!("{what}.names[{i}] must be a string")).into());
-        }
-        ends.push(text.len());
-    }
-    Ok((text, ends))
+/// Where the names of a `Codes` column are.
+pub enum NameSource {
+    /// Read for this call only.
+    Owned(NameList),
+    /// In the aggregator's [`KeptNames`], for this column.
+    Kept(Slot),
+}
+
+/// The JS number of a column slot, as the helpers take it.
+fn slot_value(env: sys::napi_env, slot: Slot) -> Result<sys::napi_value> {
+    let mut out = ptr::null_mut();
+    napi_call!(napi_create_uint32(env, slot as u32, &mut out))?;
+    Ok(out)
 }
 
 impl Texts {
-    /// Reads a string, an array of strings (dictionary-encoded by the JS helper: only the distinct
-    /// strings are copied out of V8), or a categorical `{ names, codes }` (an array of strings and
-    /// a `Uint32Array` / `Int32Array` of one index into it per row).
-    pub fn read(env: sys::napi_env, v: sys::napi_value, what: &str) -> Result<Texts> {
+    /// Reads a string, an array of strings (dictionary-encoded by the JS helper into the
+    /// aggregator's dictionary for this column: only names not seen before are copied out of V8),
+    /// or a categorical `{ names, codes }` (an array of strings and a `Uint32Array` /
+    /// `Int32Array` of one index into it per row; names equal to the last ones kept are not read
+    /// again). `this` is the aggregator, `kept` its names.
+    pub fn read(
+        env: sys::napi_env,
+        v: sys::napi_value,
+        what: &str,
+        (this, slot, kept): (sys::napi_value, Slot, &Mutex<KeptNames>),
+    ) -> Result<Texts> {
         let t = raw::type_of(env, v)?;
         if t == sys::ValueType::napi_string {
             return Ok(Texts::One(raw::with_str(env, v, str::to_owned)?));
@@ -84,10 +85,16 @@ impl Texts {
                 );
                 return Err(Error::invalid(msg).into());
             }
-            let (text, ends) = read_names(env, names, what)?;
+            let args = [this, slot_value(env, slot)?, names];
+            let pair = script::call(env, HELPERS, c"categorical", &args)?;
+            let (gen, list) = (raw::element(env, pair, 0)?, raw::element(env, pair, 1)?);
+            let gen = number(env, gen, "generation")?;
+            let names = match kept.lock().update(env, slot, gen, list, what)? {
+                Some(list) => NameSource::Owned(list),
+                None => NameSource::Kept(slot),
+            };
             return Ok(Texts::Codes {
-                text,
-                ends,
+                names,
                 codes: Handle(codes),
                 kind: kind.unwrap_or(sys::TypedarrayType::uint32_array),
             });
@@ -96,36 +103,38 @@ impl Texts {
             let msg = format!("{what} must be a string, an array of strings or {{ names, codes }}");
             return Err(Error::invalid(msg).into());
         }
-        let encoded = script::call(env, HELPERS, c"codes", &[v])?;
+        let args = [this, slot_value(env, slot)?, v];
+        let encoded = script::call(env, HELPERS, c"codes", &args)?;
         if raw::type_of(env, encoded)? == sys::ValueType::napi_number {
             let i = number(env, encoded, "row")?;
             return Err(Error::invalid(format!("{what}[{i}] must be a string")).into());
         }
-        let (names, codes) = (
+        let (gen, list, codes) = (
             raw::element(env, encoded, 0)?,
             raw::element(env, encoded, 1)?,
+            raw::element(env, encoded, 2)?,
         );
-        let (text, ends) = read_names(env, names, what)?;
+        let gen = number(env, gen, "generation")?;
+        let names = match kept.lock().update(env, slot, gen, list, what)? {
+            Some(list) => NameSource::Owned(list),
+            None => NameSource::Kept(slot),
+        };
         Ok(Texts::Codes {
-            text,
-            ends,
+            names,
             codes: Handle(codes),
             kind: sys::TypedarrayType::uint32_array,
         })
     }
 
-    /// The distinct names of a `Codes` column (empty for `One`).
-    pub fn names(&self) -> Vec<&str> {
-        let Texts::Codes { text, ends, .. } = self else {
-            return Vec::new();
-        };
-        let mut names = Vec::with_capacity(ends.len());
-        let mut start = 0;
-        for &end in ends {
-            names.push(text.get(start..end).unwrap_or_default());
-            start = end;
+    /// The distinct names of a `Codes` column (empty for `One`), from `kept` when they are kept.
+    pub fn names<'a>(&'a self, kept: &'a KeptNames) -> Vec<&'a str> {
+        match self {
+            Texts::One(_) => Vec::new(),
+            Texts::Codes { names, .. } => match names {
+                NameSource::Owned(list) => list.names(),
+                NameSource::Kept(slot) => kept.list(*slot).names(),
+            },
         }
-        names
     }
 
     /// The codes of a `Codes` column, in place (empty for `One`).
