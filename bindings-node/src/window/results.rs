@@ -26,7 +26,7 @@ use napi::bindgen_prelude::{JsValue, Object};
 use napi::sys;
 use napi_derive::napi;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 use std::ptr;
 use std::sync::Arc;
 
@@ -70,8 +70,8 @@ pub struct WindowResultObject<'a> {
 const FIELDS: usize = 12;
 
 /// The FxHash function (rustc's): a multiply and a rotate per word. The strings of one batch are
-/// hashed once each per result; SipHash's DoS resistance buys nothing for a map that lives for one
-/// call and whose keys the caller already holds.
+/// hashed once each per result; SipHash's DoS resistance buys nothing for a cache that lives for
+/// one call, whose collisions cost a duplicate string at worst.
 #[derive(Default, Clone, Copy)]
 struct FxHasher(u64);
 
@@ -102,19 +102,57 @@ impl FxHasher {
     }
 }
 
-/// The distinct strings of a batch, by content, with their index.
+/// The strings of a batch, each made once while the cache holds it: a direct-mapped table by
+/// content hash, so a lookup is one hash, one probe of a table that stays in cache and one compare.
+/// A growing map of every string (the earlier form) cost a cache miss per result once the strings
+/// were many, as with 100,000 metrics, where each result has its own metric anyway. Two strings
+/// that share a slot may each be made more than once: objects then hold equal strings, not the
+/// same one (which JavaScript cannot tell apart).
 struct Strings<'a> {
-    index: HashMap<&'a str, u32, BuildHasherDefault<FxHasher>>,
+    /// (string, index in `list`), `u32::MAX` for an empty slot.
+    slots: Vec<(&'a str, u32)>,
+    /// The bits of the hash that index `slots`.
+    bits: u32,
     list: Vec<&'a str>,
 }
 
+/// The cache's size bounds: 64 slots to 16,384 (384 KiB).
+const MIN_SLOT_BITS: u32 = 6;
+const MAX_SLOT_BITS: u32 = 14;
+
 impl<'a> Strings<'a> {
+    /// A cache for about `n` string lookups (four slots per lookup, within the bounds).
+    fn with_capacity(n: usize) -> Self {
+        let bits = n
+            .saturating_mul(4)
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(MIN_SLOT_BITS, MAX_SLOT_BITS);
+        Strings {
+            slots: vec![("", u32::MAX); 1 << bits],
+            bits,
+            list: Vec::with_capacity(n),
+        }
+    }
+
     fn id(&mut self, s: &'a str) -> u32 {
+        let mut h = FxHasher::default();
+        h.write(s.as_bytes());
+        // The high bits: FxHash's multiply mixes them best.
+        let i = (h.finish() >> (64 - self.bits)) as usize;
         let next = self.list.len() as u32;
-        *self.index.entry(s).or_insert_with(|| {
-            self.list.push(s);
-            next
-        })
+        match self.slots.get_mut(i) {
+            Some(slot) if slot.1 != u32::MAX && slot.0 == s => slot.1,
+            Some(slot) => {
+                *slot = (s, next);
+                self.list.push(s);
+                next
+            }
+            None => {
+                self.list.push(s);
+                next
+            }
+        }
     }
 }
 
@@ -166,10 +204,7 @@ pub fn results_to_js(env: sys::napi_env, results: &[WindowResult]) -> Result<sys
             }
         }
     }
-    let mut strings = Strings {
-        index: HashMap::with_capacity_and_hasher(2 * n, BuildHasherDefault::default()),
-        list: Vec::with_capacity(2 * n),
-    };
+    let mut strings = Strings::with_capacity(2 * n + names.len());
     let name_ids: Vec<(u64, u32)> = names
         .iter()
         .map(|(bits, name)| (*bits, strings.id(name)))
