@@ -51,7 +51,9 @@ export declare class Aggregator {
    * `Uint32Array` / `Int32Array` of one index into it per row, checked by the core); `values` a `Float64Array` (read in place) or an array of
    * numbers; `ts` omitted (now), one time, a `BigInt64Array` (read in place), a `Float64Array` or
    * an array of whole ms; `tags` apply to every row. The whole batch is validated first: on error
-   * nothing is applied.
+   * nothing is applied. The names of the text columns are kept between calls (see
+   * `window/names.rs`; `flush()` drops them): a `string[]` column's dictionary grows, the last
+   * categorical names are compared with `===`, and only names not seen before are copied.
    */
   addMany(dashboards: string | string[] | CategoricalColumn, metrics: string | string[] | CategoricalColumn, values: Float64Array | number[], ts?: number | bigint | BigInt64Array | Float64Array | number[] | null, tags?: Record<string, string> | null): number
   /** Moves event time to `ts` (ms), closing the windows the watermark passes. */
