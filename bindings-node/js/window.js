@@ -15,16 +15,22 @@
 // one list of names: the native side keeps its copy of `names` for that gen and reads only what
 // was appended since (bindings-node/src/window/names.rs). Bounds: a column that holds more than
 // MAX_NAMES names or MAX_CHARS UTF-16 units is started over by the next call (so at most that plus
-// one call's names are kept); a categorical list is kept from MIN_KEPT to MAX_NAMES names.
+// one call's names are kept); a categorical list is kept up to MAX_NAMES names and MAX_CHARS units.
+// The gen returned with a list: > 0, the kept list of that gen; 0, a list for this call only, and
+// what the native side kept for the column is stale (drop it); -1, a list for this call only, and
+// what is kept stays as it is.
 //
 // codes(agg, column, texts) -> [gen, names, Uint32Array codes] with texts[i] === names[codes[i]],
 // or the index of the first element that is not a string. The dictionary is a prototype-less
 // object (a V8 dictionary-mode lookup by string is about twice as fast as a Map's): every row's
-// type is checked before it is used as a key, so the number 5 is never the name "5".
+// type is checked before it is used as a key, so the number 5 is never the name "5". A batch
+// much smaller than the column's dictionary (fewer than half its names, less SMALL_SPARE) is
+// encoded on its own (gen -1), so that a small call after large ones does not hand the core a
+// million names.
 //
 // categorical(agg, column, names) -> [gen, list]: the names to read (`list`), and the gen under
-// which the native side may keep them (0: read them this call only). Names equal (===) one by one
-// to the kept ones give the kept gen, and the native side reads nothing.
+// which the native side may keep them. Names equal (===) one by one to the kept ones give the kept
+// gen, and the native side reads nothing.
 //
 // forget(agg): drops what the aggregator keeps.
 //
@@ -42,7 +48,7 @@
   'use strict';
 
   const FIELDS = 12;
-  const MIN_KEPT = 64;
+  const SMALL_SPARE = 4096;
   const MAX_NAMES = 1 << 20;
   const MAX_CHARS = 1 << 25;
 
@@ -63,15 +69,8 @@
     return cols;
   }
 
-  function codes(agg, column, texts) {
-    const cols = columnsOf(agg);
-    let col = cols[column];
-    if (col.categorical || col.names.length > MAX_NAMES || col.chars > MAX_CHARS) {
-      col = fresh();
-      cols[column] = col;
-    }
-    if (col.seen === null) col.seen = Object.create(null);
-    const { seen, names } = col;
+  // Encodes `texts` into `seen` / `names`: the codes, or the index of the first non-string.
+  function encode(texts, seen, names) {
     const n = texts.length;
     const out = new Uint32Array(n);
     for (let i = 0; i < n; i += 1) {
@@ -82,11 +81,36 @@
         c = names.length;
         names.push(s);
         seen[s] = c;
-        col.chars += s.length;
       }
       out[i] = c;
     }
-    return [col.gen, names, out];
+    return out;
+  }
+
+  function codes(agg, column, texts) {
+    const cols = columnsOf(agg);
+    let col = cols[column];
+    const n = texts.length;
+    if (col.names.length > MAX_NAMES || col.chars > MAX_CHARS) {
+      col = fresh();
+      cols[column] = col;
+    }
+    if (col.names.length > 2 * n + SMALL_SPARE) {
+      // A batch much smaller than what the column keeps gets its own dictionary: the native
+      // side's work per call follows the number of names it is given.
+      const names = [];
+      const out = encode(texts, Object.create(null), names);
+      return typeof out === 'number' ? out : [-1, names, out];
+    }
+    if (col.categorical) {
+      col = fresh();
+      cols[column] = col;
+    }
+    if (col.seen === null) col.seen = Object.create(null);
+    const before = col.names.length;
+    const out = encode(texts, col.seen, col.names);
+    for (let k = before; k < col.names.length; k += 1) col.chars += col.names[k].length;
+    return typeof out === 'number' ? out : [col.gen, col.names, out];
   }
 
   function categorical(agg, column, names) {
@@ -99,7 +123,7 @@
       while (i < n && list[i] === names[i]) i += 1;
       if (i === n) return [col.gen, list];
     }
-    if (n < MIN_KEPT || n > MAX_NAMES) {
+    if (n > MAX_NAMES) {
       cols[column] = fresh();
       return [0, names];
     }
@@ -107,7 +131,7 @@
     let chars = 0;
     for (let i = 0; i < n; i += 1) {
       const s = names[i];
-      if (typeof s !== 'string') return [0, names]; // refused by the native side; nothing changes
+      if (typeof s !== 'string') return [-1, names]; // refused by the native side; nothing changes
       list[i] = s;
       chars += s.length;
     }

@@ -452,8 +452,7 @@ impl Aggregator {
             let times = Times::read(env, ts.map(|t| t.raw()))?;
             let tag_refs: Vec<(&str, &str)> =
                 tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let kept = self.names.lock();
-            let (d_names, m_names) = (d_texts.names(&kept), m_texts.names(&kept));
+            let (d_names, m_names) = (d_texts.names(), m_texts.names());
             // SAFETY: from here to the end of the core call no JavaScript runs.
             let (d_codes, m_codes, vals, ts_rows) = unsafe {
                 (

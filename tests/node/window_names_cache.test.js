@@ -9,6 +9,8 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const v8 = require('node:v8');
 const vm = require('node:vm');
+const { spawn } = require('node:child_process');
+const path = require('node:path');
 const dashfeed = require('../..');
 
 const fresh = () => new dashfeed.Aggregator({ window: '1s', lateness: '200ms' });
@@ -112,7 +114,7 @@ test('categorical names kept between calls: changed in place, reordered, equal i
   feed([...list], 4); // equal names in a new array
   feed(list.map((s) => `${s}`.slice(0)), 5); // equal texts, maybe other string objects
   feed(list.slice(0, 80), 6); // fewer names
-  feed(names('few', 10), 7); // under the kept minimum
+  feed(names('few', 10), 7); // a short list
   feed(list, 8);
   // The same column as a string[] between two categorical calls, and back.
   const b = rows(list, 2000, 9 * 3000, 99);
@@ -241,7 +243,7 @@ test('a dictionary past 2^20 names starts over at the next call', () => {
   const base = heapUsed();
   {
     let texts = Array.from({ length: N }, (_, i) => `n${i}`);
-    for (let i = 0; i < N; i += 1 << 18) agg.addMany('ops', texts.slice(i, i + (1 << 18)), new Float64Array(Math.min(1 << 18, N - i)), 5n);
+    agg.addMany('ops', texts, new Float64Array(N), 5n); // one call: a dictionary grows only by batches at least half its size
     texts = null;
   }
   const full = heapUsed() - base;
@@ -251,4 +253,99 @@ test('a dictionary past 2^20 names starts over at the next call', () => {
   assert.ok(restarted < full / 4, `started over: ${restarted} bytes retained, ${full} before`);
   assert.equal(agg.stats.keys, N + 2, 'every name reached the core');
   assert.equal(agg.stats.events, N + 2);
+});
+
+test('a call made by a getter while addMany reads its arguments does not change the names of the first', () => {
+  const agg = fresh();
+  const ref = fresh();
+  const first = rows(['a', 'b', 'c'], 300, 0, 61);
+  agg.addMany(first.texts, 'm', first.values, first.ts); // dashboards a, b, c kept
+  for (let i = 0; i < 300; i += 1) ref.add(first.texts[i], 'm', first.values[i], first.ts[i]);
+  const outer = rows(['a', 'b', 'c'], 50, 3000, 62);
+  const nested = rows(['x', 'y'], 20, 6000, 63);
+  const values = Array.from(outer.values);
+  let flushed = null;
+  // The values column is an array: reading it runs this getter after both text columns were read.
+  Object.defineProperty(values, 0, {
+    get() {
+      if (flushed === null) {
+        flushed = agg.flush(); // drops what is kept
+        agg.addMany(nested.texts, 'm', nested.values, nested.ts); // a new dictionary for dashboards
+      }
+      return outer.values[0];
+    },
+  });
+  agg.addMany(outer.texts, 'm', values, outer.ts);
+  assert.deepEqual(flushed, ref.flush());
+  for (let i = 0; i < 20; i += 1) ref.add(nested.texts[i], 'm', nested.values[i], nested.ts[i]);
+  for (let i = 0; i < 50; i += 1) ref.add(outer.texts[i], 'm', outer.values[i], outer.ts[i]);
+  assert.deepEqual(state(agg), state(ref));
+});
+
+/** Runs `code` in a child node process (cwd: the repository); its exit status and output. */
+function runChild(code, ms) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', code], { cwd: path.join(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { err += d; });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`child still running after ${ms} ms (deadlocked?) ${err}`));
+    }, ms);
+    child.on('exit', (status) => {
+      clearTimeout(timer);
+      resolve({ status, out, err });
+    });
+  });
+}
+
+test('a getter among categorical names that calls the aggregator does not deadlock it', async () => {
+  // A names array the native side reads itself (it holds a non-string, so the call is refused):
+  // the getter calls flush() and addMany() on the same aggregator while it is read.
+  const code = `
+    const dashfeed = require('.');
+    const agg = new dashfeed.Aggregator({ window: '1s' });
+    agg.addMany('ops', { names: ['p', 'q'], codes: new Uint32Array([0, 1]) }, [1, 2], 1n);
+    let calls = 0;
+    const names = ['a', 5];
+    Object.defineProperty(names, 0, { get() { calls += 1; agg.flush(); agg.addMany('ops', ['r', 's'], [3, 4], 2n); return 'a'; } });
+    try { agg.addMany('ops', { names, codes: new Uint32Array([0, 0]) }, [1, 1], 3n); } catch (e) { console.log(e.code, e.message); }
+    console.log('calls', calls, 'events', agg.stats.events);
+  `;
+  const { status, out, err } = await runChild(code, 20_000);
+  assert.equal(status, 0, err);
+  assert.match(out, /invalid_input .*metrics\.names\[1\] must be a string/);
+  assert.match(out, /calls [1-9]/);
+});
+
+test('small batches after a large dictionary, and large ones again: the results of adding the rows one by one', () => {
+  const agg = fresh();
+  const ref = fresh();
+  const pool = names('big', 20_000);
+  for (let call = 0; call < 8; call += 1) {
+    // 30,000 rows, then 10, then 3 over names partly new, in turn
+    const n = [30_000, 10, 3][call % 3];
+    const b = rows([...pool, ...names(`new${call}_`, 5)], n, call * 3000, call + 70);
+    both(agg, ref, b.texts, b);
+  }
+  assert.deepEqual(state(agg), state(ref));
+});
+
+test('the same names call after call: the process does not grow (the native copy is read once)', () => {
+  const N = 100_000;
+  const agg = new dashfeed.Aggregator({ window: '1h' });
+  const texts = longNames('r', N);
+  const values = new Float64Array(N);
+  agg.addMany('ops', texts, values, 1n);
+  heapUsed();
+  const before = process.memoryUsage().rss;
+  // Each native copy of these names is ~4.8 MB (40 bytes of text and an 8-byte end per name):
+  // read again on each of 40 calls, they would add ~190 MB.
+  for (let call = 0; call < 40; call += 1) agg.addMany('ops', texts, values, 2n);
+  heapUsed();
+  const grown = process.memoryUsage().rss - before;
+  assert.ok(grown < 48 * 1024 * 1024, `RSS grew by ${grown} bytes over 40 calls`);
+  assert.equal(agg.stats.events, 41 * N);
 });

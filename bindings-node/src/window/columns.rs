@@ -10,7 +10,7 @@
 //! Raw Node-API: typed arrays are read in place and string columns go to the core as names + codes. Bench
 //! rows: `node bench/window.js`, the `addMany` rows.
 
-use super::names::{KeptNames, NameList, Slot};
+use super::names::{call_names, CallNames, KeptNames, Slot};
 use super::HELPERS;
 use crate::error::Result;
 use crate::napi::args::{integer, number, whole};
@@ -30,20 +30,12 @@ pub enum Texts {
     /// One per row, dictionary-encoded: row `i` is name `codes[i]` (validated by the core).
     Codes {
         /// The distinct names: read for this call, or kept by the aggregator.
-        names: NameSource,
+        names: CallNames,
         /// A Uint32Array or an Int32Array of one name index per row (read in place).
         codes: Handle,
         /// Its TypedArray kind.
         kind: i32,
     },
-}
-
-/// Where the names of a `Codes` column are.
-pub enum NameSource {
-    /// Read for this call only.
-    Owned(NameList),
-    /// In the aggregator's [`KeptNames`], for this column.
-    Kept(Slot),
 }
 
 /// The JS number of a column slot, as the helpers take it.
@@ -89,10 +81,7 @@ impl Texts {
             let pair = script::call(env, HELPERS, c"categorical", &args)?;
             let (gen, list) = (raw::element(env, pair, 0)?, raw::element(env, pair, 1)?);
             let gen = number(env, gen, "generation")?;
-            let names = match kept.lock().update(env, slot, gen, list, what)? {
-                Some(list) => NameSource::Owned(list),
-                None => NameSource::Kept(slot),
-            };
+            let names = call_names(env, kept, (slot, gen, list), what)?;
             return Ok(Texts::Codes {
                 names,
                 codes: Handle(codes),
@@ -115,10 +104,7 @@ impl Texts {
             raw::element(env, encoded, 2)?,
         );
         let gen = number(env, gen, "generation")?;
-        let names = match kept.lock().update(env, slot, gen, list, what)? {
-            Some(list) => NameSource::Owned(list),
-            None => NameSource::Kept(slot),
-        };
+        let names = call_names(env, kept, (slot, gen, list), what)?;
         Ok(Texts::Codes {
             names,
             codes: Handle(codes),
@@ -126,14 +112,11 @@ impl Texts {
         })
     }
 
-    /// The distinct names of a `Codes` column (empty for `One`), from `kept` when they are kept.
-    pub fn names<'a>(&'a self, kept: &'a KeptNames) -> Vec<&'a str> {
+    /// The distinct names of a `Codes` column (empty for `One`).
+    pub fn names(&self) -> Vec<&str> {
         match self {
             Texts::One(_) => Vec::new(),
-            Texts::Codes { names, .. } => match names {
-                NameSource::Owned(list) => list.names(),
-                NameSource::Kept(slot) => kept.list(*slot).names(),
-            },
+            Texts::Codes { names, .. } => names.names(),
         }
     }
 

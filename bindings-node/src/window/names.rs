@@ -9,8 +9,9 @@
 //! V8 (100,000 names: some 6 ms a call, 90 ns per row of a 65,536-row batch).
 //!
 //! Bounds (set by the helper): a column keeps at most 2^20 names or 2^25 UTF-16 units plus one
-//! call's names; a categorical list is kept from 64 names. `flush()` / `flushColumns()` drop
-//! everything kept, here and in the helper; the JS side goes with the aggregator (a `WeakMap`).
+//! call's names; a batch much smaller than the kept dictionary is encoded on its own, so a call's
+//! cost follows its own size. `flush()` / `flushColumns()` drop everything kept, here and in the
+//! helper; the JS side goes with the aggregator (a `WeakMap`).
 //!
 //! Raw Node-API: the names are read once per generation, not once per call. Bench rows: `node
 //! bench/window.js`, the `addMany` rows.
@@ -19,9 +20,11 @@ use crate::error::Result;
 use crate::napi::raw;
 use dashfeed::Error;
 use napi::sys;
+use parking_lot::Mutex;
+use std::sync::Arc;
 
 /// Distinct names, concatenated, with the end offset of each.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct NameList {
     text: String,
     ends: Vec<usize>,
@@ -84,10 +87,15 @@ pub enum Slot {
 }
 
 /// One column's kept names: the helper's list of generation `gen` (0: none), as read so far.
+///
+/// Shared with the calls that use it: a call takes its own reference when it reads its arguments,
+/// so a call made meanwhile (a getter among the arguments may call the same aggregator) that
+/// appends names or starts a new generation changes another list (copied on write), never the
+/// one the first call's codes index.
 #[derive(Default)]
 struct Kept {
     gen: f64,
-    list: NameList,
+    list: Arc<NameList>,
 }
 
 /// The names an aggregator keeps per text column (see the module docs).
@@ -96,44 +104,65 @@ pub struct KeptNames {
     columns: [Kept; 2],
 }
 
-impl KeptNames {
-    /// Brings the copy kept for `slot` up to the helper's `list` of generation `gen`: the names
-    /// appended since the last call of that generation, or the whole list for a new one. With
-    /// `gen` 0 the list is not kept: it is read and returned. An error leaves nothing kept for
-    /// `slot`.
-    pub fn update(
-        &mut self,
-        env: sys::napi_env,
-        slot: Slot,
-        gen: f64,
-        list: sys::napi_value,
-        what: &str,
-    ) -> Result<Option<NameList>> {
+/// The names of one call's coded column: read for it alone, or kept by the aggregator.
+pub enum CallNames {
+    /// Read for this call only.
+    Owned(NameList),
+    /// The aggregator's kept list, as it was when this call read its arguments.
+    Kept(Arc<NameList>),
+}
+
+impl CallNames {
+    /// The names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            CallNames::Owned(list) => list.names(),
+            CallNames::Kept(list) => list.names(),
+        }
+    }
+}
+
+/// The names of a coded column for one call: the helper's `list` of generation `gen`. Gen 0 and
+/// -1 (a list for this call only) read the whole list with no lock held (it may be the caller's
+/// own array, whose getters may call the aggregator); 0 also drops what `slot` kept (the helper
+/// started the column over). Any positive gen brings the copy kept for
+/// `slot` up to the list (the names appended since the last call of that gen, or the whole list
+/// for a new one) and shares it. An error leaves nothing kept for `slot`.
+pub fn call_names(
+    env: sys::napi_env,
+    kept: &Mutex<KeptNames>,
+    (slot, gen, list): (Slot, f64, sys::napi_value),
+    what: &str,
+) -> Result<CallNames> {
+    if gen <= 0.0 {
         if gen == 0.0 {
-            return NameList::read(env, list, what).map(Some);
+            kept.lock().columns[slot as usize] = Kept::default();
         }
-        let kept = &mut self.columns[slot as usize];
-        let n = raw::array_len(env, list)? as usize;
-        if kept.gen != gen || kept.list.len() > n {
-            *kept = Kept {
-                gen,
-                list: NameList::default(),
-            };
-        }
-        let from = u32::try_from(kept.list.len()).unwrap_or(u32::MAX);
-        if let Err(e) = kept.list.read_from(env, list, from, what) {
+        return NameList::read(env, list, what).map(CallNames::Owned);
+    }
+    // The helper's own array of strings (no holes, no getters): reading it runs no JavaScript,
+    // so the lock is not taken again meanwhile.
+    let mut guard = kept.lock();
+    let kept = &mut guard.columns[slot as usize];
+    let n = raw::array_len(env, list)? as usize;
+    if kept.gen != gen || kept.list.len() > n {
+        *kept = Kept {
+            gen,
+            list: Arc::default(),
+        };
+    }
+    let from = u32::try_from(kept.list.len()).unwrap_or(u32::MAX);
+    if from as usize != n {
+        if let Err(e) = Arc::make_mut(&mut kept.list).read_from(env, list, from, what) {
             *kept = Kept::default();
             return Err(e);
         }
-        Ok(None)
     }
+    Ok(CallNames::Kept(Arc::clone(&kept.list)))
+}
 
-    /// The list kept for `slot`.
-    pub fn list(&self, slot: Slot) -> &NameList {
-        &self.columns[slot as usize].list
-    }
-
-    /// Drops every kept name (their memory too).
+impl KeptNames {
+    /// Drops every kept name (their memory too, once no call holds them).
     pub fn clear(&mut self) {
         self.columns = Default::default();
     }
