@@ -6,7 +6,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
+const { runChild } = require('./child');
 const { Worker } = require('node:worker_threads');
 const { Unpackr } = require('msgpackr');
 const dashfeed = require('../..');
@@ -374,25 +374,6 @@ test('closing works from any state and settles what waits', async () => {
   assert.deepEqual(rest, [2]);
   throwsCode(() => b.tryRecv(), 'closed');
 });
-
-/** Runs `code` in a child node process; resolves with its exit code, or rejects after `ms`. */
-function runChild(code, ms, flags = []) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...flags, '-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`child still running after ${ms} ms (a dangling handle?) ${err}`));
-    }, ms);
-    child.on('exit', (status) => {
-      clearTimeout(timer);
-      resolve({ status, out, err });
-    });
-  });
-}
 
 test('the process exits once its subscriptions are closed', async () => {
   const code = `

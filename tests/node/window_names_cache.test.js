@@ -9,9 +9,8 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const v8 = require('node:v8');
 const vm = require('node:vm');
-const { spawn } = require('node:child_process');
-const path = require('node:path');
 const dashfeed = require('../..');
+const { runChild } = require('./child');
 
 const fresh = () => new dashfeed.Aggregator({ window: '1s', lateness: '200ms' });
 
@@ -281,25 +280,6 @@ test('a call made by a getter while addMany reads its arguments does not change 
   for (let i = 0; i < 50; i += 1) ref.add(outer.texts[i], 'm', outer.values[i], outer.ts[i]);
   assert.deepEqual(state(agg), state(ref));
 });
-
-/** Runs `code` in a child node process (cwd: the repository); its exit status and output. */
-function runChild(code, ms) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', code], { cwd: path.join(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`child still running after ${ms} ms (deadlocked?) ${err}`));
-    }, ms);
-    child.on('exit', (status) => {
-      clearTimeout(timer);
-      resolve({ status, out, err });
-    });
-  });
-}
 
 test('a getter among categorical names that calls the aggregator does not deadlock it', async () => {
   // A names array the native side reads itself (it holds a non-string, so the call is refused):
