@@ -6,7 +6,7 @@
 //! Raw Node-API: the object, its TypedArrays and its strings are made in one pass over the columns.
 //! Bench rows: `node bench/window.js`, the `addMany (categorical) + pollColumns` rows.
 
-use super::results::typed;
+use super::results::{string_array, typed};
 use crate::error::Result;
 use crate::napi::raw::{self, napi_call};
 use dashfeed::window::{quantile_name, Categorical, ResultColumns};
@@ -122,12 +122,7 @@ fn array(
 fn text_column(env: sys::napi_env, cat: &Categorical) -> Result<sys::napi_value> {
     use sys::TypedarrayType as T;
     let out = object(env)?;
-    set(
-        env,
-        out,
-        c"names",
-        array(env, cat.names().map(|s| raw::string(env, s)))?,
-    )?;
+    set(env, out, c"names", string_array(env, cat.names())?)?;
     set(env, out, c"codes", typed(env, T::uint32_array, &cat.codes)?)?;
     Ok(out)
 }

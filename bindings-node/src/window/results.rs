@@ -171,6 +171,34 @@ fn js_string(env: sys::napi_env, s: &str) -> Result<sys::napi_value> {
     Ok(out)
 }
 
+/// Strings passed to the `append` helper per call: a Node-API call's arguments are copied onto
+/// the stack, so a bounded number per call.
+const APPEND_CHUNK: usize = 4096;
+
+/// A JS array of `items` as strings (see [`js_string`]), filled by the `append` helper a few
+/// thousand at a time: one `napi_set_element` per element (a generic property store) cost several
+/// times what `Array.prototype.push` does in JavaScript.
+pub(super) fn string_array<'a>(
+    env: sys::napi_env,
+    items: impl Iterator<Item = &'a str>,
+) -> Result<sys::napi_value> {
+    let mut list = ptr::null_mut();
+    napi_call!(napi_create_array(env, &mut list))?;
+    let mut args = Vec::with_capacity(APPEND_CHUNK + 1);
+    args.push(list);
+    for s in items {
+        args.push(js_string(env, s)?);
+        if args.len() > APPEND_CHUNK {
+            script::call(env, HELPERS, c"append", &args)?;
+            args.truncate(1);
+        }
+    }
+    if args.len() > 1 {
+        script::call(env, HELPERS, c"append", &args)?;
+    }
+    Ok(list)
+}
+
 /// A TypedArray of `kind` holding a copy of `data`.
 pub(super) fn typed<T: Copy>(env: sys::napi_env, kind: i32, data: &[T]) -> Result<sys::napi_value> {
     let bytes = std::mem::size_of_val(data);
@@ -239,15 +267,7 @@ pub fn results_to_js(env: sys::napi_env, results: &[WindowResult]) -> Result<sys
             qvals.push(v);
         }
     }
-    let mut strs = ptr::null_mut();
-    napi_call!(napi_create_array_with_length(
-        env,
-        strings.list.len(),
-        &mut strs
-    ))?;
-    for (i, s) in (0u32..).zip(&strings.list) {
-        napi_call!(napi_set_element(env, strs, i, js_string(env, s)?))?;
-    }
+    let strs = string_array(env, strings.list.iter().copied())?;
     let mut count = ptr::null_mut();
     napi_call!(napi_create_uint32(env, n as u32, &mut count))?;
     use sys::TypedarrayType as T;
