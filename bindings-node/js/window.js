@@ -34,10 +34,6 @@
 //
 // forget(agg): drops what the aggregator keeps.
 //
-// append(list, ...items) -> list with the items pushed: how the native side fills an array of
-// strings, some thousands per call (one Node-API napi_set_element per element costs several
-// times a push in JavaScript).
-//
 // results(n, strs, ids, nums, refs, qvals) -> Array of n objects with the keys of the core's
 // WindowResult::to_value(), in its order:
 //   strs  — the distinct strings of the batch (dashboards, metrics, tag keys and values, quantile
@@ -152,11 +148,6 @@
     kept.delete(agg);
   }
 
-  function append(list) {
-    for (let i = 1; i < arguments.length; i += 1) list.push(arguments[i]);
-    return list;
-  }
-
   /** Sets `obj[key] = value` as an own data property, even for the key "__proto__". */
   function put(obj, key, value) {
     if (key === '__proto__') {
@@ -196,5 +187,5 @@
     return out;
   }
 
-  return { append, codes, categorical, forget, results };
+  return { codes, categorical, forget, results };
 })

@@ -185,13 +185,10 @@ impl Build for JsBuilder {
         Ok(Node::Key(at))
     }
     fn array(&mut self, items: Drain<'_, Node>) -> Result<Node> {
-        let env = self.env;
-        let mut arr = ptr::null_mut();
-        napi_call!(napi_create_array_with_length(env, items.len(), &mut arr))?;
-        for (i, item) in (0u32..).zip(items) {
-            napi_call!(napi_set_element(env, arr, i, self.js(item)?))?;
-        }
-        Ok(Node::Js(arr))
+        let values = items
+            .map(|item| self.js(item))
+            .collect::<Result<Vec<_>>>()?;
+        realm::array(self.env, &values).map(Node::Js)
     }
     fn map(&mut self, kv: Drain<'_, Node>) -> Result<Node> {
         let all_strings = kv

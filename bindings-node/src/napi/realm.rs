@@ -44,12 +44,16 @@ pub enum Builtin {
     ObjectKeys,
     /// `JSON.parse`.
     JsonParse,
+    /// `Array.of`.
+    ArrayOf,
+    /// `Array.prototype.push`.
+    ArrayPush,
 }
 
 /// The per-environment state.
 struct Realm {
     /// References to the [`Builtin`]s, in their order.
-    builtins: [sys::napi_ref; 7],
+    builtins: [sys::napi_ref; 9],
     /// The current slab (an ArrayBuffer of `SLAB` bytes), or null.
     slab: sys::napi_ref,
     /// Bytes of the slab already handed out.
@@ -99,8 +103,10 @@ fn realm(env: sys::napi_env) -> Result<*mut Realm> {
         raw::named(env, buffer, c"from")?,
         raw::named(env, object, c"keys")?,
         raw::named(env, json, c"parse")?,
+        raw::named(env, array, c"of")?,
+        raw::named(env, raw::named(env, array, c"prototype")?, c"push")?,
     ];
-    let mut builtins = [ptr::null_mut(); 7];
+    let mut builtins = [ptr::null_mut(); 9];
     for (slot, v) in builtins.iter_mut().zip(values) {
         *slot = reference(env, v)?;
     }
@@ -147,6 +153,54 @@ pub fn builtin(env: sys::napi_env, which: Builtin) -> Result<sys::napi_value> {
     // meanwhile.
     let r = unsafe { (*state).builtins[which as usize] };
     deref(env, r)
+}
+
+/// Arguments per `Array.of` / `push` call in [`array`]: a call's arguments are copied onto the
+/// stack, so a bounded number per call.
+const ARRAY_CHUNK: usize = 4096;
+
+/// Arrays shorter than this are filled element by element (a call into JavaScript costs about
+/// what a few element stores do).
+const FEW: usize = 8;
+
+/// A new JS array of `items`, made by `Array.of` (and `push` past [`ARRAY_CHUNK`] items): one
+/// call for up to a few thousand elements, where a `napi_set_element` per element (a generic
+/// property store each) costs several times as much.
+pub fn array(env: sys::napi_env, items: &[sys::napi_value]) -> Result<sys::napi_value> {
+    if items.len() < FEW {
+        let mut out = ptr::null_mut();
+        napi_call!(napi_create_array_with_length(env, items.len(), &mut out))?;
+        for (i, &item) in (0u32..).zip(items) {
+            napi_call!(napi_set_element(env, out, i, item))?;
+        }
+        return Ok(out);
+    }
+    let of = builtin(env, Builtin::ArrayOf)?;
+    let (first, rest) = items.split_at(items.len().min(ARRAY_CHUNK));
+    let mut out = ptr::null_mut();
+    napi_call!(napi_call_function(
+        env,
+        of,
+        of,
+        first.len(),
+        first.as_ptr(),
+        &mut out
+    ))?;
+    if !rest.is_empty() {
+        let push = builtin(env, Builtin::ArrayPush)?;
+        for chunk in rest.chunks(ARRAY_CHUNK) {
+            let mut ignored = ptr::null_mut();
+            napi_call!(napi_call_function(
+                env,
+                out,
+                push,
+                chunk.len(),
+                chunk.as_ptr(),
+                &mut ignored
+            ))?;
+        }
+    }
+    Ok(out)
 }
 
 /// `Object.keys(obj)`: V8 answers it from the object's enum cache, where the Node-API key query

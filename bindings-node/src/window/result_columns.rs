@@ -9,6 +9,7 @@
 use super::results::{string_array, typed};
 use crate::error::Result;
 use crate::napi::raw::{self, napi_call};
+use crate::napi::realm;
 use dashfeed::window::{quantile_name, Categorical, ResultColumns};
 use napi::sys;
 use napi_derive::napi;
@@ -108,14 +109,9 @@ fn define(env: sys::napi_env, obj: sys::napi_value, name: &str, v: sys::napi_val
 
 fn array(
     env: sys::napi_env,
-    items: impl ExactSizeIterator<Item = Result<sys::napi_value>>,
+    items: impl Iterator<Item = Result<sys::napi_value>>,
 ) -> Result<sys::napi_value> {
-    let mut out = ptr::null_mut();
-    napi_call!(napi_create_array_with_length(env, items.len(), &mut out))?;
-    for (i, item) in (0u32..).zip(items) {
-        napi_call!(napi_set_element(env, out, i, item?))?;
-    }
-    Ok(out)
+    realm::array(env, &items.collect::<Result<Vec<_>>>()?)
 }
 
 /// `{ names, codes }` of a categorical column.

@@ -18,6 +18,7 @@ use super::HELPERS;
 use crate::error::Result;
 use crate::napi::args::{number, own};
 use crate::napi::raw::{self, napi_call};
+use crate::napi::realm;
 use crate::napi::script;
 use dashfeed::event::Key;
 use dashfeed::window::{quantile_name, WindowResult};
@@ -171,32 +172,15 @@ fn js_string(env: sys::napi_env, s: &str) -> Result<sys::napi_value> {
     Ok(out)
 }
 
-/// Strings passed to the `append` helper per call: a Node-API call's arguments are copied onto
-/// the stack, so a bounded number per call.
-const APPEND_CHUNK: usize = 4096;
-
-/// A JS array of `items` as strings (see [`js_string`]), filled by the `append` helper a few
-/// thousand at a time: one `napi_set_element` per element (a generic property store) cost several
-/// times what `Array.prototype.push` does in JavaScript.
+/// A JS array of `items` as strings (see [`js_string`]), made in a few calls ([`realm::array`]).
 pub(super) fn string_array<'a>(
     env: sys::napi_env,
     items: impl Iterator<Item = &'a str>,
 ) -> Result<sys::napi_value> {
-    let mut list = ptr::null_mut();
-    napi_call!(napi_create_array(env, &mut list))?;
-    let mut args = Vec::with_capacity(APPEND_CHUNK + 1);
-    args.push(list);
-    for s in items {
-        args.push(js_string(env, s)?);
-        if args.len() > APPEND_CHUNK {
-            script::call(env, HELPERS, c"append", &args)?;
-            args.truncate(1);
-        }
-    }
-    if args.len() > 1 {
-        script::call(env, HELPERS, c"append", &args)?;
-    }
-    Ok(list)
+    let strings = items
+        .map(|s| js_string(env, s))
+        .collect::<Result<Vec<_>>>()?;
+    realm::array(env, &strings)
 }
 
 /// A TypedArray of `kind` holding a copy of `data`.
