@@ -231,9 +231,14 @@ pub fn set_element(env: Env, arr: Value, i: u32, value: Value) -> Result<()> {
     napi_call!(napi_set_element(env, arr, i, value))
 }
 
-/// A new array holding `items` (see [`super::realm::array`]).
+/// A new array holding `items`.
 pub fn array(env: Env, items: &[Value]) -> Result<Value> {
-    super::realm::array(env, items)
+    let mut arr = ptr::null_mut();
+    napi_call!(napi_create_array_with_length(env, items.len(), &mut arr))?;
+    for (i, &v) in (0u32..).zip(items) {
+        napi_call!(napi_set_element(env, arr, i, v))?;
+    }
+    Ok(arr)
 }
 
 /// A new empty object.
