@@ -23,10 +23,10 @@
 // codes(agg, column, texts) -> [gen, names, Uint32Array codes] with texts[i] === names[codes[i]],
 // or the index of the first element that is not a string. The dictionary is a prototype-less
 // object (a V8 dictionary-mode lookup by string is about twice as fast as a Map's): every row's
-// type is checked before it is used as a key, so the number 5 is never the name "5". A batch
-// much smaller than the column's dictionary (fewer than half its names, less SMALL_SPARE) is
-// encoded on its own (gen -1), so that a small call after large ones does not hand the core a
-// million names.
+// type is checked before it is used as a key, so the number 5 is never the name "5". A column whose
+// dictionary holds more than SMALL_FACTOR names per row of the batch plus SMALL_SPARE encodes that
+// batch on its own (gen -1): the native side's and the core's work per call follows the number of
+// names they are given, so a small call after large ones is not handed a million names.
 //
 // categorical(agg, column, names) -> [gen, list]: the names to read (`list`), and the gen under
 // which the native side may keep them. Names equal (===) one by one to the kept ones give the kept
@@ -48,6 +48,7 @@
   'use strict';
 
   const FIELDS = 12;
+  const SMALL_FACTOR = 8;
   const SMALL_SPARE = 4096;
   const MAX_NAMES = 1 << 20;
   const MAX_CHARS = 1 << 25;
@@ -95,7 +96,7 @@
       col = fresh();
       cols[column] = col;
     }
-    if (col.names.length > 2 * n + SMALL_SPARE) {
+    if (col.names.length > SMALL_FACTOR * n + SMALL_SPARE) {
       // A batch much smaller than what the column keeps gets its own dictionary: the native
       // side's work per call follows the number of names it is given.
       const names = [];
@@ -137,7 +138,7 @@
     }
     const next = fresh();
     cols[column] = next;
-    if (chars > MAX_CHARS) return [0, names];
+    if (chars > MAX_CHARS) return [0, list]; // read for this call only (list: no getters)
     next.names = list;
     next.chars = chars;
     next.categorical = true;

@@ -9,8 +9,8 @@
 //! V8 (100,000 names: some 6 ms a call, 90 ns per row of a 65,536-row batch).
 //!
 //! Bounds (set by the helper): a column keeps at most 2^20 names or 2^25 UTF-16 units plus one
-//! call's names; a batch much smaller than the kept dictionary is encoded on its own, so a call's
-//! cost follows its own size. `flush()` / `flushColumns()` drop everything kept, here and in the
+//! call's names; a batch with fewer rows than an eighth of the kept dictionary (less 4,096 names)
+//! is encoded on its own, so a call's cost follows its own size. `flush()` / `flushColumns()` drop everything kept, here and in the
 //! helper; the JS side goes with the aggregator (a `WeakMap`).
 //!
 //! Raw Node-API: the names are read once per generation, not once per call. Bench rows: `node
@@ -127,7 +127,7 @@ impl CallNames {
 /// own array, whose getters may call the aggregator); 0 also drops what `slot` kept (the helper
 /// started the column over). Any positive gen brings the copy kept for
 /// `slot` up to the list (the names appended since the last call of that gen, or the whole list
-/// for a new one) and shares it. An error leaves nothing kept for `slot`.
+/// for a new one) and shares it; an error there leaves nothing kept for `slot`.
 pub fn call_names(
     env: sys::napi_env,
     kept: &Mutex<KeptNames>,
