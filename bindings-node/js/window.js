@@ -23,10 +23,12 @@
 // codes(agg, column, texts) -> [gen, names, Uint32Array codes] with texts[i] === names[codes[i]],
 // or the index of the first element that is not a string. The dictionary is a prototype-less
 // object (a V8 dictionary-mode lookup by string is about twice as fast as a Map's): every row's
-// type is checked before it is used as a key, so the number 5 is never the name "5". A column whose
-// dictionary holds more than SMALL_FACTOR names per row of the batch plus SMALL_SPARE encodes that
-// batch on its own (gen -1): the native side's and the core's work per call follows the number of
-// names they are given, so a small call after large ones is not handed a million names.
+// type is checked before it is used as a key, so the number 5 is never the name "5". When the
+// dictionary holds more than SMALL_FACTOR names per row of the batch plus SMALL_SPARE, a batch of
+// fewer than SMALL_SPARE rows is encoded on its own (gen -1) and a larger one starts the dictionary
+// over: the native side's and the core's work per call follows the number of names they are
+// given, so a small call after large ones is not handed a million names, and a dictionary that
+// outgrew the batches (far more keys than rows per batch) does not stay unused.
 //
 // categorical(agg, column, names) -> [gen, list]: the names to read (`list`), and the gen under
 // which the native side may keep them. Names equal (===) one by one to the kept ones give the kept
@@ -96,14 +98,17 @@
       col = fresh();
       cols[column] = col;
     }
-    if (col.names.length > SMALL_FACTOR * n + SMALL_SPARE) {
-      // A batch much smaller than what the column keeps gets its own dictionary: the native
-      // side's work per call follows the number of names it is given.
+    const large = col.names.length > SMALL_FACTOR * n + SMALL_SPARE;
+    if (large && n < SMALL_SPARE) {
+      // A small batch next to what the column keeps gets its own dictionary: the native side's
+      // work per call follows the number of names it is given.
       const names = [];
       const out = encode(texts, Object.create(null), names);
       return typeof out === 'number' ? out : [-1, names, out];
     }
-    if (col.categorical) {
+    // Started over when it outgrew the batches (many more keys than a batch holds rows: a
+    // dictionary that size would cost every call more than it saves), or held categorical names.
+    if (large || col.categorical) {
       col = fresh();
       cols[column] = col;
     }

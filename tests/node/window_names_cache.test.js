@@ -14,11 +14,15 @@ const { runChild } = require('./child');
 
 const fresh = () => new dashfeed.Aggregator({ window: '1s', lateness: '200ms' });
 
+/** A small deterministic PRNG (mulberry32: integer arithmetic, so every draw is well spread). */
 function rand(seed) {
-  let s = seed;
+  let a = seed >>> 0;
   return () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return s / 2147483648;
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
@@ -303,10 +307,12 @@ test('a getter among categorical names that calls the aggregator does not deadlo
 test('small batches after a large dictionary, and large ones again: the results of adding the rows one by one', () => {
   const agg = fresh();
   const ref = fresh();
-  const pool = names('big', 20_000);
-  for (let call = 0; call < 8; call += 1) {
-    // 30,000 rows, then 10, then 3 over names partly new, in turn
-    const n = [30_000, 10, 3][call % 3];
+  const pool = names('big', 60_000);
+  for (let call = 0; call < 10; call += 1) {
+    // 30,000 rows, then 10, then 3 over names partly new, in turn (the dictionary reaches ~46,000
+    // names), then 4,100-row batches, which start over a dictionary of more than 8 names per row
+    // plus 4,096 (36,896)
+    const n = call < 8 ? [30_000, 10, 3][call % 3] : 4_100;
     const b = rows([...pool, ...names(`new${call}_`, 5)], n, call * 3000, call + 70);
     both(agg, ref, b.texts, b);
   }

@@ -9,8 +9,9 @@
 //! V8 (100,000 names: some 6 ms a call, 90 ns per row of a 65,536-row batch).
 //!
 //! Bounds (set by the helper): a column keeps at most 2^20 names or 2^25 UTF-16 units plus one
-//! call's names; a batch with fewer rows than an eighth of the kept dictionary (less 4,096 names)
-//! is encoded on its own, so a call's cost follows its own size. `flush()` / `flushColumns()` drop everything kept, here and in the
+//! call's names; against a dictionary of more than 8 names per row of the batch plus 4,096, a batch
+//! of fewer than 4,096 rows is encoded on its own and a larger one starts the dictionary over, so
+//! a call's cost follows its own size. `flush()` / `flushColumns()` drop everything kept, here and in the
 //! helper; the JS side goes with the aggregator (a `WeakMap`).
 //!
 //! Raw Node-API: the names are read once per generation, not once per call. Bench rows: `node
