@@ -5,6 +5,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const dashfeed = require('../..');
+const { rng } = require('./window_rows');
 
 const RESULT_KEYS = ['dashboard', 'metric', 'tags', 'start', 'end', 'count', 'sum', 'min', 'max', 'mean', 'first',
   'last', 'quantiles', 'final'];
@@ -15,18 +16,6 @@ function throwsCode(fn, code) {
     assert.equal(err.code, code, err.message);
     return true;
   });
-}
-
-/** A small deterministic PRNG (mulberry32), so that batches are reproducible. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 test('a result is the plain object WindowResult.to_value() describes, keys in order', () => {

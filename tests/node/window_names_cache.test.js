@@ -11,24 +11,13 @@ const v8 = require('node:v8');
 const vm = require('node:vm');
 const dashfeed = require('../..');
 const { runChild } = require('./child');
+const { rng } = require('./window_rows');
 
 const fresh = () => new dashfeed.Aggregator({ window: '1s', lateness: '200ms' });
 
-/** A small deterministic PRNG (mulberry32: integer arithmetic, so every draw is well spread). */
-function rand(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** `n` rows over `names`, event time from `t0` on (some rows late). */
 function rows(names, n, t0, seed) {
-  const r = rand(seed);
+  const r = rng(seed);
   const codes = new Uint32Array(n);
   const values = new Float64Array(n);
   const ts = new BigInt64Array(n);
@@ -334,4 +323,39 @@ test('the same names call after call: the process does not grow (no copy kept pe
   const grown = process.memoryUsage().rss - before;
   assert.ok(grown < 48 * 1024 * 1024, `RSS grew by ${grown} bytes over 40 calls`);
   assert.equal(agg.stats.events, 41 * N);
+});
+
+test('past 2^25 UTF-16 units a dictionary starts over, and categorical names past the bounds are not kept', () => {
+  // 140,000 names of 240 characters: 33.6M units, past 2^25 (33.55M); each name within the core's
+  // 256-byte limit.
+  const N = 140_000;
+  const wide = (tag) => Array.from({ length: N }, (_, i) => `${tag}${String(i).padStart(7, '0')}`.padEnd(240, 'w'));
+  const agg = new dashfeed.Aggregator({ window: '1h' });
+  const base = heapUsed();
+  const addWide = () => {
+    agg.addMany('ops', wide('s'), new Float64Array(N), 1n);
+  };
+  addWide();
+  const full = heapUsed() - base;
+  assert.ok(full > N * 240, `the dictionary holds its names: ${full} bytes`);
+  agg.addMany('ops', ['a', 'b'], new Float64Array(2), 2n); // the next call starts it over
+  const restarted = heapUsed() - base;
+  assert.ok(restarted < full - N * 200, `started over: ${restarted} bytes retained, ${full} before`);
+
+  // Categorical names past 2^25 units, then past 2^20 names: read for their call, not kept.
+  for (const [label, make] of [['2^25 units', () => wide('c')],
+    ['2^20 names', () => Array.from({ length: (1 << 20) + 1 }, (_, i) => `k${i}`)]]) {
+    const before = heapUsed() - base;
+    // In a frame of its own, gone before the heap is measured (the caller holds nothing).
+    const addOnce = () => {
+      const list = make();
+      const codes = new Uint32Array(64).map((_, i) => i);
+      agg.addMany('ops', { names: list, codes }, new Float64Array(64), 3n);
+      return list.length;
+    };
+    const size = addOnce();
+    const after = heapUsed() - base;
+    assert.ok(after < before + size * 8, `${label}: ${after - before} bytes retained for ${size} names`);
+  }
+  assert.equal(agg.stats.events, N + 2 + 128);
 });

@@ -1,6 +1,7 @@
 'use strict';
 // Shared by the window tests (not a test file): the rows of an `Aggregator.pollColumns()` object as the
-// plain result objects `poll()` returns, so that both forms can be compared with deepEqual.
+// plain result objects `poll()` returns, so that both forms can be compared with deepEqual; and the
+// tests' deterministic PRNG.
 
 /** The rows of `cols` (a pollColumns() / flushColumns() object), in order. */
 function columnRows(cols) {
@@ -28,4 +29,16 @@ function columnRows(cols) {
   return out;
 }
 
-module.exports = { columnRows };
+/** A small deterministic PRNG (mulberry32), so that batches are reproducible. */
+function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+module.exports = { columnRows, rng };
